@@ -1,2 +1,45 @@
-//! Strata's native Vulkan layer. The only crate of Strata with `unsafe` code.
+//! Strata's native Vulkan layer, and the only crate of Strata with `unsafe` code.
+//!
+//! It reads a device's memory table and budgets, creates the wgpu device with the memory
+//! extensions placement needs, allocates buffers in one exact memory type, maps them, and hands
+//! them to wgpu as ordinary [`wgpu::Buffer`]s. Policy (which type to use) lives in `strata`.
+//!
+//! # Invariants every `unsafe` block here relies on
+//!
+//! 1. **Handles come from one live device.** Every `ash::Device`/`ash::Instance` used here is a
+//!    clone of the handles inside a wgpu device, taken through `wgpu::Device::as_hal`. A
+//!    [`VulkanDevice`] holds a `wgpu::Device` clone, so the `VkDevice` outlives everything it made.
+//! 2. **wgpu owns the lifetime of a placed buffer; we own its memory.** A placed `vk::Buffer` is
+//!    wrapped with `from_raw_externally_owned`: wgpu never destroys it, and calls our drop callback
+//!    only once no GPU work uses it. That callback, and only it, destroys the `vk::Buffer` and then
+//!    frees its memory. Before the wrap, every error path destroys what was made so far.
+//! 3. **Mapped memory is reached only through raw copies.** No Rust reference to mapped memory is
+//!    ever formed; [`MappedMemory`] copies bytes in or out with bounds checked against the mapping.
+//!    The pointer stays valid while the allocation lives, and the allocation lives while the
+//!    [`PlacedAllocation`] (which holds the `wgpu::Buffer`) does. A host access that races GPU work on
+//!    the same bytes gives wrong data, not memory unsafety: ordering host and GPU access is the
+//!    caller's job (Strata waits for the GPU before it touches a buffer the GPU used).
+//! 4. **Non-coherent memory is flushed after writes and invalidated before reads**, on ranges
+//!    rounded out to `nonCoherentAtomSize` and clamped to the mapping.
+//! 5. **Structures passed to Vulkan outlive the call**: every `p_next` chain is built from locals
+//!    that live until the call returns.
+//! 6. **A mapped file is not changed by others while mapped** (see [`file_map`]).
+
+mod allocation;
+mod device;
+mod error;
+mod mapping;
+mod open;
+pub mod file_map;
 pub mod table;
+
+pub use allocation::{AllocationRequest, PlacedAllocation};
+pub use allocation::DEDICATED_THRESHOLD;
+pub use device::{
+    VulkanDevice, VulkanLimits, adapter_memory_extensions, adapter_memory_table,
+    validation_layer_available,
+};
+pub use error::VkError;
+pub use mapping::MappedMemory;
+pub use open::{OpenedDevice, open_device};
+pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};

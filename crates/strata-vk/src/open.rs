@@ -1,0 +1,93 @@
+//! Creating the wgpu device with the memory extensions placement wants.
+//!
+//! wgpu 30 enables `VK_EXT_memory_budget` itself when the driver has it. `VK_EXT_memory_priority`
+//! it does not, so on Vulkan the device is opened through wgpu-hal with a callback that adds the
+//! extension and its feature, then wrapped by wgpu (`create_device_from_hal`).
+
+use ash::vk;
+use wgpu_hal::api::Vulkan;
+
+/// A device opened by [`open_device`].
+#[derive(Debug)]
+pub struct OpenedDevice {
+    /// The device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// `VK_EXT_memory_priority` was enabled.
+    pub memory_priority: bool,
+}
+
+/// Opens `adapter` with `desc`. On a Vulkan adapter that offers `VK_EXT_memory_priority`, the
+/// device is created with it enabled; everywhere else this is `Adapter::request_device`.
+pub fn open_device(
+    adapter: &wgpu::Adapter,
+    desc: &wgpu::DeviceDescriptor<'_>,
+) -> Result<OpenedDevice, wgpu::RequestDeviceError> {
+    let priority_supported = {
+        // SAFETY: the guard only borrows the hal adapter for this query.
+        let hal = unsafe { adapter.as_hal::<Vulkan>() };
+        hal.is_some_and(|h| {
+            h.physical_device_capabilities().supports_extension(ash::ext::memory_priority::NAME)
+                && h.shared_instance().instance_api_version() >= vk::API_VERSION_1_1
+        })
+    };
+    if !priority_supported {
+        return open_plainly(adapter, desc);
+    }
+
+    let mut priority_features =
+        vk::PhysicalDeviceMemoryPriorityFeaturesEXT::default().memory_priority(true);
+    let features_ref = &mut priority_features;
+    let callback: Box<wgpu_hal::vulkan::CreateDeviceCallback<'_>> = Box::new(move |args| {
+        args.extensions.push(ash::ext::memory_priority::NAME);
+        let info = std::mem::take(args.create_info);
+        *args.create_info = info.push_next(features_ref);
+    });
+    let open = {
+        // SAFETY: the hal adapter is borrowed for the call only. The callback adds one extension
+        // the adapter reports as supported (checked above) and enables only that extension's
+        // feature; it removes nothing. `priority_features` outlives the call (invariant 5).
+        let hal = unsafe { adapter.as_hal::<Vulkan>() };
+        let Some(hal) = hal else {
+            return open_plainly(adapter, desc);
+        };
+        // SAFETY: features and limits are the ones `desc` asks wgpu for (validated by wgpu when
+        // it wraps the device below); the callback's contract is stated above.
+        unsafe {
+            hal.open_with_callback(
+                desc.required_features,
+                &desc.required_limits,
+                &desc.memory_hints,
+                Some(callback),
+            )
+        }
+    };
+    let open = match open {
+        Ok(open) => open,
+        Err(err) => {
+            log::warn!("opening the device with VK_EXT_memory_priority failed ({err}); opening it plainly");
+            return open_plainly(adapter, desc);
+        }
+    };
+    // SAFETY: `open` was just created from this adapter's hal adapter with `desc`'s features and
+    // limits, as `create_device_from_hal` requires.
+    let (device, queue) = unsafe { adapter.create_device_from_hal::<Vulkan>(open, desc) }?;
+    Ok(OpenedDevice {
+        device,
+        queue,
+        memory_priority: true,
+    })
+}
+
+fn open_plainly(
+    adapter: &wgpu::Adapter,
+    desc: &wgpu::DeviceDescriptor<'_>,
+) -> Result<OpenedDevice, wgpu::RequestDeviceError> {
+    let (device, queue) = pollster::block_on(adapter.request_device(desc))?;
+    Ok(OpenedDevice {
+        device,
+        queue,
+        memory_priority: false,
+    })
+}
