@@ -5,12 +5,27 @@
 //! names, as a plain [`wgpu::Buffer`], with proof of where it landed.
 #![forbid(unsafe_code)]
 
+pub mod adapter;
+mod context;
+mod error;
+pub mod kernels;
+pub mod model;
 pub mod placement;
+pub mod plan;
+pub mod reference;
+pub mod shaders;
+mod transfer;
 
 /// The memory table model: heaps and memory types as plain data.
 pub mod table {
     pub use strata_vk::table::*;
 }
 
+pub use adapter::AdapterSelector;
+pub use context::{Context, ContextBuilder, WANTED_FEATURES};
+pub use error::{Error, NO_ADAPTER_HINT, Result};
+pub use kernels::{Clock, MatmulConfig, MatmulShape, Operand, Timing};
 pub use placement::{Placement, Usage};
 pub use table::{MemoryFlags, MemoryTable};
+pub use transfer::TRANSFER_CHUNK;
+pub use wgpu;

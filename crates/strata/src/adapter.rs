@@ -1,0 +1,244 @@
+//! Finding and choosing a GPU adapter.
+//!
+//! Honors wgpu's environment conventions: `WGPU_BACKEND` (e.g. `vulkan`, `gl`),
+//! `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter name) and `WGPU_POWER_PREF`
+//! (`low` or `high`). An explicit selector given in code or on the command line wins over them.
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// Which adapter to use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AdapterSelector {
+    /// `WGPU_ADAPTER_NAME` if set, else the best by power preference.
+    #[default]
+    Default,
+    /// The n-th adapter in [`list_adapters`] order.
+    Index(usize),
+    /// The first adapter whose name contains this (case-insensitive).
+    Name(String),
+}
+
+impl FromStr for AdapterSelector {
+    type Err = std::convert::Infallible;
+    /// A number selects by index, anything else by name.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Ok(match s.parse::<usize>() {
+            Ok(i) => AdapterSelector::Index(i),
+            Err(_) if s.is_empty() => AdapterSelector::Default,
+            Err(_) => AdapterSelector::Name(s.to_string()),
+        })
+    }
+}
+
+impl fmt::Display for AdapterSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdapterSelector::Default => f.write_str("default"),
+            AdapterSelector::Index(i) => write!(f, "{i}"),
+            AdapterSelector::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// A short description of an adapter.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterSummary {
+    /// Position in [`list_adapters`].
+    pub index: usize,
+    /// Adapter name.
+    pub name: String,
+    /// `vulkan`, `metal`, `dx12`, `gl`.
+    pub backend: String,
+    /// `discrete_gpu`, `integrated_gpu`, `virtual_gpu`, `cpu`, `other`.
+    pub device_type: String,
+    /// Driver name and version.
+    pub driver: String,
+}
+
+/// The backends to search: `WGPU_BACKEND` if set, else every backend compiled in.
+pub fn backends_from_env() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+}
+
+/// Creates a headless instance for `backends`, with validation when asked.
+pub fn create_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Instance {
+    let mut flags = wgpu::InstanceFlags::empty().with_env();
+    if validation {
+        flags |= wgpu::InstanceFlags::VALIDATION;
+    }
+    wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        flags,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    })
+}
+
+/// Every adapter of `instance`, in a stable order (the order `--adapter INDEX` refers to).
+pub fn list_adapters(instance: &wgpu::Instance, backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(backends))
+}
+
+/// Summarises an adapter.
+pub fn summarize(index: usize, adapter: &wgpu::Adapter) -> AdapterSummary {
+    let info = adapter.get_info();
+    AdapterSummary {
+        index,
+        name: info.name.clone(),
+        backend: backend_name(info.backend).to_string(),
+        device_type: device_type_name(info.device_type).to_string(),
+        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+    }
+}
+
+/// The memory table of a Vulkan adapter (with budgets when the driver reports them), read
+/// without creating a device; `None` on other backends.
+pub fn memory_table(adapter: &wgpu::Adapter) -> Option<crate::table::MemoryTable> {
+    strata_vk::adapter_memory_table(adapter)
+}
+
+/// Placement-related Vulkan extensions of an adapter and whether each is there; `None` on
+/// other backends.
+pub fn memory_extensions(adapter: &wgpu::Adapter) -> Option<Vec<(&'static str, bool)>> {
+    strata_vk::adapter_memory_extensions(adapter)
+}
+
+/// wgpu's backend as a lowercase word.
+pub fn backend_name(backend: wgpu::Backend) -> &'static str {
+    match backend {
+        wgpu::Backend::Vulkan => "vulkan",
+        wgpu::Backend::Metal => "metal",
+        wgpu::Backend::Dx12 => "dx12",
+        wgpu::Backend::Gl => "gl",
+        wgpu::Backend::BrowserWebGpu => "webgpu",
+        _ => "other",
+    }
+}
+
+/// wgpu's device type as a snake_case word.
+pub fn device_type_name(device_type: wgpu::DeviceType) -> &'static str {
+    match device_type {
+        wgpu::DeviceType::DiscreteGpu => "discrete_gpu",
+        wgpu::DeviceType::IntegratedGpu => "integrated_gpu",
+        wgpu::DeviceType::VirtualGpu => "virtual_gpu",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+/// Chooses one adapter from `adapters` by `selector`, the environment and `power`.
+pub fn choose_adapter(
+    adapters: Vec<wgpu::Adapter>,
+    selector: &AdapterSelector,
+    power: wgpu::PowerPreference,
+    backends: wgpu::Backends,
+) -> Result<wgpu::Adapter> {
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter {
+            backends: format!("{backends:?}"),
+        });
+    }
+    let available = || {
+        adapters
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let s = summarize(i, a);
+                format!("{i}: {} ({})", s.name, s.backend)
+            })
+            .collect::<Vec<_>>()
+    };
+    let by_name = |name: &str| {
+        let needle = name.to_lowercase();
+        adapters
+            .iter()
+            .position(|a| a.get_info().name.to_lowercase().contains(&needle))
+    };
+    let selector = match selector {
+        AdapterSelector::Default => match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(name) if !name.trim().is_empty() => AdapterSelector::Name(name),
+            _ => AdapterSelector::Default,
+        },
+        other => other.clone(),
+    };
+    let position = match &selector {
+        AdapterSelector::Index(i) => (*i < adapters.len()).then_some(*i),
+        AdapterSelector::Name(name) => by_name(name),
+        AdapterSelector::Default => {
+            let power = wgpu::PowerPreference::from_env().unwrap_or(power);
+            (0..adapters.len()).min_by_key(|&i| rank(&adapters[i].get_info(), power))
+        }
+    };
+    match position {
+        Some(i) => Ok(adapters.into_iter().nth(i).ok_or_else(|| Error::AdapterNotFound {
+            selector: selector.to_string(),
+            available: Vec::new(),
+        })?),
+        None => Err(Error::AdapterNotFound {
+            selector: selector.to_string(),
+            available: available(),
+        }),
+    }
+}
+
+/// Lower is better: device type by power preference, then Vulkan before other backends.
+fn rank(info: &wgpu::AdapterInfo, power: wgpu::PowerPreference) -> (u8, u8) {
+    use wgpu::DeviceType as D;
+    let device = match (power, info.device_type) {
+        (wgpu::PowerPreference::LowPower, D::IntegratedGpu) => 0,
+        (wgpu::PowerPreference::LowPower, D::DiscreteGpu) => 1,
+        (_, D::DiscreteGpu) => 0,
+        (_, D::IntegratedGpu) => 1,
+        (_, D::VirtualGpu) => 2,
+        (_, D::Other) => 3,
+        (_, D::Cpu) => 4,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan => 0,
+        wgpu::Backend::Metal | wgpu::Backend::Dx12 => 1,
+        _ => 2,
+    };
+    (device, backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_parses_index_or_name() {
+        assert_eq!("2".parse::<AdapterSelector>().unwrap(), AdapterSelector::Index(2));
+        assert_eq!(
+            "llvmpipe".parse::<AdapterSelector>().unwrap(),
+            AdapterSelector::Name("llvmpipe".into())
+        );
+        assert_eq!("".parse::<AdapterSelector>().unwrap(), AdapterSelector::Default);
+    }
+
+    #[test]
+    fn discrete_beats_cpu_for_high_performance() {
+        let info = |device_type| wgpu::AdapterInfo {
+            name: String::new(),
+            vendor: 0,
+            device: 0,
+            device_type,
+            device_pci_bus_id: String::new(),
+            driver: String::new(),
+            driver_info: String::new(),
+            backend: wgpu::Backend::Vulkan,
+            subgroup_min_size: 0,
+            subgroup_max_size: 0,
+            transient_saves_memory: false,
+        };
+        let high = wgpu::PowerPreference::HighPerformance;
+        assert!(rank(&info(wgpu::DeviceType::DiscreteGpu), high) < rank(&info(wgpu::DeviceType::Cpu), high));
+        let low = wgpu::PowerPreference::LowPower;
+        assert!(
+            rank(&info(wgpu::DeviceType::IntegratedGpu), low)
+                < rank(&info(wgpu::DeviceType::DiscreteGpu), low)
+        );
+    }
+}
