@@ -25,6 +25,7 @@ pub use adapter::AdapterSelector;
 pub use context::{Context, ContextBuilder, WANTED_FEATURES};
 pub use error::{Error, NO_ADAPTER_HINT, Result};
 pub use kernels::{Clock, MatmulConfig, MatmulShape, Operand, Timing};
+pub use model::{Dtype, Model, ModelError, TensorInfo};
 pub use placement::{Placement, Usage};
 pub use table::{MemoryFlags, MemoryTable};
 pub use transfer::TRANSFER_CHUNK;
