@@ -18,6 +18,13 @@ use wgpu_hal::api::Vulkan;
 /// Buffers of at least this size get their own `VkDeviceMemory`.
 pub const DEDICATED_THRESHOLD: u64 = 32 << 20;
 
+/// Vulkan usages of every placed buffer: what wgpu's STORAGE | COPY_SRC | COPY_DST map to.
+pub(crate) const PLACED_USAGE: vk::BufferUsageFlags = vk::BufferUsageFlags::from_raw(
+    vk::BufferUsageFlags::STORAGE_BUFFER.as_raw()
+        | vk::BufferUsageFlags::TRANSFER_SRC.as_raw()
+        | vk::BufferUsageFlags::TRANSFER_DST.as_raw(),
+);
+
 /// What to allocate.
 #[derive(Debug, Clone)]
 pub struct AllocationRequest<'a> {
@@ -126,12 +133,9 @@ impl VulkanDevice {
             });
         }
 
-        let usage = vk::BufferUsageFlags::STORAGE_BUFFER
-            | vk::BufferUsageFlags::TRANSFER_SRC
-            | vk::BufferUsageFlags::TRANSFER_DST;
         let info = vk::BufferCreateInfo::default()
             .size(request.size)
-            .usage(usage)
+            .usage(PLACED_USAGE)
             .sharing_mode(vk::SharingMode::EXCLUSIVE);
         // SAFETY: valid create info (non-zero size, exclusive sharing) on a live device (inv. 1).
         let buffer = unsafe { shared.device.create_buffer(&info, None) }

@@ -40,6 +40,8 @@ pub(crate) struct DeviceShared {
     pub(crate) limits: VulkanLimits,
     /// Flags of each memory type (fixed for the device's life).
     pub(crate) memory_types: Vec<MemoryFlags>,
+    /// `memoryTypeBits` of a placed storage buffer (the same for every size, by the spec).
+    pub(crate) storage_type_bits: u32,
     pub(crate) device_name: String,
     pub(crate) wgpu_device: wgpu::Device,
 }
@@ -120,8 +122,10 @@ impl VulkanDevice {
             .iter()
             .map(|t| t.flags)
             .collect();
+        let storage_type_bits = storage_buffer_type_bits(&raw)?;
         Ok(Self {
             inner: Arc::new(DeviceShared {
+                storage_type_bits,
                 memory_types,
                 allocator: Mutex::new(Some(allocator)),
                 instance,
@@ -151,6 +155,12 @@ impl VulkanDevice {
         self.inner.limits
     }
 
+    /// The memory types a placed storage buffer may use (`memoryTypeBits`). Vulkan guarantees
+    /// the same bits for every buffer of the same usage, whatever its size.
+    pub fn storage_type_bits(&self) -> u32 {
+        self.inner.storage_type_bits
+    }
+
     /// The wgpu device these handles belong to.
     pub fn wgpu_device(&self) -> &wgpu::Device {
         &self.inner.wgpu_device
@@ -175,6 +185,23 @@ impl Drop for DeviceShared {
     fn drop(&mut self) {
         self.shutdown_allocator();
     }
+}
+
+/// `memoryTypeBits` of a storage buffer with the usages placed buffers get.
+fn storage_buffer_type_bits(device: &ash::Device) -> Result<u32, VkError> {
+    let info = vk::BufferCreateInfo::default()
+        .size(256)
+        .usage(crate::allocation::PLACED_USAGE)
+        .sharing_mode(vk::SharingMode::EXCLUSIVE);
+    // SAFETY: a valid create info on a live device; the buffer is destroyed right below and
+    // never bound or used.
+    let buffer = unsafe { device.create_buffer(&info, None) }
+        .map_err(|e| VkError::from_vk("vkCreateBuffer", e))?;
+    // SAFETY: `buffer` is live until the destroy call after it.
+    let requirements = unsafe { device.get_buffer_memory_requirements(buffer) };
+    // SAFETY: the buffer was never used by the GPU.
+    unsafe { device.destroy_buffer(buffer, None) };
+    Ok(requirements.memory_type_bits)
 }
 
 /// Reads the memory table of a physical device.

@@ -83,7 +83,7 @@ impl MappedMemory {
     }
 
     fn check(&self, offset: u64, len: usize) -> Result<(), VkError> {
-        let end = offset.checked_add(len as u64).unwrap_or(u64::MAX);
+        let end = offset.saturating_add(len as u64);
         if end > self.len {
             return Err(VkError::OutOfRange {
                 offset,

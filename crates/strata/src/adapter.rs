@@ -169,7 +169,10 @@ pub fn choose_adapter(
         AdapterSelector::Name(name) => by_name(name),
         AdapterSelector::Default => {
             let power = wgpu::PowerPreference::from_env().unwrap_or(power);
-            (0..adapters.len()).min_by_key(|&i| rank(&adapters[i].get_info(), power))
+            (0..adapters.len()).min_by_key(|&i| {
+                let info = adapters[i].get_info();
+                rank(info.device_type, info.backend, power)
+            })
         }
     };
     match position {
@@ -185,9 +188,13 @@ pub fn choose_adapter(
 }
 
 /// Lower is better: device type by power preference, then Vulkan before other backends.
-fn rank(info: &wgpu::AdapterInfo, power: wgpu::PowerPreference) -> (u8, u8) {
+fn rank(
+    device_type: wgpu::DeviceType,
+    backend: wgpu::Backend,
+    power: wgpu::PowerPreference,
+) -> (u8, u8) {
     use wgpu::DeviceType as D;
-    let device = match (power, info.device_type) {
+    let device = match (power, device_type) {
         (wgpu::PowerPreference::LowPower, D::IntegratedGpu) => 0,
         (wgpu::PowerPreference::LowPower, D::DiscreteGpu) => 1,
         (_, D::DiscreteGpu) => 0,
@@ -196,7 +203,7 @@ fn rank(info: &wgpu::AdapterInfo, power: wgpu::PowerPreference) -> (u8, u8) {
         (_, D::Other) => 3,
         (_, D::Cpu) => 4,
     };
-    let backend = match info.backend {
+    let backend = match backend {
         wgpu::Backend::Vulkan => 0,
         wgpu::Backend::Metal | wgpu::Backend::Dx12 => 1,
         _ => 2,
@@ -220,25 +227,10 @@ mod tests {
 
     #[test]
     fn discrete_beats_cpu_for_high_performance() {
-        let info = |device_type| wgpu::AdapterInfo {
-            name: String::new(),
-            vendor: 0,
-            device: 0,
-            device_type,
-            device_pci_bus_id: String::new(),
-            driver: String::new(),
-            driver_info: String::new(),
-            backend: wgpu::Backend::Vulkan,
-            subgroup_min_size: 0,
-            subgroup_max_size: 0,
-            transient_saves_memory: false,
-        };
-        let high = wgpu::PowerPreference::HighPerformance;
-        assert!(rank(&info(wgpu::DeviceType::DiscreteGpu), high) < rank(&info(wgpu::DeviceType::Cpu), high));
-        let low = wgpu::PowerPreference::LowPower;
-        assert!(
-            rank(&info(wgpu::DeviceType::IntegratedGpu), low)
-                < rank(&info(wgpu::DeviceType::DiscreteGpu), low)
-        );
+        use wgpu::{Backend::Vulkan, DeviceType as D, PowerPreference as P};
+        let high = P::HighPerformance;
+        assert!(rank(D::DiscreteGpu, Vulkan, high) < rank(D::Cpu, Vulkan, high));
+        assert!(rank(D::IntegratedGpu, Vulkan, P::LowPower) < rank(D::DiscreteGpu, Vulkan, P::LowPower));
+        assert!(rank(D::Cpu, Vulkan, high) < rank(D::Cpu, wgpu::Backend::Gl, high));
     }
 }

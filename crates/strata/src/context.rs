@@ -3,6 +3,7 @@
 use crate::adapter::{self, AdapterSelector};
 use crate::error::{Error, Result};
 use crate::kernels::KernelCache;
+use crate::placement::staging::StagingRings;
 use std::sync::Arc;
 use strata_vk::VulkanDevice;
 
@@ -94,6 +95,7 @@ impl ContextBuilder {
 #[derive(Debug)]
 pub struct Context {
     pub(crate) kernels: KernelCache,
+    pub(crate) staging: StagingRings,
     pub(crate) vulkan: std::result::Result<VulkanDevice, String>,
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
@@ -138,6 +140,7 @@ impl Context {
         let vulkan = VulkanDevice::from_wgpu(&device).map_err(|e| e.to_string());
         Ok(Self {
             kernels: KernelCache::default(),
+            staging: StagingRings::default(),
             vulkan,
             device,
             queue,

@@ -26,7 +26,7 @@ pub use context::{Context, ContextBuilder, WANTED_FEATURES};
 pub use error::{Error, NO_ADAPTER_HINT, Result};
 pub use kernels::{Clock, MatmulConfig, MatmulShape, Operand, Timing};
 pub use model::{Dtype, Model, ModelError, TensorInfo};
-pub use placement::{Placement, Usage};
+pub use placement::{PlaceOptions, PlacedBuffer, PlacedTensor, Placement, Usage, Verification};
 pub use table::{MemoryFlags, MemoryTable};
 pub use transfer::TRANSFER_CHUNK;
 pub use wgpu;

@@ -1,0 +1,193 @@
+//! Data paths into and out of placed buffers.
+//!
+//! - Host-visible placements are written by memcpy into their persistent mapping (split across
+//!   threads for large copies, flushed when the memory is not HOST_COHERENT).
+//! - Other placements (`vram` on a discrete GPU) are written through a ring of small, reusable
+//!   staging buffers: the CPU fills one slot while the GPU copies the previous ones, so an upload
+//!   of any size needs only [`UPLOAD_SLOTS`] × [`SLOT_BYTES`] of staging memory.
+//! - Read-back goes through a ring of HOST_CACHED buffers (reading write-combined or BAR memory
+//!   with the CPU is very slow), except from placements that are host-cached themselves.
+
+use super::placed::PlacedBuffer;
+use super::request::{Placement, Usage};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::table::MemoryFlags;
+use std::sync::Mutex;
+
+/// Size of one staging slot.
+pub const SLOT_BYTES: u64 = 32 << 20;
+/// Upload slots in flight.
+pub const UPLOAD_SLOTS: usize = 4;
+/// Read-back slots in flight.
+pub const READBACK_SLOTS: usize = 2;
+
+/// The context's staging rings, created on first use.
+#[derive(Debug, Default)]
+pub(crate) struct StagingRings {
+    upload: Mutex<Option<Ring>>,
+    readback: Mutex<Option<Ring>>,
+}
+
+#[derive(Debug)]
+struct Ring {
+    slots: Vec<Slot>,
+    next: usize,
+}
+
+#[derive(Debug)]
+struct Slot {
+    buffer: PlacedBuffer,
+    pending: Option<wgpu::SubmissionIndex>,
+}
+
+impl Ring {
+    fn new(ctx: &Context, usage: Usage, slots: usize) -> Result<Self> {
+        let slots = (0..slots)
+            .map(|_| {
+                let buffer = ctx.place(SLOT_BYTES, Placement::Auto(usage))?;
+                if buffer.mapping().is_none() {
+                    return Err(Error::InvalidArgument(format!(
+                        "the {usage:?} staging type {} is not host-visible",
+                        buffer.memory_type()
+                    )));
+                }
+                Ok(Slot {
+                    buffer,
+                    pending: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { slots, next: 0 })
+    }
+
+    /// The next slot, after waiting for the GPU to finish its previous copy.
+    fn take(&mut self, ctx: &Context) -> Result<&mut Slot> {
+        let index = self.next;
+        self.next = (self.next + 1) % self.slots.len();
+        let slot = &mut self.slots[index];
+        if let Some(pending) = slot.pending.take() {
+            ctx.wait_for(pending)?;
+        }
+        Ok(slot)
+    }
+}
+
+fn lock<'a>(ring: &'a Mutex<Option<Ring>>) -> Result<std::sync::MutexGuard<'a, Option<Ring>>> {
+    ring.lock().map_err(|_| Error::Gpu {
+        during: "staging".into(),
+        message: "the staging ring was poisoned by a panic on another thread".into(),
+    })
+}
+
+fn check_range(buffer: &PlacedBuffer, offset: u64, len: u64) -> Result<()> {
+    let end = offset.checked_add(len).unwrap_or(u64::MAX);
+    if end > buffer.bytes() {
+        return Err(Error::InvalidArgument(format!(
+            "range {offset}..{end} is outside the placed buffer of {} bytes",
+            buffer.bytes()
+        )));
+    }
+    if offset % 4 != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "offset {offset} into a placed buffer must be a multiple of 4"
+        )));
+    }
+    Ok(())
+}
+
+impl Context {
+    /// Writes `data` into `buffer` at `offset` by the buffer's upload path.
+    ///
+    /// `offset` must be a multiple of 4; `data.len()` too, unless the write ends the buffer.
+    pub fn write_placed(&self, buffer: &PlacedBuffer, offset: u64, data: &[u8]) -> Result<()> {
+        check_range(buffer, offset, data.len() as u64)?;
+        let ends_buffer = offset + data.len() as u64 == buffer.bytes();
+        if data.len() % 4 != 0 && !ends_buffer {
+            return Err(Error::InvalidArgument(format!(
+                "a write of {} bytes not ending the buffer must be a multiple of 4 bytes",
+                data.len()
+            )));
+        }
+        if let Some(mapping) = buffer.mapping() {
+            return Ok(mapping.write(offset, data)?);
+        }
+        let mut guard = lock(&self.staging.upload)?;
+        if guard.is_none() {
+            *guard = Some(Ring::new(self, Usage::Staging, UPLOAD_SLOTS)?);
+        }
+        let ring = guard.as_mut().ok_or_else(|| Error::InvalidArgument("no staging ring".into()))?;
+        let mut done = 0usize;
+        while done < data.len() {
+            let n = (data.len() - done).min(SLOT_BYTES as usize);
+            let slot = ring.take(self)?;
+            let staging = slot.buffer.mapping().ok_or_else(|| {
+                Error::InvalidArgument("staging slot lost its mapping".into())
+            })?;
+            staging.write(0, &data[done..done + n])?;
+            let copy_len = (n as u64).next_multiple_of(4);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(
+                slot.buffer.buffer(),
+                0,
+                buffer.buffer(),
+                offset + done as u64,
+                copy_len,
+            );
+            slot.pending = Some(self.scoped("staging upload", || self.queue.submit([encoder.finish()]))?);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes of `buffer` from `offset` back to the CPU (waits for pending GPU work).
+    pub fn read_placed(&self, buffer: &PlacedBuffer, offset: u64, len: u64) -> Result<Vec<u8>> {
+        check_range(buffer, offset, len)?;
+        let len_usize = usize::try_from(len)
+            .map_err(|_| Error::InvalidArgument(format!("{len} bytes do not fit in memory")))?;
+        let mut out = vec![0u8; len_usize];
+        if let Some(mapping) = buffer.mapping() {
+            if buffer.flags().contains(MemoryFlags::HOST_CACHED) {
+                self.wait_idle()?;
+                mapping.read(offset, &mut out)?;
+                return Ok(out);
+            }
+        }
+        let mut guard = lock(&self.staging.readback)?;
+        if guard.is_none() {
+            *guard = Some(Ring::new(self, Usage::Readback, READBACK_SLOTS)?);
+        }
+        let ring = guard.as_mut().ok_or_else(|| Error::InvalidArgument("no read-back ring".into()))?;
+        // Double-buffered: the GPU copies chunk i+1 while the CPU reads chunk i.
+        let chunks: Vec<(u64, u64)> = (0..len)
+            .step_by(SLOT_BYTES as usize)
+            .map(|start| (start, (len - start).min(SLOT_BYTES)))
+            .collect();
+        let submit = |ring: &mut Ring, (start, n): (u64, u64)| -> Result<usize> {
+            let index = ring.next;
+            let slot = ring.take(self)?;
+            let copy_len = n.next_multiple_of(4).min(buffer.buffer().size() - offset - start);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(buffer.buffer(), offset + start, slot.buffer.buffer(), 0, copy_len);
+            slot.pending = Some(self.scoped("read-back copy", || self.queue.submit([encoder.finish()]))?);
+            Ok(index)
+        };
+        let mut in_flight = std::collections::VecDeque::new();
+        for (i, &chunk) in chunks.iter().enumerate() {
+            in_flight.push_back((submit(ring, chunk)?, chunk));
+            let last = i + 1 == chunks.len();
+            while in_flight.len() >= READBACK_SLOTS || (last && !in_flight.is_empty()) {
+                let Some((index, (start, n))) = in_flight.pop_front() else { break };
+                let slot = &mut ring.slots[index];
+                if let Some(pending) = slot.pending.take() {
+                    self.wait_for(pending)?;
+                }
+                let mapping = slot.buffer.mapping().ok_or_else(|| {
+                    Error::InvalidArgument("read-back slot lost its mapping".into())
+                })?;
+                mapping.read(0, &mut out[start as usize..(start + n) as usize])?;
+            }
+        }
+        Ok(out)
+    }
+}

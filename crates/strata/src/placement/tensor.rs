@@ -1,0 +1,126 @@
+//! Tensors placed as one or more buffers (split by the rule in [`super::split`]).
+
+use super::placed::{Fallback, PlaceOptions, PlacedBuffer};
+use super::split::{PartLimit, split_into_parts};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::kernels::Operand;
+
+/// A tensor's bytes in one placement, as one buffer or several row-aligned parts.
+#[derive(Debug)]
+pub struct PlacedTensor {
+    parts: Vec<PlacedBuffer>,
+    row_bytes: u64,
+    bytes: u64,
+}
+
+impl PlacedTensor {
+    /// The parts, in order; each holds whole rows.
+    pub fn parts(&self) -> &[PlacedBuffer] {
+        &self.parts
+    }
+
+    /// Total bytes.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Bytes of one row (the split granularity).
+    pub fn row_bytes(&self) -> u64 {
+        self.row_bytes
+    }
+
+    /// The first part (where placement, memory type and heap are read).
+    pub fn first(&self) -> &PlacedBuffer {
+        // A PlacedTensor is only built with at least one part.
+        &self.parts[0]
+    }
+
+    /// Each part as a kernel operand covering exactly its bytes (rounded up to 4).
+    pub fn operands(&self) -> Vec<Operand<'_>> {
+        self.parts
+            .iter()
+            .map(|p| Operand {
+                buffer: p.buffer(),
+                offset: 0,
+                size: p.buffer().size(),
+            })
+            .collect()
+    }
+}
+
+impl Context {
+    /// The largest part a tensor may be placed as on this device (see [`super::split`]).
+    pub fn part_limit(&self) -> PartLimit {
+        let limits = self.limits();
+        let mut caps = vec![
+            (limits.max_storage_buffer_binding_size, "max_storage_buffer_binding_size"),
+            (limits.max_buffer_size, "max_buffer_size"),
+        ];
+        if let Ok(vk) = self.vulkan("part limit") {
+            caps.push((vk.limits().max_allocation_size, "maxMemoryAllocationSize"));
+        }
+        PartLimit::smallest(&caps)
+    }
+
+    /// Places a tensor of `bytes` made of rows of `row_bytes`, split into parts no larger than
+    /// [`Context::part_limit`]. All parts share one placement (the first of `options`' chain
+    /// that serves the first part). On any error every part placed so far is released.
+    pub fn place_tensor(
+        &self,
+        bytes: u64,
+        row_bytes: u64,
+        options: &PlaceOptions,
+    ) -> Result<(PlacedTensor, Vec<Fallback>)> {
+        let sizes = split_into_parts(bytes, row_bytes, self.part_limit(), "tensor")?;
+        let mut sizes = sizes.into_iter();
+        let first_size = sizes
+            .next()
+            .ok_or_else(|| Error::InvalidArgument("a tensor with no parts".into()))?;
+        let (first, fallbacks) = self.place_with(first_size, options)?;
+        let served = PlaceOptions {
+            placement: first.placement(),
+            fallback: Vec::new(),
+            priority: options.priority,
+        };
+        let mut parts = vec![first];
+        for size in sizes {
+            parts.push(self.place_with(size, &served)?.0);
+        }
+        Ok((
+            PlacedTensor {
+                parts,
+                row_bytes,
+                bytes,
+            },
+            fallbacks,
+        ))
+    }
+
+    /// Writes a whole tensor's bytes, part by part.
+    pub fn write_tensor(&self, tensor: &PlacedTensor, data: &[u8]) -> Result<()> {
+        if data.len() as u64 != tensor.bytes {
+            return Err(Error::Shape(format!(
+                "{} bytes given for a tensor of {} bytes",
+                data.len(),
+                tensor.bytes
+            )));
+        }
+        let mut at = 0usize;
+        for part in &tensor.parts {
+            let n = part.bytes() as usize;
+            self.write_placed(part, 0, &data[at..at + n])?;
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Reads a whole tensor back.
+    pub fn read_tensor(&self, tensor: &PlacedTensor) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(tensor.bytes as usize);
+        for part in &tensor.parts {
+            out.extend(self.read_placed(part, 0, part.bytes())?);
+        }
+        Ok(out)
+    }
+}
