@@ -27,6 +27,7 @@ pub use error::{Error, NO_ADAPTER_HINT, Result};
 pub use kernels::{Clock, MatmulConfig, MatmulShape, Operand, Timing};
 pub use model::{Dtype, Model, ModelError, TensorInfo};
 pub use placement::{PlaceOptions, PlacedBuffer, PlacedTensor, Placement, Usage, Verification};
+pub use plan::{Plan, PlanError, PlanOptions, PlanPolicy, TensorSpec, Tier, TierRule};
 pub use table::{MemoryFlags, MemoryTable};
 pub use transfer::TRANSFER_CHUNK;
 pub use wgpu;

@@ -39,7 +39,8 @@ pub enum PolicyError {
         /// The device's table, printed.
         table: String,
     },
-    /// The request can never fit: it is larger than the heap of every type that would serve it.
+    /// The request can never fit: it is larger than the whole heap of the memory type chosen
+    /// for the placement (the choice does not depend on the size; see [`choose_for_size`]).
     #[error(
         "placement `{placement}`: {} does not fit in memory type {memory_type}'s heap {heap} of {} (too large for this device, not a momentary shortage)",
         human_bytes(*bytes), human_bytes(*heap_size)
