@@ -347,13 +347,17 @@ fn apu_27b_with_16_gib_caps() {
             .iter()
             .any(|t| &t.name == tensor && t.bytes == *bytes)
     );
-    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts.len(), 3);
     assert!(matches!(
         attempts[0],
         Attempt::Full { placement: Placement::VramMapped, limit: Limit::Cap(c), .. } if c == 16 * GIB
     ));
     assert!(matches!(
         attempts[1],
+        Attempt::Full { placement: Placement::Vram, limit: Limit::Cap(c), .. } if c == 16 * GIB
+    ));
+    assert!(matches!(
+        attempts[2],
         Attempt::Full {
             placement: Placement::Host,
             heap: 0,
@@ -546,7 +550,7 @@ fn skipped_placements_are_explained() {
 }
 
 #[test]
-fn no_rebar_bulk_overflows_the_bar_window_to_host() {
+fn no_rebar_bulk_overflows_the_bar_window_to_vram_then_host() {
     let table = no_rebar();
     let tensors = model(&LLAMA_8B);
     let plan = planned(&tensors, &table, &PlanOptions::default());
@@ -556,10 +560,13 @@ fn no_rebar_bulk_overflows_the_bar_window_to_host() {
     for t in plan.tensors.iter().filter(|t| t.tier == Tier::Bulk) {
         match t.placement {
             Placement::VramMapped => assert_eq!((t.memory_type, t.heap), (2, 2)),
+            Placement::Vram => assert_eq!((t.memory_type, t.heap), (1, 0)),
             Placement::Host => assert_eq!((t.memory_type, t.heap), (3, 1)),
             other => panic!("{}: {other}", t.name),
         }
     }
+    // The 8 GiB VRAM heap is used before system memory.
+    assert!(plan.heaps[0].planned_bytes > 6 * GIB, "{}", plan.heaps[0].planned_bytes);
     for t in plan.tensors.iter().filter(|t| t.tier == Tier::Critical) {
         assert_eq!(
             (t.placement, t.memory_type, t.heap),

@@ -13,6 +13,7 @@ use ash::vk;
 use gpu_allocator::vulkan::{Allocation, AllocationCreateDesc, AllocationScheme};
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use wgpu_hal::api::Vulkan;
 
 /// Buffers of at least this size get their own `VkDeviceMemory`.
@@ -174,8 +175,13 @@ impl VulkanDevice {
 
         let callback_shared: Arc<DeviceShared> = Arc::clone(shared);
         let mut backing = Some(backing);
+        let size = request.size;
+        shared.live_buffers.fetch_add(1, Ordering::AcqRel);
+        shared.live_bytes.fetch_add(size, Ordering::AcqRel);
         let drop_callback: wgpu_hal::DropCallback = Box::new(move || {
             release(&callback_shared, buffer, backing.take());
+            callback_shared.live_buffers.fetch_sub(1, Ordering::AcqRel);
+            callback_shared.live_bytes.fetch_sub(size, Ordering::AcqRel);
         });
         // SAFETY: `buffer` is bound to memory we own; wgpu will not destroy it and will run
         // `drop_callback` once it is done with it, which frees both (invariant 2). wgpu never maps

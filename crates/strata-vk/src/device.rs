@@ -4,6 +4,7 @@ use crate::error::VkError;
 use crate::table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 use ash::vk;
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use wgpu_hal::api::Vulkan;
 
@@ -42,6 +43,9 @@ pub(crate) struct DeviceShared {
     pub(crate) memory_types: Vec<MemoryFlags>,
     /// `memoryTypeBits` of a placed storage buffer (the same for every size, by the spec).
     pub(crate) storage_type_bits: u32,
+    /// Placed buffers alive now, and their bytes (for leak checks).
+    pub(crate) live_buffers: AtomicU64,
+    pub(crate) live_bytes: AtomicU64,
     pub(crate) device_name: String,
     pub(crate) wgpu_device: wgpu::Device,
 }
@@ -126,6 +130,8 @@ impl VulkanDevice {
         Ok(Self {
             inner: Arc::new(DeviceShared {
                 storage_type_bits,
+                live_buffers: AtomicU64::new(0),
+                live_bytes: AtomicU64::new(0),
                 memory_types,
                 allocator: Mutex::new(Some(allocator)),
                 instance,
@@ -159,6 +165,15 @@ impl VulkanDevice {
     /// the same bits for every buffer of the same usage, whatever its size.
     pub fn storage_type_bits(&self) -> u32 {
         self.inner.storage_type_bits
+    }
+
+    /// Placed buffers whose memory is still allocated, and their total bytes. A buffer counts
+    /// until wgpu has released it (after the GPU finished with it), so poll the device first.
+    pub fn live_allocations(&self) -> (u64, u64) {
+        (
+            self.inner.live_buffers.load(Ordering::Acquire),
+            self.inner.live_bytes.load(Ordering::Acquire),
+        )
     }
 
     /// The wgpu device these handles belong to.

@@ -106,6 +106,11 @@ pub fn memory_extensions(adapter: &wgpu::Adapter) -> Option<Vec<(&'static str, b
     strata_vk::adapter_memory_extensions(adapter)
 }
 
+/// `true` when the Khronos validation layer is installed.
+pub fn validation_layer_available() -> bool {
+    strata_vk::validation_layer_available()
+}
+
 /// wgpu's backend as a lowercase word.
 pub fn backend_name(backend: wgpu::Backend) -> &'static str {
     match backend {

@@ -56,7 +56,7 @@ impl Context {
     /// Writes `data` into `buffer` at `offset` (both multiples of 4 bytes).
     pub fn write_buffer(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) -> Result<()> {
         check_range("write_buffer", buffer, offset, data.len() as u64)?;
-        if offset % 4 != 0 || data.len() % 4 != 0 {
+        if !offset.is_multiple_of(4) || !data.len().is_multiple_of(4) {
             return Err(Error::InvalidArgument(format!(
                 "write_buffer: offset {offset} and length {} must be multiples of 4",
                 data.len()
@@ -80,7 +80,7 @@ impl Context {
     /// Reads `len` bytes of `buffer` from `offset` (multiples of 4) back to the CPU.
     pub fn read_buffer(&self, buffer: &wgpu::Buffer, offset: u64, len: u64) -> Result<Vec<u8>> {
         check_range("read_buffer", buffer, offset, len)?;
-        if offset % 4 != 0 || len % 4 != 0 {
+        if !offset.is_multiple_of(4) || !len.is_multiple_of(4) {
             return Err(Error::InvalidArgument(format!(
                 "read_buffer: offset {offset} and length {len} must be multiples of 4"
             )));

@@ -42,7 +42,7 @@ pub fn split_into_parts(total: u64, row_bytes: u64, limit: PartLimit, what: &str
         return Ok(vec![total]);
     }
     let row_bytes = row_bytes.max(1);
-    if row_bytes > limit.bytes || total % row_bytes != 0 {
+    if row_bytes > limit.bytes || !total.is_multiple_of(row_bytes) {
         return Err(Error::TooLarge {
             what: format!("{what}: one row of {row_bytes} bytes (cannot split inside a row)"),
             bytes: row_bytes,
@@ -52,12 +52,12 @@ pub fn split_into_parts(total: u64, row_bytes: u64, limit: PartLimit, what: &str
     }
     // Whole rows per part; at a multiple of 4 bytes so kernels can address parts by words.
     let mut rows_per_part = limit.bytes / row_bytes;
-    while rows_per_part > 1 && (rows_per_part * row_bytes) % 4 != 0 {
+    while rows_per_part > 1 && !(rows_per_part * row_bytes).is_multiple_of(4) {
         rows_per_part -= 1;
     }
     let part = rows_per_part * row_bytes;
     let mut parts = vec![part; (total / part) as usize];
-    if total % part != 0 {
+    if !total.is_multiple_of(part) {
         parts.push(total % part);
     }
     Ok(parts)
@@ -88,7 +88,7 @@ mod tests {
         let total = rows * row;
         let parts = split_into_parts(total, row, MIB128, "t").unwrap();
         assert_eq!(parts.iter().sum::<u64>(), total);
-        assert!(parts.iter().all(|&p| p <= MIB128.bytes && p % row == 0));
+        assert!(parts.iter().all(|&p| p <= MIB128.bytes && p.is_multiple_of(row)));
         assert_eq!(parts.len(), 3);
     }
 

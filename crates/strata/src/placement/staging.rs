@@ -81,14 +81,14 @@ fn lock<'a>(ring: &'a Mutex<Option<Ring>>) -> Result<std::sync::MutexGuard<'a, O
 }
 
 fn check_range(buffer: &PlacedBuffer, offset: u64, len: u64) -> Result<()> {
-    let end = offset.checked_add(len).unwrap_or(u64::MAX);
+    let end = offset.saturating_add(len);
     if end > buffer.bytes() {
         return Err(Error::InvalidArgument(format!(
             "range {offset}..{end} is outside the placed buffer of {} bytes",
             buffer.bytes()
         )));
     }
-    if offset % 4 != 0 {
+    if !offset.is_multiple_of(4) {
         return Err(Error::InvalidArgument(format!(
             "offset {offset} into a placed buffer must be a multiple of 4"
         )));
@@ -103,7 +103,7 @@ impl Context {
     pub fn write_placed(&self, buffer: &PlacedBuffer, offset: u64, data: &[u8]) -> Result<()> {
         check_range(buffer, offset, data.len() as u64)?;
         let ends_buffer = offset + data.len() as u64 == buffer.bytes();
-        if data.len() % 4 != 0 && !ends_buffer {
+        if !data.len().is_multiple_of(4) && !ends_buffer {
             return Err(Error::InvalidArgument(format!(
                 "a write of {} bytes not ending the buffer must be a multiple of 4 bytes",
                 data.len()

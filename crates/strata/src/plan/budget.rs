@@ -32,12 +32,14 @@ impl fmt::Display for Limit {
 
 /// The bytes a plan may use on `heap`: its reported budget (never more than its size), or its
 /// size when the table reports no budget, less `safety_margin` (a fraction in `[0, 1)`) of that
-/// figure, rounded so that the margin is never smaller than asked.
+/// figure, rounded so that the margin is never smaller than asked, less what the process already
+/// uses there (`heapUsage`, when reported: the budget counts it).
 pub fn usable_budget(heap: &MemoryHeap, safety_margin: f64) -> u64 {
     let base = heap.budget.map_or(heap.size, |b| b.min(heap.size));
     let margin = (base as f64 * safety_margin.clamp(0.0, 1.0)).ceil();
     // `as` saturates; the margin never exceeds `base` since the fraction is at most 1.
     base.saturating_sub(margin as u64)
+        .saturating_sub(heap.usage.unwrap_or(0))
 }
 
 /// Room left for one placement on one heap.

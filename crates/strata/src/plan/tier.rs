@@ -19,8 +19,12 @@ pub enum Tier {
 /// The placements a critical tensor tries, in order: `vram` → `vram-mapped` → `host`.
 pub const CRITICAL_CHAIN: &[Placement] = &[Placement::Vram, Placement::VramMapped, Placement::Host];
 
-/// The placements a bulk tensor tries, in order: `vram-mapped` → `host`.
-pub const BULK_CHAIN: &[Placement] = &[Placement::VramMapped, Placement::Host];
+/// The placements a bulk tensor tries, in order: `vram-mapped` → `vram` → `host`.
+///
+/// `vram` after `vram-mapped` changes nothing where both share a heap (RADV APUs, ReBAR GPUs
+/// such as the H100), and keeps bulk tensors in VRAM on a card whose CPU-visible window is a
+/// small heap of its own (no ReBAR) instead of sending them to system memory.
+pub const BULK_CHAIN: &[Placement] = &[Placement::VramMapped, Placement::Vram, Placement::Host];
 
 impl Tier {
     /// The spill chain of a tiered plan for this tier: the placements tried in order, the

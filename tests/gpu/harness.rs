@@ -1,0 +1,114 @@
+//! Shared set-up: a validated context, and a logger that turns validation messages into failures.
+
+use std::sync::{Mutex, OnceLock};
+use strata::Context;
+
+/// Validation messages seen so far (the layer reports through wgpu-hal's debug messenger).
+static MESSAGES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct CaptureLogger;
+
+impl log::Log for CaptureLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let text = format!("[{}] {}: {}", record.level(), record.target(), record.args());
+        eprintln!("{text}");
+        // The debug messenger logs from this module; its warnings and errors are the layer's.
+        if record.target().starts_with("wgpu_hal::vulkan::instance") {
+            if let Ok(mut messages) = MESSAGES.lock() {
+                messages.push(text);
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn install_logger() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ = log::set_logger(&CaptureLogger);
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A context with validation on, checked for validation messages when dropped.
+pub struct Gpu {
+    ctx: Option<Context>,
+}
+
+impl std::ops::Deref for Gpu {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        // Only `Drop` takes the context out.
+        self.ctx.as_ref().expect("context present until drop")
+    }
+}
+
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            let _ = ctx.wait_idle();
+            drop(ctx);
+        }
+        if !std::thread::panicking() {
+            assert_no_validation_messages();
+        }
+    }
+}
+
+/// Fails if the validation layer has said anything since the last check.
+pub fn assert_no_validation_messages() {
+    let messages: Vec<String> = MESSAGES.lock().map(|mut m| m.drain(..).collect()).unwrap_or_default();
+    assert!(
+        messages.is_empty(),
+        "the Vulkan validation layer reported {} message(s):\n{}",
+        messages.len(),
+        messages.join("\n")
+    );
+}
+
+/// The test context, or `None` (loudly) outside CI when this machine has no adapter.
+pub fn gpu() -> Option<Gpu> {
+    install_logger();
+    if !strata_vk_validation_available() {
+        let msg = "the Khronos validation layer is not installed (Debian: vulkan-validationlayers); \
+                   GPU tests must run under it";
+        if in_ci() {
+            panic!("{msg}");
+        }
+        eprintln!("\n!!!!!!!! {msg}: GPU test NOT RUN !!!!!!!!\n");
+        return None;
+    }
+    match Context::builder().validation(true).build() {
+        Ok(ctx) => Some(Gpu { ctx: Some(ctx) }),
+        Err(e) if in_ci() => panic!("no GPU adapter in CI (lavapipe should be installed): {e}"),
+        Err(e) => {
+            eprintln!("\n!!!!!!!! no GPU adapter: GPU test NOT RUN: {e} !!!!!!!!\n");
+            None
+        }
+    }
+}
+
+fn strata_vk_validation_available() -> bool {
+    strata::adapter::validation_layer_available()
+}
+
+/// A seed from the clock, printed so a failure can be replayed.
+pub fn fresh_seed(test: &str) -> u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    eprintln!("{test}: seed {seed}");
+    seed
+}
