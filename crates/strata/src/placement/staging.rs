@@ -8,7 +8,7 @@
 //! - Read-back goes through a ring of HOST_CACHED buffers (reading write-combined or BAR memory
 //!   with the CPU is very slow), except from placements that are host-cached themselves.
 
-use super::placed::PlacedBuffer;
+use super::placed::{PlacedBuffer, UploadPath};
 use super::request::{Placement, Usage};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -101,6 +101,18 @@ impl Context {
     ///
     /// `offset` must be a multiple of 4; `data.len()` too, unless the write ends the buffer.
     pub fn write_placed(&self, buffer: &PlacedBuffer, offset: u64, data: &[u8]) -> Result<()> {
+        self.write_placed_with(buffer, offset, data, buffer.upload_path())
+    }
+
+    /// Like [`Context::write_placed`], through the given path: `Staging` works for every
+    /// placement; `Mapped` only for host-visible ones.
+    pub fn write_placed_with(
+        &self,
+        buffer: &PlacedBuffer,
+        offset: u64,
+        data: &[u8],
+        path: UploadPath,
+    ) -> Result<()> {
         check_range(buffer, offset, data.len() as u64)?;
         let ends_buffer = offset + data.len() as u64 == buffer.bytes();
         if !data.len().is_multiple_of(4) && !ends_buffer {
@@ -109,7 +121,13 @@ impl Context {
                 data.len()
             )));
         }
-        if let Some(mapping) = buffer.mapping() {
+        if path == UploadPath::Mapped {
+            let mapping = buffer.mapping().ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "memory type {} is not host-visible: it has no mapped upload path",
+                    buffer.memory_type()
+                ))
+            })?;
             return Ok(mapping.write(offset, data)?);
         }
         let mut guard = lock(&self.staging.upload)?;

@@ -1,0 +1,205 @@
+//! The placement benchmark: how fast data moves into, out of and through each placement.
+//!
+//! For every placement asked for, on the same buffer size:
+//! - `upload`: host → placement, from ordinary (pageable) memory, through each upload path that
+//!   applies (a mapping, and the staging ring);
+//! - `download`: placement → host;
+//! - `read`: a GPU kernel streaming the whole buffer (GPU read bandwidth of that memory);
+//! - `gemv`: matrix × vector with the weights in that placement;
+//! - `gemm`: matrix × matrix with both operands there.
+//!
+//! Every result is checked before it is timed; each op is warmed up once, then timed `iters`
+//! times; the median and spread are reported, with the clock used. A placement the device does
+//! not offer gives a row saying so instead of aborting the run.
+
+mod ops;
+pub mod stats;
+
+pub use stats::Samples;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::kernels::Clock;
+use crate::placement::{Placement, UploadPath};
+use crate::table::MemoryFlags;
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// One benchmark operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchOp {
+    /// Host → placement.
+    Upload,
+    /// Placement → host.
+    Download,
+    /// GPU streaming read.
+    Read,
+    /// Matrix × vector, weights in the placement.
+    Gemv,
+    /// Matrix × matrix, operands in the placement.
+    Gemm,
+}
+
+impl BenchOp {
+    /// Every op, in report order.
+    pub const ALL: [BenchOp; 5] = [
+        BenchOp::Upload,
+        BenchOp::Download,
+        BenchOp::Read,
+        BenchOp::Gemv,
+        BenchOp::Gemm,
+    ];
+}
+
+impl fmt::Display for BenchOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BenchOp::Upload => "upload",
+            BenchOp::Download => "download",
+            BenchOp::Read => "read",
+            BenchOp::Gemv => "gemv",
+            BenchOp::Gemm => "gemm",
+        })
+    }
+}
+
+impl FromStr for BenchOp {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        BenchOp::ALL
+            .into_iter()
+            .find(|op| op.to_string() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown benchmark op `{s}`: expected upload, download, read, gemv or gemm"
+                ))
+            })
+    }
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Placements to measure (each one the device lacks gets a "not available" row).
+    pub placements: Vec<Placement>,
+    /// Operations.
+    pub ops: Vec<BenchOp>,
+    /// Bytes of the buffer moved or read (weights for gemv).
+    pub size: u64,
+    /// Element type of gemv weights and gemm operands.
+    pub dtype: crate::model::Dtype,
+    /// Timed runs per measurement, after one warm-up.
+    pub iters: u32,
+    /// Seed of the random data.
+    pub seed: u64,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    /// The op.
+    pub op: BenchOp,
+    /// The placement.
+    pub placement: Placement,
+    /// For uploads: the path measured (`mapped` or `staging`).
+    pub path: Option<UploadPath>,
+    /// `false` when the placement is not available (see `note`).
+    pub available: bool,
+    /// Why a row has no figure, or what a figure means.
+    pub note: Option<String>,
+    /// Memory type used.
+    pub memory_type: Option<u32>,
+    /// Its heap.
+    pub heap: Option<u32>,
+    /// Its flags.
+    pub flags: Option<MemoryFlags>,
+    /// Bytes moved (or read) per run.
+    pub bytes: u64,
+    /// Timings.
+    pub seconds: Option<Samples>,
+    /// The clock.
+    pub clock: Option<Clock>,
+    /// Bytes per second / 1e9, from the median.
+    pub gb_per_s: Option<f64>,
+    /// FLOP/s / 1e9 (gemv, gemm).
+    pub gflops: Option<f64>,
+    /// The kernel variant used (gemv, gemm, read).
+    pub kernel: Option<String>,
+    /// Result checked against a CPU reference before timing.
+    pub checked: bool,
+}
+
+impl BenchRow {
+    pub(crate) fn unavailable(op: BenchOp, placement: Placement, why: String) -> Self {
+        Self {
+            op,
+            placement,
+            path: None,
+            available: false,
+            note: Some(why),
+            memory_type: None,
+            heap: None,
+            flags: None,
+            bytes: 0,
+            seconds: None,
+            clock: None,
+            gb_per_s: None,
+            gflops: None,
+            kernel: None,
+            checked: false,
+        }
+    }
+}
+
+/// A default buffer size for this adapter: well above a GPU's L2 and sized for its speed
+/// (small on a CPU driver), never more than a quarter of the smallest heap.
+pub fn default_size(ctx: &Context) -> u64 {
+    let base: u64 = match ctx.adapter_info().device_type {
+        wgpu::DeviceType::Cpu => 64 << 20,
+        wgpu::DeviceType::IntegratedGpu => 512 << 20,
+        _ => 1 << 30,
+    };
+    let smallest_heap = ctx
+        .vulkan("bench")
+        .ok()
+        .map(|vk| vk.memory_table())
+        .and_then(|t| t.heaps.iter().map(|h| h.budget.unwrap_or(h.size)).min())
+        .unwrap_or(u64::MAX);
+    base.min(smallest_heap / 4).max(1 << 20)
+}
+
+/// Default timed runs for this adapter.
+pub fn default_iters(ctx: &Context) -> u32 {
+    match ctx.adapter_info().device_type {
+        wgpu::DeviceType::Cpu => 3,
+        _ => 20,
+    }
+}
+
+/// Runs the benchmark, calling `progress(done, total, label)` before each measurement.
+pub fn run(
+    ctx: &Context,
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<Vec<BenchRow>> {
+    if config.iters == 0 {
+        return Err(Error::InvalidArgument("--iters must be at least 1".into()));
+    }
+    if config.size < 4096 {
+        return Err(Error::InvalidArgument("the benchmark size must be at least 4 KiB".into()));
+    }
+    let total = config.placements.len() * config.ops.len();
+    let mut rows = Vec::new();
+    let mut done = 0;
+    for &op in &config.ops {
+        for &placement in &config.placements {
+            progress(done, total, &format!("{op} {placement}"));
+            rows.extend(ops::measure(ctx, config, op, placement)?);
+            done += 1;
+        }
+    }
+    progress(total, total, "done");
+    Ok(rows)
+}

@@ -1,0 +1,210 @@
+//! The measurements behind each benchmark op.
+
+use super::{BenchConfig, BenchOp, BenchRow, Samples};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::kernels::{Clock, MatmulShape, Timing};
+use crate::placement::{PlaceOptions, PlacedBuffer, Placement, UploadPath};
+use crate::reference;
+use std::time::Instant;
+
+/// Measures one op on one placement; a placement the device lacks gives a "not available" row.
+pub(super) fn measure(
+    ctx: &Context,
+    config: &BenchConfig,
+    op: BenchOp,
+    placement: Placement,
+) -> Result<Vec<BenchRow>> {
+    let result = match op {
+        BenchOp::Upload => upload(ctx, config, placement),
+        BenchOp::Download => download(ctx, config, placement).map(|r| vec![r]),
+        BenchOp::Read => read(ctx, config, placement).map(|r| vec![r]),
+        BenchOp::Gemv => gemv(ctx, config, placement).map(|r| vec![r]),
+        BenchOp::Gemm => gemm(ctx, config, placement).map(|r| vec![r]),
+    };
+    match result {
+        Ok(rows) => Ok(rows),
+        Err(e @ (Error::Placement(_) | Error::NeedsVulkan { .. } | Error::OutOfMemory(_) | Error::TooLarge { .. })) => {
+            Ok(vec![BenchRow::unavailable(op, placement, e.to_string())])
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn row(op: BenchOp, buffer: &PlacedBuffer, bytes: u64, samples: Samples, clock: Clock) -> BenchRow {
+    BenchRow {
+        op,
+        placement: buffer.placement(),
+        path: None,
+        available: true,
+        note: None,
+        memory_type: Some(buffer.memory_type()),
+        heap: Some(buffer.heap()),
+        flags: Some(buffer.flags()),
+        bytes,
+        gb_per_s: Some(bytes as f64 / samples.median / 1e9),
+        seconds: Some(samples),
+        clock: Some(clock),
+        gflops: None,
+        kernel: None,
+        checked: true,
+    }
+}
+
+/// Random bytes (not zeros: zeros can take faster paths).
+fn random_bytes(len: u64, seed: u64) -> Vec<u8> {
+    let words = reference::random_f32(len.div_ceil(4) as usize, seed);
+    let mut bytes: Vec<u8> = bytemuck::cast_slice(&words).to_vec();
+    bytes.truncate(len as usize);
+    bytes
+}
+
+/// Times `f` once as a warm-up, then `iters` times on the wall clock.
+fn wall_times(iters: u32, mut f: impl FnMut() -> Result<()>) -> Result<Samples> {
+    f()?;
+    let mut seconds = Vec::with_capacity(iters as usize);
+    for _ in 0..iters {
+        let start = Instant::now();
+        f()?;
+        seconds.push(start.elapsed().as_secs_f64());
+    }
+    Samples::of(seconds).ok_or_else(|| Error::InvalidArgument("no timed runs".into()))
+}
+
+/// Samples from kernel timings (one warm-up, then `iters` runs).
+fn kernel_times(iters: u32, mut f: impl FnMut() -> Result<Timing>) -> Result<(Samples, Clock)> {
+    let first = f()?;
+    let mut seconds = Vec::with_capacity(iters as usize);
+    let mut clock = first.clock;
+    for _ in 0..iters {
+        let t = f()?;
+        clock = t.clock;
+        seconds.push(t.seconds);
+    }
+    let samples = Samples::of(seconds).ok_or_else(|| Error::InvalidArgument("no timed runs".into()))?;
+    Ok((samples, clock))
+}
+
+fn upload(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Vec<BenchRow>> {
+    let buffer = ctx.place(config.size, placement)?;
+    let data = random_bytes(config.size, config.seed);
+    let mut paths = vec![UploadPath::Staging];
+    if buffer.upload_path() == UploadPath::Mapped {
+        paths.insert(0, UploadPath::Mapped);
+    }
+    let mut rows = Vec::new();
+    for path in paths {
+        // Checked first: the bytes must arrive intact by this path.
+        ctx.write_placed_with(&buffer, 0, &data, path)?;
+        check_sample(ctx, &buffer, &data)?;
+        let samples = wall_times(config.iters, || {
+            ctx.write_placed_with(&buffer, 0, &data, path)?;
+            ctx.wait_idle()
+        })?;
+        let mut r = row(BenchOp::Upload, &buffer, config.size, samples, Clock::WallClock);
+        r.path = Some(path);
+        rows.push(r);
+    }
+    Ok(rows)
+}
+
+/// Compares the first, middle and last 64 KiB of `buffer` with `data`.
+fn check_sample(ctx: &Context, buffer: &PlacedBuffer, data: &[u8]) -> Result<()> {
+    let len = data.len() as u64;
+    let window = (64u64 << 10).min(len) / 4 * 4;
+    for start in [0, (len / 2) / 4 * 4, (len - window) / 4 * 4] {
+        let got = ctx.read_placed(buffer, start, window)?;
+        if got != data[start as usize..(start + window) as usize] {
+            return Err(Error::Gpu {
+                during: format!("checking {} at offset {start}", buffer.placement()),
+                message: "the bytes read back differ from the bytes written".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn download(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
+    let buffer = ctx.place(config.size, placement)?;
+    let data = random_bytes(config.size, config.seed ^ 0xD0);
+    ctx.write_placed(&buffer, 0, &data)?;
+    if ctx.read_placed(&buffer, 0, config.size)? != data {
+        return Err(Error::Gpu {
+            during: format!("checking the download from {placement}"),
+            message: "the bytes read back differ from the bytes written".into(),
+        });
+    }
+    let samples = wall_times(config.iters, || ctx.read_placed(&buffer, 0, config.size).map(|_| ()))?;
+    Ok(row(BenchOp::Download, &buffer, config.size, samples, Clock::WallClock))
+}
+
+fn read(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
+    let (tensor, _) = ctx.place_tensor(config.size / 16 * 16, 16, &PlaceOptions::new(placement))?;
+    let values = reference::random_f32((tensor.bytes() / 4) as usize, config.seed ^ 0x5EAD);
+    ctx.write_tensor(&tensor, bytemuck::cast_slice(&values))?;
+    let expected: f64 = values.iter().map(|&v| f64::from(v)).sum();
+    let (sum, _) = ctx.stream_sum(&tensor.operands())?;
+    let tolerance = 1e-3 * values.iter().map(|v| f64::from(v.abs())).sum::<f64>().max(1.0);
+    if (sum - expected).abs() > tolerance {
+        return Err(Error::Gpu {
+            during: format!("checking the streaming read of {placement}"),
+            message: format!("GPU sum {sum} differs from the CPU sum {expected}"),
+        });
+    }
+    let (samples, clock) = kernel_times(config.iters, || ctx.stream_sum(&tensor.operands()).map(|(_, t)| t))?;
+    let mut r = row(BenchOp::Read, tensor.first(), tensor.bytes(), samples, clock);
+    r.kernel = Some("stream_sum (vec4 loads, subgroup/shared reduction)".into());
+    Ok(r)
+}
+
+fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
+    let _ = (ctx, config, placement);
+    Err(Error::InvalidArgument("gemv benchmark not wired yet".into()))
+}
+
+fn gemm(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
+    // Square operands sized to the device's speed; A, B and C all in the placement.
+    let n: u32 = match ctx.adapter_info().device_type {
+        wgpu::DeviceType::Cpu => 256,
+        _ => 4096,
+    };
+    let bytes = 4 * u64::from(n) * u64::from(n);
+    let a = ctx.place(bytes, placement)?;
+    let b = ctx.place(bytes, placement)?;
+    let c = ctx.place(bytes, placement)?;
+    let av = reference::random_f32((n * n) as usize, config.seed ^ 0xA);
+    let bv = reference::random_f32((n * n) as usize, config.seed ^ 0xB);
+    ctx.write_placed(&a, 0, bytemuck::cast_slice(&av))?;
+    ctx.write_placed(&b, 0, bytemuck::cast_slice(&bv))?;
+    let shape = MatmulShape { m: n, n, k: n };
+    ctx.matmul(a.buffer(), b.buffer(), c.buffer(), shape)?;
+    check_gemm_sample(ctx, &c, &av, &bv, n as usize, config.seed)?;
+    let (samples, clock) = kernel_times(config.iters, || ctx.matmul(a.buffer(), b.buffer(), c.buffer(), shape))?;
+    let mut r = row(BenchOp::Gemm, &a, 3 * bytes, samples, clock);
+    r.gflops = Some(shape.flops() / samples.median / 1e9);
+    r.gb_per_s = None;
+    r.kernel = Some(format!("matmul f32 {n}x{n}x{n}"));
+    Ok(r)
+}
+
+/// Checks 64 sampled elements of C = A·B against f64 dot products.
+fn check_gemm_sample(ctx: &Context, c: &PlacedBuffer, a: &[f32], b: &[f32], n: usize, seed: u64) -> Result<()> {
+    let out: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_placed(c, 0, c.bytes())?);
+    let picks = reference::random_f32(128, seed ^ 0xC);
+    let mut got = Vec::new();
+    let mut want = Vec::new();
+    for pair in picks.chunks(2) {
+        let i = ((pair[0] + 1.0) / 2.0 * n as f32) as usize % n;
+        let j = ((pair[1] + 1.0) / 2.0 * n as f32) as usize % n;
+        want.push((0..n).map(|p| f64::from(a[i * n + p]) * f64::from(b[p * n + j])).sum::<f64>());
+        got.push(out[i * n + j]);
+    }
+    let cmp = reference::compare(&got, &want);
+    if !cmp.passes(1e-4) {
+        return Err(Error::Gpu {
+            during: "checking the gemm benchmark".into(),
+            message: format!("sampled relative error {:.2e}", cmp.rel_error),
+        });
+    }
+    Ok(())
+}
