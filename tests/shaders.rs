@@ -1,1 +1,79 @@
-//! placeholder
+//! Every WGSL file in `shaders/`, and every variant the per-device kernel table can produce,
+//! parses and validates with naga. No GPU needed.
+
+use std::path::PathBuf;
+
+fn shaders_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shaders")
+}
+
+/// Parses and validates `source` with every capability naga knows; the error names `what`.
+fn validate(what: &str, source: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(source)
+        .map_err(|e| format!("{what}: parse error:\n{}", e.emit_to_string(source)))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| format!("{what}: validation error:\n{}", e.emit_to_string(source)))?;
+    Ok(())
+}
+
+#[test]
+fn every_shader_file_validates() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shaders_dir())
+        .expect("the shaders/ directory")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "wgsl"))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no shaders found in {}",
+        shaders_dir().display()
+    );
+    let mut failures = Vec::new();
+    for path in &files {
+        let source = std::fs::read_to_string(path).expect("a readable shader");
+        if let Err(e) = validate(&path.display().to_string(), &source) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_shader_file_is_registered() {
+    let registered: Vec<&str> = strata::shaders::ALL.iter().map(|s| s.name).collect();
+    for entry in std::fs::read_dir(shaders_dir()).expect("the shaders/ directory") {
+        let name = entry
+            .expect("a directory entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(".wgsl") {
+            assert!(
+                registered.contains(&name.as_str()),
+                "shaders/{name} is not in strata::shaders::ALL"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_kernel_variant_validates() {
+    let sources = strata::kernels::every_variant_source().expect("variant sources");
+    assert!(sources.len() > 50, "only {} variants", sources.len());
+    let failures: Vec<String> = sources
+        .iter()
+        .filter_map(|(name, source)| validate(name, source).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} variants fail:\n{}",
+        failures.len(),
+        sources.len(),
+        failures.join("\n\n")
+    );
+}

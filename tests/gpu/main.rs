@@ -5,4 +5,5 @@
 //! print a loud notice and return early.
 
 mod harness;
+mod kernels;
 mod placement;

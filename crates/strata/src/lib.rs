@@ -24,7 +24,10 @@ pub mod table {
 pub use adapter::AdapterSelector;
 pub use context::{Context, ContextBuilder, WANTED_FEATURES};
 pub use error::{Error, NO_ADAPTER_HINT, Result};
-pub use kernels::{Clock, MatmulConfig, MatmulShape, Operand, Timing};
+pub use kernels::{
+    Clock, GemmSpec, GemvSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig, MatmulShape, Operand,
+    RunOptions, Timing, Tuning,
+};
 pub use model::{Dtype, Model, ModelError, TensorInfo};
 pub use placement::{PlaceOptions, PlacedBuffer, PlacedTensor, Placement, Usage, Verification};
 pub use plan::{Plan, PlanError, PlanOptions, PlanPolicy, TensorSpec, Tier, TierRule};

@@ -1,5 +1,8 @@
-//! CPU references in f64 and the comparison every kernel check uses.
+//! CPU references in f64 and the comparison every kernel check uses, and the conversions to
+//! and from the kernels' 16-bit formats (through the `half` crate, round to nearest even).
 
+use crate::kernels::KernelDtype;
+use half::{bf16, f16};
 use serde::Serialize;
 
 /// C = A·B in f64 accumulation (A is m×k, B is k×n, row-major).
@@ -16,6 +19,92 @@ pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f64> {
         }
     }
     c
+}
+
+/// C = A·Bᵀ in f64 accumulation: A is m×k, B is n×k (the `nt` layout), both row-major.
+pub fn matmul_nt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f64> {
+    let mut c = vec![0f64; m * n];
+    for i in 0..m {
+        let a_row = &a[i * k..(i + 1) * k];
+        for j in 0..n {
+            let b_row = &b[j * k..(j + 1) * k];
+            c[i * n + j] = a_row
+                .iter()
+                .zip(b_row)
+                .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                .sum();
+        }
+    }
+    c
+}
+
+/// y = W·x for a batch, in f64 accumulation: W is `rows×cols` row-major, x is `batch×cols`,
+/// the result is `batch×rows` (y[b·rows + r]).
+pub fn gemv(w: &[f32], x: &[f32], rows: usize, cols: usize, batch: usize) -> Vec<f64> {
+    let mut y = vec![0f64; batch * rows];
+    for r in 0..rows {
+        let w_row = &w[r * cols..(r + 1) * cols];
+        for b in 0..batch {
+            let x_row = &x[b * cols..(b + 1) * cols];
+            y[b * rows + r] = w_row
+                .iter()
+                .zip(x_row)
+                .map(|(&p, &q)| f64::from(p) * f64::from(q))
+                .sum();
+        }
+    }
+    y
+}
+
+/// The bits of each value rounded to f16.
+pub fn f16_bits(values: &[f32]) -> Vec<u16> {
+    values.iter().map(|&v| f16::from_f32(v).to_bits()).collect()
+}
+
+/// The values of f16 bits.
+pub fn f16_values(bits: &[u16]) -> Vec<f32> {
+    bits.iter().map(|&b| f16::from_bits(b).to_f32()).collect()
+}
+
+/// The bits of each value rounded to bf16.
+pub fn bf16_bits(values: &[f32]) -> Vec<u16> {
+    values
+        .iter()
+        .map(|&v| bf16::from_f32(v).to_bits())
+        .collect()
+}
+
+/// The values of bf16 bits.
+pub fn bf16_values(bits: &[u16]) -> Vec<f32> {
+    bits.iter().map(|&b| bf16::from_bits(b).to_f32()).collect()
+}
+
+/// `values` as a buffer of `dtype` for the kernels: little-endian elements, rounded to the
+/// dtype, padded with zeros to whole 4-byte words.
+pub fn encode(values: &[f32], dtype: KernelDtype) -> Vec<u8> {
+    let mut bytes: Vec<u8> = match dtype {
+        KernelDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        KernelDtype::F16 => f16_bits(values)
+            .iter()
+            .flat_map(|b| b.to_le_bytes())
+            .collect(),
+        KernelDtype::Bf16 => bf16_bits(values)
+            .iter()
+            .flat_map(|b| b.to_le_bytes())
+            .collect(),
+    };
+    bytes.resize(bytes.len().div_ceil(4) * 4, 0);
+    bytes
+}
+
+/// `values` after rounding to `dtype`: exactly what a kernel reads from [`encode`]'s bytes,
+/// so a reference computed on them measures only the kernel's own error.
+pub fn round_to(values: &[f32], dtype: KernelDtype) -> Vec<f32> {
+    match dtype {
+        KernelDtype::F32 => values.to_vec(),
+        KernelDtype::F16 => f16_values(&f16_bits(values)),
+        KernelDtype::Bf16 => bf16_values(&bf16_bits(values)),
+    }
 }
 
 /// How far a result is from its reference.
@@ -54,7 +143,11 @@ pub fn compare(out: &[f32], reference: &[f64]) -> Comparison {
         ref2 += r * r;
         max_abs = max_abs.max(d.abs());
     }
-    let rel_error = if ref2 > 0.0 { (diff2 / ref2).sqrt() } else { diff2.sqrt() };
+    let rel_error = if ref2 > 0.0 {
+        (diff2 / ref2).sqrt()
+    } else {
+        diff2.sqrt()
+    };
     Comparison {
         rel_error,
         max_abs_error: max_abs,
@@ -78,6 +171,42 @@ mod tests {
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2x3
         let b = [7.0, 8.0, 9.0, 10.0, 11.0, 12.0]; // 3x2
         assert_eq!(matmul(&a, &b, 2, 2, 3), vec![58.0, 64.0, 139.0, 154.0]);
+    }
+
+    #[test]
+    fn reference_matmul_nt_matches_nn() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2x3
+        let b_nt = [7.0, 9.0, 11.0, 8.0, 10.0, 12.0]; // 2x3: the transpose of the 3x2 B above
+        assert_eq!(
+            matmul_nt(&a, &b_nt, 2, 2, 3),
+            vec![58.0, 64.0, 139.0, 154.0]
+        );
+    }
+
+    #[test]
+    fn reference_gemv_batches() {
+        let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2x3
+        let x = [1.0, 0.0, -1.0, 0.5, 0.5, 0.5]; // 2x3
+        assert_eq!(gemv(&w, &x, 2, 3, 2), vec![-2.0, -2.0, 3.0, 7.5]);
+    }
+
+    #[test]
+    fn sixteen_bit_conversions() {
+        let v = [1.0, -2.5, 65504.0, 1.0 / 3.0];
+        assert_eq!(f16_values(&f16_bits(&v))[..3], v[..3]);
+        assert_eq!(bf16_bits(&[1.0]), vec![0x3f80]);
+        assert_eq!(bf16_values(&[0x3f80, 0xc020]), vec![1.0, -2.5]);
+        // Three bf16 pad to two words; element 0 is the low half of word 0.
+        let bytes = encode(&[1.0, 2.0, 3.0], KernelDtype::Bf16);
+        assert_eq!(bytes.len(), 8);
+        assert_eq!(
+            u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            0x4000_3f80
+        );
+        assert_eq!(
+            round_to(&[1.0 / 3.0], KernelDtype::Bf16),
+            bf16_values(&bf16_bits(&[1.0 / 3.0]))
+        );
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! Each shader is valid WGSL as written, with its tile sizes as `const NAME: u32 = ...u;` lines.
 //! [`specialize`] rewrites those lines, so one source serves every tile configuration and the
 //! file a reader sees is the file naga validates in the tests.
+//!
+//! Kernels that differ only in how they read their operands (f32, f16 or bf16 elements) share
+//! one engine file; the engine's operand block, between the lines `// @operands begin` and
+//! `// @operands end`, is replaced by [`splice`] with the block of an operand file, which is
+//! itself a valid WGSL module (bindings and functions, no entry point).
 
 /// A shader source in `shaders/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,19 +27,45 @@ macro_rules! shader {
     };
 }
 
-/// Tiled f32 matrix multiply, C = A·B.
-pub const MATMUL_F32: ShaderSource = shader!("matmul_f32.wgsl");
+/// GEMM fast path (engine): vec4 loads, register-blocked double-buffered tiles; f32 operands.
+pub const GEMM: ShaderSource = shader!("gemm.wgsl");
+/// Operand block of [`GEMM`] for f16 A and B (`enable f16;`).
+pub const GEMM_F16: ShaderSource = shader!("gemm_f16.wgsl");
+/// Operand block of [`GEMM`] for bf16 A and B (u32 pairs).
+pub const GEMM_BF16: ShaderSource = shader!("gemm_bf16.wgsl");
+/// GEMM for any shape and dtype (scalar loads): the edge path.
+pub const GEMM_ANY: ShaderSource = shader!("gemm_any.wgsl");
+/// GEMV fast path (engine): 16-byte loads, subgroup reduction; f32 weights.
+pub const GEMV: ShaderSource = shader!("gemv.wgsl");
+/// Operand block of [`GEMV`] for f16 or bf16 weights (u32 words).
+pub const GEMV_16BIT: ShaderSource = shader!("gemv_16bit.wgsl");
+/// GEMV for any shape, dtype and device: scalar loads, shared-memory tree reduction.
+pub const GEMV_ANY: ShaderSource = shader!("gemv_any.wgsl");
+
+/// Streaming read (sum) of a buffer, for bandwidth measurements.
+pub const STREAM_SUM: ShaderSource = shader!("stream_sum.wgsl");
 
 /// Every shader Strata ships.
-pub const ALL: &[ShaderSource] = &[MATMUL_F32];
+pub const ALL: &[ShaderSource] = &[
+    GEMM, GEMM_F16, GEMM_BF16, GEMM_ANY, GEMV, GEMV_16BIT, GEMV_ANY, STREAM_SUM,
+];
+
+const BEGIN: &str = "// @operands begin";
+const END: &str = "// @operands end";
 
 /// Returns `source` with each `const NAME: u32 = ...;` line of `params` rewritten to the given
 /// value. A name the source does not define is reported as an error, so a typo cannot silently
 /// leave a default in place.
 pub fn specialize(source: &ShaderSource, params: &[(&str, u32)]) -> Result<String, String> {
-    let mut text = String::with_capacity(source.text.len());
+    specialize_text(source.name, source.text, params)
+}
+
+/// [`specialize`] on text that is not a file of `shaders/` as is (a [`splice`] result); `name`
+/// is used in error messages.
+pub fn specialize_text(name: &str, source: &str, params: &[(&str, u32)]) -> Result<String, String> {
+    let mut text = String::with_capacity(source.len());
     let mut found = vec![false; params.len()];
-    for line in source.text.lines() {
+    for line in source.lines() {
         let trimmed = line.trim_start();
         let replaced = params.iter().enumerate().find_map(|(i, (name, value))| {
             let prefix = format!("const {name}: u32 =");
@@ -47,9 +78,40 @@ pub fn specialize(source: &ShaderSource, params: &[(&str, u32)]) -> Result<Strin
         text.push('\n');
     }
     if let Some(i) = found.iter().position(|f| !f) {
-        return Err(format!("shader {} has no `const {}: u32`", source.name, params[i].0));
+        return Err(format!("shader {name} has no `const {}: u32`", params[i].0));
     }
     Ok(text)
+}
+
+/// Returns `engine` with its operand block replaced by the operand block of `operands`, and
+/// the `enable` directives of `operands` (which WGSL wants before any declaration) moved to
+/// the top.
+pub fn splice(engine: &ShaderSource, operands: &ShaderSource) -> Result<String, String> {
+    let (before, _, after) = operand_block(engine)?;
+    let (_, block, _) = operand_block(operands)?;
+    let mut text = String::with_capacity(engine.text.len() + block.len());
+    for line in operands.text.lines() {
+        if line.trim_start().starts_with("enable ") {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text.push_str(before);
+    text.push_str(block);
+    text.push_str(after);
+    Ok(text)
+}
+
+/// Splits a source into the text before its operand block, the block (markers included) and
+/// the text after it.
+fn operand_block(
+    source: &ShaderSource,
+) -> Result<(&'static str, &'static str, &'static str), String> {
+    let text = source.text;
+    let missing = || format!("shader {} has no `{BEGIN}` ... `{END}` block", source.name);
+    let start = text.find(BEGIN).ok_or_else(missing)?;
+    let end = text[start..].find(END).ok_or_else(missing)? + start + END.len();
+    Ok((&text[..start], &text[start..end], &text[end..]))
 }
 
 #[cfg(test)]
@@ -58,9 +120,20 @@ mod tests {
 
     #[test]
     fn specialize_rewrites_and_rejects_unknown_names() {
-        let text = specialize(&MATMUL_F32, &[("BM", 32), ("TM", 2)]).unwrap();
+        let text = specialize(&GEMM_ANY, &[("BM", 32), ("TM", 2)]).unwrap();
         assert!(text.contains("const BM: u32 = 32u;"));
         assert!(text.contains("const TM: u32 = 2u;"));
-        assert!(specialize(&MATMUL_F32, &[("NOPE", 1)]).is_err());
+        assert!(specialize(&GEMM_ANY, &[("NOPE", 1)]).is_err());
+    }
+
+    #[test]
+    fn splice_replaces_the_operand_block_and_hoists_enables() {
+        let text = splice(&GEMM, &GEMM_F16).unwrap();
+        assert!(text.starts_with("enable f16;\n"));
+        assert!(text.contains("array<vec4<f16>>"));
+        assert!(!text.contains("array<vec4<f32>>;\n@group(0) @binding(1)"));
+        assert_eq!(text.matches(BEGIN).count(), 1);
+        assert!(text.contains("fn main("));
+        assert!(splice(&GEMM, &GEMM_ANY).is_err());
     }
 }

@@ -1,9 +1,9 @@
-//! Matrix multiply: C = A·B, f32, row-major.
+//! Matrix multiply, f32, row-major: the shape and tile types shared by the GEMM kernels, and
+//! the original `matmul` entry points (now served by [`Context::gemm`]).
 
-use super::{Operand, Timing};
+use super::{GemmSpec, KernelDtype, KernelPath, Layout, Operand, RunOptions, Timing};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::shaders;
 use serde::Serialize;
 
 /// The shape of C = A·B: A is `m×k`, B is `k×n`, C is `m×n`.
@@ -22,19 +22,10 @@ impl MatmulShape {
     pub fn flops(&self) -> f64 {
         2.0 * f64::from(self.m) * f64::from(self.n) * f64::from(self.k)
     }
-
-    fn check(&self) -> Result<()> {
-        if self.m == 0 || self.n == 0 || self.k == 0 {
-            return Err(Error::Shape(format!(
-                "matmul needs m, n, k >= 1, got m={} n={} k={}",
-                self.m, self.n, self.k
-            )));
-        }
-        Ok(())
-    }
 }
 
-/// Tile sizes of the tiled matmul kernel.
+/// Tile sizes of the GEMM kernels: a BM×BN tile of C per workgroup, TM×TN per thread, K in
+/// steps of BK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MatmulConfig {
     /// Rows of C per workgroup.
@@ -62,38 +53,83 @@ impl Default for MatmulConfig {
 }
 
 impl MatmulConfig {
-    /// Shared memory the configuration needs, in bytes.
+    /// Shared memory the edge kernel (`gemm_any.wgsl`) needs with these tiles, in bytes.
     pub fn shared_bytes(&self) -> u64 {
         4 * u64::from(self.bk) * u64::from(self.bm + self.bn)
     }
 
+    /// Shared memory the fast kernel (`gemm.wgsl`, double-buffered) needs, in bytes.
+    pub fn fast_shared_bytes(&self) -> u64 {
+        2 * self.shared_bytes()
+    }
+
+    /// Threads per workgroup.
+    pub fn threads(&self) -> u32 {
+        (self.bm / self.tm.max(1)) * (self.bn / self.tn.max(1))
+    }
+
+    /// Tiles divide evenly into per-thread blocks.
+    pub(crate) fn shape_ok(&self) -> bool {
+        self.tm > 0
+            && self.tn > 0
+            && self.bk > 0
+            && self.bm % self.tm == 0
+            && self.bn % self.tn == 0
+            && self.threads() > 0
+    }
+
+    /// The fast kernel's extra rules: 4×4 sub-blocks, BK a multiple of 4, and each tile's
+    /// vec4s shared evenly among the threads.
+    pub(crate) fn fast_path_shape_ok(&self) -> bool {
+        let threads = self.threads();
+        self.shape_ok()
+            && self.tm % 4 == 0
+            && self.tn % 4 == 0
+            && self.bk % 4 == 0
+            && (self.bk * self.bm / 4) % threads == 0
+            && (self.bk * self.bn / 4) % threads == 0
+            && self.bk * self.bm / 4 >= threads
+            && self.bk * self.bn / 4 >= threads
+    }
+
+    fn fits_threads(&self, limits: &wgpu::Limits) -> bool {
+        self.threads() <= limits.max_compute_invocations_per_workgroup
+            && self.bn / self.tn.max(1) <= limits.max_compute_workgroup_size_x
+            && self.bm / self.tm.max(1) <= limits.max_compute_workgroup_size_y
+    }
+
+    /// The edge kernel with these tiles runs within `limits`.
+    pub(crate) fn fits(&self, limits: &wgpu::Limits) -> bool {
+        self.shape_ok()
+            && self.fits_threads(limits)
+            && self.shared_bytes() <= u64::from(limits.max_compute_workgroup_storage_size)
+    }
+
+    /// The fast kernel with these tiles runs within `limits`.
+    pub(crate) fn fits_fast(&self, limits: &wgpu::Limits) -> bool {
+        self.fast_path_shape_ok()
+            && self.fits_threads(limits)
+            && self.fast_shared_bytes() <= u64::from(limits.max_compute_workgroup_storage_size)
+    }
+
     fn check(&self, ctx: &Context) -> Result<()> {
-        let ok = self.bm % self.tm == 0 && self.bn % self.tn == 0 && self.tm > 0 && self.tn > 0 && self.bk > 0;
-        let threads = (self.bm / self.tm.max(1)) * (self.bn / self.tn.max(1));
         let limits = ctx.limits();
-        if !ok || threads == 0 || threads > limits.max_compute_invocations_per_workgroup {
+        if !self.fits(&limits) {
             return Err(Error::InvalidArgument(format!(
-                "matmul tiles {self:?} give {threads} threads per workgroup (device max {})",
-                limits.max_compute_invocations_per_workgroup
-            )));
-        }
-        if self.shared_bytes() > u64::from(limits.max_compute_workgroup_storage_size) {
-            return Err(Error::InvalidArgument(format!(
-                "matmul tiles {self:?} need {} bytes of shared memory (device max {})",
+                "matmul tiles {self:?} ({} threads, {} bytes of shared memory) do not fit this \
+                 device (max {} threads, {} bytes)",
+                self.threads(),
                 self.shared_bytes(),
+                limits.max_compute_invocations_per_workgroup,
                 limits.max_compute_workgroup_storage_size
             )));
         }
         Ok(())
     }
-
-    fn key(&self) -> String {
-        format!("matmul_f32/{}x{}x{}/{}x{}", self.bm, self.bn, self.bk, self.tm, self.tn)
-    }
 }
 
 impl Context {
-    /// C = A·B on buffers of f32 (row-major), with the default tiles.
+    /// C = A·B on buffers of f32 (row-major): [`Context::gemm`] with f32 operands, layout `nn`.
     pub fn matmul<'a>(
         &self,
         a: impl Into<Operand<'a>>,
@@ -101,10 +137,18 @@ impl Context {
         c: impl Into<Operand<'a>>,
         shape: MatmulShape,
     ) -> Result<Timing> {
-        self.matmul_with(a, b, c, shape, MatmulConfig::default(), 1)
+        let spec = GemmSpec {
+            m: shape.m,
+            n: shape.n,
+            k: shape.k,
+            dtype: KernelDtype::F32,
+            layout: Layout::NN,
+        };
+        Ok(self.gemm(a, b, c, spec)?.timing)
     }
 
-    /// C = A·B with explicit tiles, run `repeats` times in one pass (for timing).
+    /// C = A·B (f32, row-major) with the edge kernel (`gemm_any.wgsl`) and explicit tiles, run
+    /// `repeats` times in one pass: for experiments with tile sizes.
     pub fn matmul_with<'a>(
         &self,
         a: impl Into<Operand<'a>>,
@@ -114,36 +158,20 @@ impl Context {
         config: MatmulConfig,
         repeats: u32,
     ) -> Result<Timing> {
-        let (a, b, c) = (a.into(), b.into(), c.into());
-        shape.check()?;
         config.check(self)?;
-        let need = |what: &str, op: &Operand<'_>, rows: u32, cols: u32| -> Result<()> {
-            let bytes = 4 * u64::from(rows) * u64::from(cols);
-            if op.size < bytes {
-                return Err(Error::Shape(format!(
-                    "matmul {what} must hold {rows}x{cols} f32 ({bytes} bytes), the buffer range has {}",
-                    op.size
-                )));
-            }
-            self.check_binding(&format!("matmul {what}"), op)
+        let spec = GemmSpec {
+            m: shape.m,
+            n: shape.n,
+            k: shape.k,
+            dtype: KernelDtype::F32,
+            layout: Layout::NN,
         };
-        need("A", &a, shape.m, shape.k)?;
-        need("B", &b, shape.k, shape.n)?;
-        need("C", &c, shape.m, shape.n)?;
-        let kernel = self.kernel(&config.key(), || {
-            shaders::specialize(
-                &shaders::MATMUL_F32,
-                &[
-                    ("BM", config.bm),
-                    ("BN", config.bn),
-                    ("BK", config.bk),
-                    ("TM", config.tm),
-                    ("TN", config.tn),
-                ],
-            )
-        })?;
-        let dims = [shape.m, shape.n, shape.k, 0];
-        let groups = [shape.n.div_ceil(config.bn), shape.m.div_ceil(config.bm), 1];
-        self.dispatch("matmul_f32", &kernel, &[a, b, c], bytemuck::cast_slice(&dims), groups, repeats)
+        let options = RunOptions {
+            repeats,
+            path: KernelPath::Generic,
+        };
+        Ok(self
+            .gemm_tiled(a.into(), b.into(), c.into(), spec, options, Some(config))?
+            .timing)
     }
 }

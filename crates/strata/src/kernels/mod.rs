@@ -1,16 +1,112 @@
 //! Compute kernels: compiled once per context and configuration, dispatched on any buffers.
+//!
+//! - [`Context::gemm`]: C = A·B or A·Bᵀ, f32/f16/bf16 operands, f32 accumulation.
+//! - [`Context::gemv`]: y = W·x for weights `[out, in]` in f32/f16/bf16, batch 1 to 8, weights
+//!   optionally split into row parts.
+//! - [`Context::matmul`]: the original f32 entry point, served by GEMM.
+//!
+//! Kernel parameters come from a per-device table ([`Tuning`]); `docs/KERNELS.md` describes
+//! each kernel, its tiles and its bounds argument.
 
+mod dtype;
+mod gemm;
+mod gemv;
 mod matmul;
+mod stream;
 mod timing;
+pub mod tuning;
 
+pub use dtype::{KernelDtype, Layout};
+pub use gemm::GemmSpec;
+pub use gemv::GemvSpec;
 pub use matmul::{MatmulConfig, MatmulShape};
 pub use timing::{Clock, Timing};
+pub use tuning::{GemvConfig, Tuning};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use wgpu::util::DeviceExt;
+
+/// The result of a kernel call: how long it took and which kernel variant ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KernelRun {
+    /// Time per run.
+    pub timing: Timing,
+    /// The variant that ran, e.g. `gemm/f16/nt/128x128x16/8x8` or `gemv_any/bf16/b3/64t`:
+    /// kernel, dtype, layout or batch, and its tile parameters.
+    pub variant: String,
+}
+
+/// Which kernel path to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelPath {
+    /// The fastest path the shape and device allow (the default).
+    #[default]
+    Auto,
+    /// The generic path (`gemm_any.wgsl`, `gemv_any.wgsl`) whatever the shape: for tests and
+    /// comparisons.
+    Generic,
+}
+
+/// Options of a kernel call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RunOptions {
+    /// Times to run the kernel in one compute pass (timed together; [`Timing::seconds`] is
+    /// per run). At least 1.
+    pub repeats: u32,
+    /// Which path to take.
+    pub path: KernelPath,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            repeats: 1,
+            path: KernelPath::Auto,
+        }
+    }
+}
+
+/// One dispatch of a kernel: operands bound at 0..n, a uniform block at n, a grid.
+#[derive(Debug)]
+pub(crate) struct Step<'a> {
+    pub(crate) operands: Vec<Operand<'a>>,
+    pub(crate) uniforms: Vec<u8>,
+    pub(crate) workgroups: [u32; 3],
+}
+
+/// Every (variant name, WGSL source) that the per-device table can produce: each kernel, for
+/// each table entry, dtype, layout or batch and plausible subgroup size. The shader tests
+/// validate them all with naga.
+pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
+    let mut sources = Vec::new();
+    for tuning in Tuning::all() {
+        for dtype in KernelDtype::ALL {
+            for layout in [Layout::NN, Layout::NT] {
+                let fast = gemm::variant_name(true, dtype, layout, &tuning.gemm);
+                sources.push((fast, gemm::fast_source(dtype, layout, &tuning.gemm)?));
+                let any = gemm::variant_name(false, dtype, layout, &tuning.gemm_any);
+                sources.push((any, gemm::any_source(dtype, layout, &tuning.gemm_any)?));
+            }
+            for batch in 1..=tuning::MAX_GEMV_BATCH {
+                let config = tuning.gemv(batch);
+                let fast = gemv::variant_name(dtype, batch, Some(&config));
+                sources.push((fast, gemv::fast_source(dtype, batch, &config)?));
+                sources.push((
+                    gemv::variant_name(dtype, batch, None),
+                    gemv::any_source(dtype, batch)?,
+                ));
+            }
+        }
+    }
+    sources.sort();
+    sources.dedup();
+    Ok(sources)
+}
 
 /// A compiled compute pipeline.
 #[derive(Debug)]
@@ -23,6 +119,7 @@ pub(crate) struct Kernel {
 #[derive(Debug, Default)]
 pub(crate) struct KernelCache {
     kernels: Mutex<HashMap<String, Arc<Kernel>>>,
+    tuning: OnceLock<Tuning>,
 }
 
 /// One operand of a dispatch: a whole buffer or a byte range of one.
@@ -47,20 +144,24 @@ impl<'a> From<&'a wgpu::Buffer> for Operand<'a> {
 }
 
 impl Context {
+    /// The kernel parameters chosen for this device (from the table in [`tuning`]).
+    pub fn kernel_tuning(&self) -> Tuning {
+        *self
+            .kernels
+            .tuning
+            .get_or_init(|| Tuning::for_device(&self.adapter_info(), &self.limits()))
+    }
+
     /// The kernel for `key`, compiling `source()` the first time.
     pub(crate) fn kernel(
         &self,
         key: &str,
         source: impl FnOnce() -> Result<String, String>,
     ) -> Result<Arc<Kernel>> {
-        let mut cache = self
-            .kernels
-            .kernels
-            .lock()
-            .map_err(|_| Error::Gpu {
-                during: "kernel cache".into(),
-                message: "poisoned by a panic on another thread".into(),
-            })?;
+        let mut cache = self.kernels.kernels.lock().map_err(|_| Error::Gpu {
+            during: "kernel cache".into(),
+            message: "poisoned by a panic on another thread".into(),
+        })?;
         if let Some(kernel) = cache.get(key) {
             return Ok(Arc::clone(kernel));
         }
@@ -69,18 +170,22 @@ impl Context {
             message,
         })?;
         let kernel = self.scoped(&format!("compiling kernel {key}"), || {
-            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(key),
-                source: wgpu::ShaderSource::Wgsl(text.into()),
-            });
-            let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(key),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(key),
+                    source: wgpu::ShaderSource::Wgsl(text.into()),
+                });
+            let pipeline = self
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(key),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
             let layout = pipeline.get_bind_group_layout(0);
             Arc::new(Kernel { pipeline, layout })
         })?;
@@ -98,6 +203,12 @@ impl Context {
                 limit_name: "max_storage_buffer_binding_size",
                 limit,
             });
+        }
+        if operand.size % 4 != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{what}: a storage binding of {} bytes; bindings must be whole 4-byte words",
+                operand.size
+            )));
         }
         let alignment = u64::from(self.limits().min_storage_buffer_offset_alignment);
         if operand.offset % alignment != 0 {
@@ -117,6 +228,36 @@ impl Context {
         Ok(())
     }
 
+    /// Checks that `operand` holds at least `bytes` (else [`Error::Shape`], naming `shape`) and
+    /// may be bound as a storage buffer.
+    pub(crate) fn check_operand(
+        &self,
+        what: &str,
+        operand: &Operand<'_>,
+        bytes: u64,
+        shape: &str,
+    ) -> Result<()> {
+        if operand.size < bytes {
+            return Err(Error::Shape(format!(
+                "{what} must hold {shape} ({bytes} bytes), the buffer range has {}",
+                operand.size
+            )));
+        }
+        self.check_binding(what, operand)
+    }
+
+    /// A grid of `groups` workgroups: one row of them, or several rows of the device's
+    /// maximum when there are more (the shader recomputes the linear index and skips the
+    /// overshoot).
+    pub(crate) fn grid(&self, groups: u32) -> [u32; 3] {
+        let max = self.limits().max_compute_workgroups_per_dimension.max(1);
+        if groups <= max {
+            [groups, 1, 1]
+        } else {
+            [max, groups.div_ceil(max), 1]
+        }
+    }
+
     /// Records and submits `repeats` dispatches of `kernel` over `operands` (bindings 0..n) and
     /// a uniform block (binding n), timing them with GPU timestamps when the device has them.
     pub(crate) fn dispatch(
@@ -128,43 +269,73 @@ impl Context {
         workgroups: [u32; 3],
         repeats: u32,
     ) -> Result<Timing> {
+        let step = Step {
+            operands: operands.to_vec(),
+            uniforms: uniforms.to_vec(),
+            workgroups,
+        };
+        self.dispatch_steps(label, kernel, &[step], repeats)
+    }
+
+    /// Records `repeats` rounds of the dispatches `steps` (each with its own bind group) in one
+    /// compute pass, submits them and waits, timing the pass with GPU timestamps when the
+    /// device has them.
+    pub(crate) fn dispatch_steps(
+        &self,
+        label: &str,
+        kernel: &Kernel,
+        steps: &[Step<'_>],
+        repeats: u32,
+    ) -> Result<Timing> {
         let max = self.limits().max_compute_workgroups_per_dimension;
-        if workgroups.iter().any(|&w| w > max) {
-            return Err(Error::TooLarge {
-                what: format!("{label}: dispatch of {workgroups:?} workgroups"),
-                bytes: u64::from(*workgroups.iter().max().unwrap_or(&0)),
-                limit_name: "max_compute_workgroups_per_dimension",
-                limit: u64::from(max),
-            });
+        for step in steps {
+            let workgroups = step.workgroups;
+            if workgroups.iter().any(|&w| w > max) {
+                return Err(Error::TooLarge {
+                    what: format!("{label}: dispatch of {workgroups:?} workgroups"),
+                    bytes: u64::from(*workgroups.iter().max().unwrap_or(&0)),
+                    limit_name: "max_compute_workgroups_per_dimension",
+                    limit: u64::from(max),
+                });
+            }
         }
         let timer = timing::Timer::new(self);
         let submission = self.scoped(label, || {
-            let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: uniforms,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let mut entries: Vec<wgpu::BindGroupEntry<'_>> = operands
+            let bind_groups: Vec<(wgpu::BindGroup, [u32; 3])> = steps
                 .iter()
-                .enumerate()
-                .map(|(i, op)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: op.buffer,
-                        offset: op.offset,
-                        size: wgpu::BufferSize::new(op.size),
-                    }),
+                .map(|step| {
+                    let uniform =
+                        self.device
+                            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                                label: Some(label),
+                                contents: &step.uniforms,
+                                usage: wgpu::BufferUsages::UNIFORM,
+                            });
+                    let mut entries: Vec<wgpu::BindGroupEntry<'_>> = step
+                        .operands
+                        .iter()
+                        .enumerate()
+                        .map(|(i, op)| wgpu::BindGroupEntry {
+                            binding: i as u32,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: op.buffer,
+                                offset: op.offset,
+                                size: wgpu::BufferSize::new(op.size),
+                            }),
+                        })
+                        .collect();
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: step.operands.len() as u32,
+                        resource: uniform.as_entire_binding(),
+                    });
+                    let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(label),
+                        layout: &kernel.layout,
+                        entries: &entries,
+                    });
+                    (bind_group, step.workgroups)
                 })
                 .collect();
-            entries.push(wgpu::BindGroupEntry {
-                binding: operands.len() as u32,
-                resource: uniform.as_entire_binding(),
-            });
-            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(label),
-                layout: &kernel.layout,
-                entries: &entries,
-            });
             let mut encoder = self.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -172,9 +343,11 @@ impl Context {
                     timestamp_writes: timer.as_ref().map(|t| t.pass_writes()),
                 });
                 pass.set_pipeline(&kernel.pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
                 for _ in 0..repeats.max(1) {
-                    pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+                    for (bind_group, [x, y, z]) in &bind_groups {
+                        pass.set_bind_group(0, bind_group, &[]);
+                        pass.dispatch_workgroups(*x, *y, *z);
+                    }
                 }
             }
             if let Some(t) = &timer {

@@ -1,0 +1,209 @@
+//! GEMM: C = A·B (or A·Bᵀ) with f32, f16 or bf16 operands and f32 accumulation.
+//!
+//! Two kernels: the fast path (`gemm.wgsl`: vec4 loads, register-blocked double-buffered
+//! tiles) when K and N are multiples of 4, and the edge path (`gemm_any.wgsl`: scalar loads)
+//! for every other shape. Tiles come from the per-device table in [`super::tuning`].
+
+use super::matmul::MatmulConfig;
+use super::{KernelDtype, KernelPath, KernelRun, Layout, Operand, RunOptions, Step};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::shaders;
+use serde::Serialize;
+
+/// What to multiply: C = A·B with A `[m, k]` row-major and C `[m, n]` row-major f32.
+///
+/// B is `[k, n]` row-major for [`Layout::NN`] and `[n, k]` row-major for [`Layout::NT`] (weights
+/// stored `[out, in]`, as in safetensors files). A and B are both of `dtype`; products and sums
+/// are f32. 16-bit operands are packed two per 32-bit word (see [`KernelDtype`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GemmSpec {
+    /// Rows of A and C.
+    pub m: u32,
+    /// Columns of C (columns of B for `nn`, rows of B for `nt`).
+    pub n: u32,
+    /// The reduced dimension: columns of A.
+    pub k: u32,
+    /// Element type of A and B.
+    pub dtype: KernelDtype,
+    /// How B is stored.
+    pub layout: Layout,
+}
+
+impl GemmSpec {
+    /// Floating-point operations of one multiply (2·m·n·k).
+    pub fn flops(&self) -> f64 {
+        2.0 * f64::from(self.m) * f64::from(self.n) * f64::from(self.k)
+    }
+
+    /// Bytes A, B and C must hold (16-bit matrices rounded up to whole words).
+    pub fn operand_bytes(&self) -> Result<[u64; 3]> {
+        let (m, n, k) = (u64::from(self.m), u64::from(self.n), u64::from(self.k));
+        Ok([
+            self.dtype.buffer_bytes(m * k)?,
+            self.dtype.buffer_bytes(k * n)?,
+            KernelDtype::F32.buffer_bytes(m * n)?,
+        ])
+    }
+
+    /// `true` when the fast path's 4-element vectors line up with every row (K and N are
+    /// multiples of 4).
+    pub fn vector_aligned(&self) -> bool {
+        self.k % 4 == 0 && self.n % 4 == 0
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.m == 0 || self.n == 0 || self.k == 0 {
+            return Err(Error::Shape(format!(
+                "gemm needs m, n, k >= 1, got m={} n={} k={}",
+                self.m, self.n, self.k
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The WGSL of the fast path for `dtype`, `layout` and `tiles`.
+pub(crate) fn fast_source(
+    dtype: KernelDtype,
+    layout: Layout,
+    tiles: &MatmulConfig,
+) -> Result<String, String> {
+    let engine = match dtype {
+        KernelDtype::F32 => shaders::GEMM.text.to_string(),
+        KernelDtype::F16 => shaders::splice(&shaders::GEMM, &shaders::GEMM_F16)?,
+        KernelDtype::Bf16 => shaders::splice(&shaders::GEMM, &shaders::GEMM_BF16)?,
+    };
+    shaders::specialize_text(
+        shaders::GEMM.name,
+        &engine,
+        &[
+            ("BM", tiles.bm),
+            ("BN", tiles.bn),
+            ("BK", tiles.bk),
+            ("TM", tiles.tm),
+            ("TN", tiles.tn),
+            ("B_NT", u32::from(layout == Layout::NT)),
+        ],
+    )
+}
+
+/// The WGSL of the edge path for `dtype`, `layout` and `tiles`.
+pub(crate) fn any_source(
+    dtype: KernelDtype,
+    layout: Layout,
+    tiles: &MatmulConfig,
+) -> Result<String, String> {
+    shaders::specialize(
+        &shaders::GEMM_ANY,
+        &[
+            ("BM", tiles.bm),
+            ("BN", tiles.bn),
+            ("BK", tiles.bk),
+            ("TM", tiles.tm),
+            ("TN", tiles.tn),
+            ("B_NT", u32::from(layout == Layout::NT)),
+            ("DTYPE", dtype.code()),
+        ],
+    )
+}
+
+/// The variant name (and kernel cache key) of a GEMM pipeline.
+pub(crate) fn variant_name(
+    fast: bool,
+    dtype: KernelDtype,
+    layout: Layout,
+    t: &MatmulConfig,
+) -> String {
+    let kernel = if fast { "gemm" } else { "gemm_any" };
+    format!(
+        "{kernel}/{dtype}/{layout}/{}x{}x{}/{}x{}",
+        t.bm, t.bn, t.bk, t.tm, t.tn
+    )
+}
+
+impl Context {
+    /// C = A·B (layout `nn`) or C = A·Bᵀ (layout `nt`); see [`GemmSpec`] for the operands.
+    ///
+    /// Chooses the fast path when K and N are multiples of 4, the edge path otherwise, with
+    /// tiles from the per-device table ([`Context::kernel_tuning`]). Returns the time and the
+    /// variant that ran. Shapes that do not fit the buffers are [`Error::Shape`]; operands
+    /// larger than a storage binding are [`Error::TooLarge`]; f16 needs the device feature
+    /// `SHADER_F16` ([`Error::DeviceLacks`]).
+    pub fn gemm<'a>(
+        &self,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+        c: impl Into<Operand<'a>>,
+        spec: GemmSpec,
+    ) -> Result<KernelRun> {
+        self.gemm_with(a, b, c, spec, RunOptions::default())
+    }
+
+    /// [`Context::gemm`] with options: repeats in one pass (for timing) and the kernel path.
+    pub fn gemm_with<'a>(
+        &self,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+        c: impl Into<Operand<'a>>,
+        spec: GemmSpec,
+        options: RunOptions,
+    ) -> Result<KernelRun> {
+        self.gemm_tiled(a.into(), b.into(), c.into(), spec, options, None)
+    }
+
+    /// GEMM with the table's tiles, or `edge_tiles` for the edge path when given.
+    pub(crate) fn gemm_tiled(
+        &self,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: Operand<'_>,
+        spec: GemmSpec,
+        options: RunOptions,
+        edge_tiles: Option<MatmulConfig>,
+    ) -> Result<KernelRun> {
+        spec.check()?;
+        if spec.dtype == KernelDtype::F16 && !self.features().contains(wgpu::Features::SHADER_F16) {
+            return Err(Error::DeviceLacks {
+                what: "f16 GEMM".into(),
+                reason: "the device does not offer SHADER_F16 (16-bit floats in shaders); use \
+                         f32 or bf16 operands"
+                    .into(),
+            });
+        }
+        let [a_bytes, b_bytes, c_bytes] = spec.operand_bytes()?;
+        let (m, n, k) = (spec.m, spec.n, spec.k);
+        let b_shape = match spec.layout {
+            Layout::NN => format!("{k}x{n}"),
+            Layout::NT => format!("{n}x{k}"),
+        };
+        self.check_operand("gemm A", &a, a_bytes, &format!("{m}x{k} {}", spec.dtype))?;
+        self.check_operand("gemm B", &b, b_bytes, &format!("{b_shape} {}", spec.dtype))?;
+        self.check_operand("gemm C", &c, c_bytes, &format!("{m}x{n} f32"))?;
+
+        let tuning = self.kernel_tuning();
+        let fast =
+            edge_tiles.is_none() && options.path == KernelPath::Auto && spec.vector_aligned();
+        let tiles = match (fast, edge_tiles) {
+            (true, _) => tuning.gemm,
+            (false, Some(t)) => t,
+            (false, None) => tuning.gemm_any,
+        };
+        let variant = variant_name(fast, spec.dtype, spec.layout, &tiles);
+        let kernel = self.kernel(&variant, || {
+            if fast {
+                fast_source(spec.dtype, spec.layout, &tiles)
+            } else {
+                any_source(spec.dtype, spec.layout, &tiles)
+            }
+        })?;
+        let dims = [m, n, k, 0];
+        let step = Step {
+            operands: vec![a, b, c],
+            uniforms: bytemuck::cast_slice(&dims).to_vec(),
+            workgroups: [n.div_ceil(tiles.bn), m.div_ceil(tiles.bm), 1],
+        };
+        let timing = self.dispatch_steps(&variant, &kernel, &[step], options.repeats)?;
+        Ok(KernelRun { timing, variant })
+    }
+}

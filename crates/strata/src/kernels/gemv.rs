@@ -1,0 +1,402 @@
+//! GEMV: y[b, r] = Σ_c W[r, c]·x[b, c] for weights `[rows, cols]` (row-major, `[out, in]`) in
+//! f32, f16 or bf16, a batch of 1 to 8 f32 vectors, f32 accumulation.
+//!
+//! The weights may be split by rows into parts (a tensor larger than one storage binding is
+//! stored that way, see [`crate::placement`]); one dispatch per part writes its rows of y, all
+//! in one compute pass. The fast path (`gemv.wgsl`: 16-byte loads, subgroup reduction) runs
+//! when the device has subgroups and rows hold a multiple of 4 (f32) or 8 (f16, bf16) columns;
+//! the generic path (`gemv_any.wgsl`: scalar loads, shared-memory tree) runs otherwise.
+
+use super::tuning::{GEMV_ANY_THREADS, GemvConfig, MAX_GEMV_BATCH};
+use super::{KernelDtype, KernelPath, KernelRun, Operand, RunOptions, Step};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::shaders;
+use serde::Serialize;
+
+/// What to multiply: weights `[rows, cols]` of `dtype` times `batch` vectors x `[batch, cols]`
+/// f32, into y `[batch, rows]` f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GemvSpec {
+    /// Rows of the weights (output features).
+    pub rows: u32,
+    /// Columns of the weights (input features).
+    pub cols: u32,
+    /// Vectors in the batch, 1 to 8.
+    pub batch: u32,
+    /// Element type of the weights.
+    pub dtype: KernelDtype,
+}
+
+impl GemvSpec {
+    /// Floating-point operations of one product (2·rows·cols·batch).
+    pub fn flops(&self) -> f64 {
+        2.0 * f64::from(self.rows) * f64::from(self.cols) * f64::from(self.batch)
+    }
+
+    /// Bytes moved by one product: weights + x + y.
+    pub fn bytes_moved(&self) -> u64 {
+        let (rows, cols, batch) = (
+            u64::from(self.rows),
+            u64::from(self.cols),
+            u64::from(self.batch),
+        );
+        rows * cols * self.dtype.bytes() + 4 * batch * cols + 4 * batch * rows
+    }
+
+    /// Bytes of one row of weights.
+    pub fn row_bytes(&self) -> u64 {
+        u64::from(self.cols) * self.dtype.bytes()
+    }
+
+    /// Elements per 16-byte load of the fast path (4 for f32, 8 for f16 and bf16).
+    fn chunk(&self) -> u32 {
+        (16 / self.dtype.bytes()) as u32
+    }
+
+    /// Byte ranges of the row parts of a weight tensor stored contiguously, for binding it in
+    /// parts no larger than `max_part_bytes`, each starting at a multiple of
+    /// `offset_alignment` (both device limits: [`Context::gemv_parts`] applies them). Every
+    /// part but the last holds the same number of rows.
+    pub fn part_ranges(
+        &self,
+        max_part_bytes: u64,
+        offset_alignment: u64,
+    ) -> Result<Vec<std::ops::Range<u64>>> {
+        self.check()?;
+        let row_bytes = self.row_bytes();
+        let total = self
+            .dtype
+            .buffer_bytes(u64::from(self.rows) * u64::from(self.cols))?;
+        if total <= max_part_bytes {
+            return Ok(vec![0..total]);
+        }
+        // Rows per part: as many as fit, a multiple of `step` so the next part starts aligned.
+        let align = offset_alignment.max(4);
+        let step = align / gcd(row_bytes, align);
+        let rows_per_part = max_part_bytes / row_bytes / step * step;
+        if rows_per_part == 0 {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "gemv weights: {step} rows of {row_bytes} bytes (the smallest aligned row part)"
+                ),
+                bytes: step * row_bytes,
+                limit_name: "max_storage_buffer_binding_size",
+                limit: max_part_bytes,
+            });
+        }
+        let part = rows_per_part * row_bytes;
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        while start < total {
+            let end = (start + part).min(total);
+            ranges.push(start..end);
+            start = end;
+        }
+        Ok(ranges)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.rows == 0 || self.cols == 0 || !(1..=MAX_GEMV_BATCH).contains(&self.batch) {
+            return Err(Error::Shape(format!(
+                "gemv needs rows, cols >= 1 and batch 1..={MAX_GEMV_BATCH}, got rows={} cols={} batch={}",
+                self.rows, self.cols, self.batch
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+/// The WGSL of the fast path.
+pub(crate) fn fast_source(
+    dtype: KernelDtype,
+    batch: u32,
+    config: &GemvConfig,
+) -> Result<String, String> {
+    let mut params = vec![
+        ("WG", config.threads),
+        ("ROWS", config.rows),
+        ("BATCH", batch),
+        ("UNROLL", config.unroll),
+        ("MAX_SUBGROUPS", config.max_subgroups),
+    ];
+    let engine = match dtype {
+        KernelDtype::F32 => shaders::GEMV.text.to_string(),
+        KernelDtype::F16 | KernelDtype::Bf16 => {
+            params.push(("WEIGHTS_BF16", u32::from(dtype == KernelDtype::Bf16)));
+            shaders::splice(&shaders::GEMV, &shaders::GEMV_16BIT)?
+        }
+    };
+    shaders::specialize_text(shaders::GEMV.name, &engine, &params)
+}
+
+/// The WGSL of the generic path.
+pub(crate) fn any_source(dtype: KernelDtype, batch: u32) -> Result<String, String> {
+    shaders::specialize(
+        &shaders::GEMV_ANY,
+        &[
+            ("WG", GEMV_ANY_THREADS),
+            ("BATCH", batch),
+            ("DTYPE", dtype.code()),
+        ],
+    )
+}
+
+/// The variant name (and kernel cache key) of a GEMV pipeline.
+pub(crate) fn variant_name(dtype: KernelDtype, batch: u32, fast: Option<&GemvConfig>) -> String {
+    match fast {
+        Some(c) => format!(
+            "gemv/{dtype}/b{batch}/{}t/{}r/u{}/sg{}",
+            c.threads, c.rows, c.unroll, c.max_subgroups
+        ),
+        None => format!("gemv_any/{dtype}/b{batch}/{GEMV_ANY_THREADS}t"),
+    }
+}
+
+/// The uniform block of both GEMV shaders (`Params`).
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    row_base: u32,
+    y_stride: u32,
+    groups: u32,
+    groups_x: u32,
+    pad: [u32; 2],
+}
+
+impl Context {
+    /// y = W·x for a batch of vectors; see [`GemvSpec`] and the module docs.
+    ///
+    /// `weights` are the row parts of W in order, each a whole number of rows starting at
+    /// its operand's offset: every part but the last holds `size / row_bytes` rows (so its
+    /// size should be exactly its rows' bytes), the last holds the rest (its size may be
+    /// rounded up to whole words). A single buffer holding all of W is one part; a larger one
+    /// can be cut with [`Context::gemv_parts`]; [`crate::PlacedTensor::operands`] gives the
+    /// parts of a placed tensor. Returns the time (all parts together) and the variant.
+    pub fn gemv<'a>(
+        &self,
+        weights: &[Operand<'a>],
+        x: impl Into<Operand<'a>>,
+        y: impl Into<Operand<'a>>,
+        spec: GemvSpec,
+    ) -> Result<KernelRun> {
+        self.gemv_with(weights, x, y, spec, RunOptions::default())
+    }
+
+    /// [`Context::gemv`] with options: repeats in one pass (for timing) and the kernel path.
+    pub fn gemv_with<'a>(
+        &self,
+        weights: &[Operand<'a>],
+        x: impl Into<Operand<'a>>,
+        y: impl Into<Operand<'a>>,
+        spec: GemvSpec,
+        options: RunOptions,
+    ) -> Result<KernelRun> {
+        let (x, y) = (x.into(), y.into());
+        spec.check()?;
+        let (rows, cols, batch) = (spec.rows, spec.cols, spec.batch);
+        let parts = self.assign_rows(weights, &spec)?;
+        let words = |n: u64| KernelDtype::F32.buffer_bytes(n);
+        self.check_operand(
+            "gemv x",
+            &x,
+            words(u64::from(batch) * u64::from(cols))?,
+            &format!("{batch}x{cols} f32"),
+        )?;
+        self.check_operand(
+            "gemv y",
+            &y,
+            words(u64::from(batch) * u64::from(rows))?,
+            &format!("{batch}x{rows} f32"),
+        )?;
+
+        let fast = options.path == KernelPath::Auto
+            && self.features().contains(wgpu::Features::SUBGROUP)
+            && cols % spec.chunk() == 0;
+        let config = self.kernel_tuning().gemv(batch);
+        let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
+        let kernel = self.kernel(&variant, || {
+            if fast {
+                fast_source(spec.dtype, batch, &config)
+            } else {
+                any_source(spec.dtype, batch)
+            }
+        })?;
+        let rows_per_group = if fast { config.rows } else { 1 };
+        let steps = parts
+            .iter()
+            .map(|&(part, row_base, part_rows)| {
+                let groups = part_rows.div_ceil(rows_per_group);
+                let workgroups = self.grid(groups);
+                let params = Params {
+                    rows: part_rows,
+                    cols,
+                    row_base,
+                    y_stride: rows,
+                    groups,
+                    groups_x: workgroups[0],
+                    pad: [0; 2],
+                };
+                Step {
+                    operands: vec![part, x, y],
+                    uniforms: bytemuck::bytes_of(&params).to_vec(),
+                    workgroups,
+                }
+            })
+            .collect::<Vec<_>>();
+        let timing = self.dispatch_steps(&variant, &kernel, &steps, options.repeats)?;
+        Ok(KernelRun { timing, variant })
+    }
+
+    /// Cuts one buffer range holding all of W (rows contiguous) into row parts that each fit
+    /// a storage binding of this device, for [`Context::gemv`].
+    pub fn gemv_parts<'a>(
+        &self,
+        weights: impl Into<Operand<'a>>,
+        spec: &GemvSpec,
+    ) -> Result<Vec<Operand<'a>>> {
+        let weights = weights.into();
+        let limits = self.limits();
+        let ranges = spec.part_ranges(
+            limits.max_storage_buffer_binding_size,
+            u64::from(limits.min_storage_buffer_offset_alignment),
+        )?;
+        let need = ranges.last().map_or(0, |r| r.end);
+        if weights.size < need {
+            return Err(Error::Shape(format!(
+                "gemv weights {}x{} {} need {need} bytes, the buffer range has {}",
+                spec.rows, spec.cols, spec.dtype, weights.size
+            )));
+        }
+        Ok(ranges
+            .into_iter()
+            .map(|r| Operand {
+                buffer: weights.buffer,
+                offset: weights.offset + r.start,
+                size: r.end - r.start,
+            })
+            .collect())
+    }
+
+    /// Pairs each part with its first row and row count, checking that the parts hold exactly
+    /// the matrix's rows.
+    fn assign_rows<'a>(
+        &self,
+        weights: &[Operand<'a>],
+        spec: &GemvSpec,
+    ) -> Result<Vec<(Operand<'a>, u32, u32)>> {
+        if weights.is_empty() {
+            return Err(Error::Shape("gemv needs at least one weight part".into()));
+        }
+        let row_bytes = spec.row_bytes();
+        let mut parts = Vec::with_capacity(weights.len());
+        let mut next_row = 0u32;
+        for (i, part) in weights.iter().enumerate() {
+            let what = format!("gemv weight part {i}");
+            let remaining = spec.rows - next_row;
+            if remaining == 0 {
+                return Err(Error::Shape(format!(
+                    "{what}: the parts before it already hold all {} rows",
+                    spec.rows
+                )));
+            }
+            let part_rows = if i + 1 == weights.len() {
+                remaining
+            } else {
+                let whole = u32::try_from(part.size / row_bytes).unwrap_or(u32::MAX);
+                if whole == 0 {
+                    return Err(Error::Shape(format!(
+                        "{what}: {} bytes hold no whole row of {row_bytes} bytes",
+                        part.size
+                    )));
+                }
+                whole.min(remaining)
+            };
+            let bytes = spec
+                .dtype
+                .buffer_bytes(u64::from(part_rows) * u64::from(spec.cols))?;
+            self.check_operand(
+                &what,
+                part,
+                bytes,
+                &format!("{part_rows}x{} {}", spec.cols, spec.dtype),
+            )?;
+            parts.push((*part, next_row, part_rows));
+            next_row += part_rows;
+        }
+        Ok(parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(rows: u32, cols: u32, dtype: KernelDtype) -> GemvSpec {
+        GemvSpec {
+            rows,
+            cols,
+            batch: 1,
+            dtype,
+        }
+    }
+
+    #[test]
+    fn small_weights_are_one_part() {
+        assert_eq!(
+            spec(10, 10, KernelDtype::F32)
+                .part_ranges(1 << 20, 256)
+                .unwrap(),
+            vec![0..400]
+        );
+        // 3 bf16 elements round up to 8 bytes.
+        assert_eq!(
+            spec(3, 1, KernelDtype::Bf16)
+                .part_ranges(1 << 20, 256)
+                .unwrap(),
+            vec![0..8]
+        );
+    }
+
+    #[test]
+    fn large_weights_split_at_aligned_whole_rows() {
+        let s = spec(40_000, 1000, KernelDtype::F32);
+        let limit = 128 << 20;
+        let ranges = s.part_ranges(limit, 256).unwrap();
+        assert_eq!(ranges.len(), 2);
+        assert_eq!(ranges[1].end, 160_000_000);
+        for r in &ranges {
+            assert!(r.end - r.start <= limit);
+            assert_eq!(r.start % 256, 0);
+            assert_eq!(r.start % 4000, 0);
+        }
+    }
+
+    #[test]
+    fn a_row_larger_than_a_part_is_too_large() {
+        let err = spec(4, 1000, KernelDtype::F32)
+            .part_ranges(1000, 256)
+            .unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn bytes_moved_counts_weights_x_and_y() {
+        let s = GemvSpec {
+            rows: 2,
+            cols: 3,
+            batch: 2,
+            dtype: KernelDtype::Bf16,
+        };
+        assert_eq!(s.bytes_moved(), 2 * 3 * 2 + 4 * 2 * 3 + 4 * 2 * 2);
+    }
+}

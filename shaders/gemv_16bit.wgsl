@@ -1,0 +1,45 @@
+// Operand block of gemv.wgsl for 16-bit weights (f16 or bf16), spliced in by
+// strata::shaders::splice. One chunk is 8 weights read as one vec4<u32> (16 bytes), so rows
+// must hold a multiple of 8 columns; x (f32) is read as the matching two vec4<f32>.
+//
+// Weights are stored as little-endian pairs in u32 words: element 2i is the low half of word i.
+// f16 is decoded with unpack2x16float (no SHADER_F16 needed); bf16, which WGSL lacks, is the
+// high half of an f32, so bitcast<f32>(bits << 16) decodes it exactly.
+
+// @operands begin
+@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+
+const CHUNK: u32 = 8u;
+// 0: f16 weights, 1: bf16 weights.
+const WEIGHTS_BF16: u32 = 0u;
+
+alias WChunk = vec4<u32>;
+
+struct XChunk {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
+
+fn load_w(i: u32) -> WChunk {
+    return w[i];
+}
+
+fn load_x(i: u32) -> XChunk {
+    return XChunk(x[2u * i], x[2u * i + 1u]);
+}
+
+// The two weights of one word, low half first.
+fn decode(word: u32) -> vec2<f32> {
+    if (WEIGHTS_BF16 == 1u) {
+        return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+    }
+    return unpack2x16float(word);
+}
+
+fn dot_chunk(v: WChunk, xv: XChunk) -> f32 {
+    let lo = vec4<f32>(decode(v.x), decode(v.y));
+    let hi = vec4<f32>(decode(v.z), decode(v.w));
+    return dot(lo, xv.lo) + dot(hi, xv.hi);
+}
+// @operands end

@@ -1,0 +1,438 @@
+//! GEMM and GEMV against the f64 CPU reference, on fresh random data (the seed is printed),
+//! with outputs poisoned with NaN before every run so an element never written cannot pass.
+//!
+//! Each result is checked twice: against the reference computed on the inputs as the GPU sees
+//! them (rounded to f16/bf16), which isolates the kernel's own arithmetic (≤ 1e-5 for every
+//! dtype: accumulation is f32), and against the reference on the unrounded f32 inputs, the
+//! end-to-end tolerance of the issue (1e-5 for f32, 1e-2 for f16/bf16).
+
+use crate::harness::{fresh_seed, gpu};
+use strata::reference::{self, Comparison};
+use strata::{
+    Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulShape, Operand,
+    RunOptions,
+};
+
+const KERNEL_TOLERANCE: f64 = 1e-5;
+
+fn end_to_end_tolerance(dtype: KernelDtype) -> f64 {
+    match dtype {
+        KernelDtype::F32 => 1e-5,
+        KernelDtype::F16 | KernelDtype::Bf16 => 1e-2,
+    }
+}
+
+fn options(path: KernelPath) -> RunOptions {
+    RunOptions { repeats: 1, path }
+}
+
+/// A buffer poisoned with NaN, `n` f32 long.
+fn poisoned(ctx: &Context, n: usize) -> wgpu::Buffer {
+    ctx.upload(&vec![f32::NAN; n]).expect("upload poison")
+}
+
+fn upload_as(ctx: &Context, values: &[f32], dtype: KernelDtype) -> wgpu::Buffer {
+    ctx.upload(&reference::encode(values, dtype))
+        .expect("upload operand")
+}
+
+fn assert_close(
+    what: &str,
+    seed: u64,
+    exact: Comparison,
+    end_to_end: Comparison,
+    dtype: KernelDtype,
+) {
+    assert!(
+        exact.passes(KERNEL_TOLERANCE) && end_to_end.passes(end_to_end_tolerance(dtype)),
+        "{what} (seed {seed}): against rounded inputs {exact:?}, against f32 inputs {end_to_end:?}"
+    );
+}
+
+/// Runs one GEMM on fresh data and checks it; returns the variant that ran.
+fn check_gemm(ctx: &Context, spec: GemmSpec, path: KernelPath, seed: u64) -> String {
+    let (m, n, k) = (spec.m as usize, spec.n as usize, spec.k as usize);
+    let a = reference::random_f32(m * k, seed);
+    let b = reference::random_f32(k * n, seed ^ 0xB);
+    let a_buf = upload_as(ctx, &a, spec.dtype);
+    let b_buf = upload_as(ctx, &b, spec.dtype);
+    let c_buf = poisoned(ctx, m * n);
+    let run = ctx
+        .gemm_with(&a_buf, &b_buf, &c_buf, spec, options(path))
+        .unwrap_or_else(|e| panic!("gemm {spec:?} (seed {seed}): {e}"));
+    let c = ctx.read_back::<f32>(&c_buf, m * n).expect("read C");
+    let reference_of = |a: &[f32], b: &[f32]| match spec.layout {
+        Layout::NN => reference::matmul(a, b, m, n, k),
+        Layout::NT => reference::matmul_nt(a, b, m, n, k),
+    };
+    let exact = reference::compare(
+        &c,
+        &reference_of(
+            &reference::round_to(&a, spec.dtype),
+            &reference::round_to(&b, spec.dtype),
+        ),
+    );
+    let end_to_end = reference::compare(&c, &reference_of(&a, &b));
+    let what = format!(
+        "gemm {}x{}x{} {} {} via {}",
+        m, n, k, spec.dtype, spec.layout, run.variant
+    );
+    assert_close(&what, seed, exact, end_to_end, spec.dtype);
+    run.variant
+}
+
+#[test]
+fn gemm_matches_the_reference_on_awkward_shapes() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemm_matches_the_reference_on_awkward_shapes");
+    let tile = ctx.kernel_tuning().gemm;
+    let (bm, bn) = (tile.bm, tile.bn);
+    // (m, n, k): ones, primes, tile ± 1, tall and skinny, K much larger than M and N; shapes
+    // with K and N multiples of 4 take the fast path, the others the edge path.
+    let shapes = [
+        (1, 1, 1),
+        (127, 251, 509),
+        (131, 124, 252),
+        (bm - 1, bn - 4, 12),
+        (bm + 1, bn + 4, 20),
+        (1000, 3, 7),
+        (1000, 4, 8),
+        (5, 3, 4099),
+        (5, 4, 4100),
+        (33, 44, 300),
+    ];
+    let mut variants = std::collections::BTreeSet::new();
+    for (i, &(m, n, k)) in shapes.iter().enumerate() {
+        for dtype in KernelDtype::ALL {
+            for layout in [Layout::NN, Layout::NT] {
+                let spec = GemmSpec {
+                    m,
+                    n,
+                    k,
+                    dtype,
+                    layout,
+                };
+                let variant = check_gemm(&ctx, spec, KernelPath::Auto, seed.wrapping_add(i as u64));
+                let fast = variant.starts_with("gemm/");
+                assert_eq!(fast, spec.vector_aligned(), "{spec:?} ran {variant}");
+                variants.insert(variant);
+            }
+        }
+    }
+    eprintln!("gemm variants: {variants:?}");
+}
+
+#[test]
+fn gemm_generic_path_matches_on_aligned_shapes() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemm_generic_path_matches_on_aligned_shapes");
+    for dtype in KernelDtype::ALL {
+        for layout in [Layout::NN, Layout::NT] {
+            let spec = GemmSpec {
+                m: 67,
+                n: 72,
+                k: 36,
+                dtype,
+                layout,
+            };
+            let variant = check_gemm(&ctx, spec, KernelPath::Generic, seed);
+            assert!(variant.starts_with("gemm_any/"), "{variant}");
+        }
+    }
+}
+
+#[test]
+fn matmul_still_works_and_matches_gemm() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("matmul_still_works_and_matches_gemm");
+    let (m, n, k) = (45usize, 52usize, 61usize);
+    let a = reference::random_f32(m * k, seed);
+    let b = reference::random_f32(k * n, seed ^ 1);
+    let a_buf = ctx.upload(&a).unwrap();
+    let b_buf = ctx.upload(&b).unwrap();
+    let c_buf = poisoned(&ctx, m * n);
+    let shape = MatmulShape {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+    };
+    ctx.matmul(&a_buf, &b_buf, &c_buf, shape).unwrap();
+    let c = ctx.read_back::<f32>(&c_buf, m * n).unwrap();
+    let cmp = reference::compare(&c, &reference::matmul(&a, &b, m, n, k));
+    assert!(cmp.passes(1e-5), "seed {seed}: {cmp:?}");
+    // Explicit tiles for the edge kernel.
+    let c_buf = poisoned(&ctx, m * n);
+    let config = strata::MatmulConfig {
+        bm: 32,
+        bn: 32,
+        bk: 8,
+        tm: 2,
+        tn: 4,
+    };
+    ctx.matmul_with(&a_buf, &b_buf, &c_buf, shape, config, 2)
+        .unwrap();
+    let c = ctx.read_back::<f32>(&c_buf, m * n).unwrap();
+    let cmp = reference::compare(&c, &reference::matmul(&a, &b, m, n, k));
+    assert!(cmp.passes(1e-5), "seed {seed}: {cmp:?}");
+}
+
+#[test]
+fn gemm_shape_errors_are_typed() {
+    let Some(ctx) = gpu() else { return };
+    let small = ctx.upload(&[0f32; 16]).unwrap();
+    let spec = GemmSpec {
+        m: 8,
+        n: 8,
+        k: 8,
+        dtype: KernelDtype::F32,
+        layout: Layout::NN,
+    };
+    match ctx.gemm(&small, &small, &small, spec) {
+        Err(Error::Shape(msg)) => assert!(msg.contains("gemm A"), "{msg}"),
+        other => panic!("expected a shape error, got {other:?}"),
+    }
+    let zero = GemmSpec { m: 0, ..spec };
+    assert!(matches!(
+        ctx.gemm(&small, &small, &small, zero),
+        Err(Error::Shape(_))
+    ));
+}
+
+/// Runs one GEMV on fresh data and checks it. `split` gives the rows of each part but the last
+/// (each part in its own buffer); empty means one buffer.
+fn check_gemv(ctx: &Context, spec: GemvSpec, split: &[u32], path: KernelPath, seed: u64) -> String {
+    let (rows, cols, batch) = (spec.rows as usize, spec.cols as usize, spec.batch as usize);
+    let w = reference::random_f32(rows * cols, seed);
+    let x = reference::random_f32(batch * cols, seed ^ 0x5);
+    let mut part_buffers = Vec::new();
+    let mut start = 0usize;
+    for &part_rows in split
+        .iter()
+        .chain(std::iter::once(&(spec.rows - split.iter().sum::<u32>())))
+    {
+        let end = start + part_rows as usize * cols;
+        part_buffers.push(upload_as(ctx, &w[start..end], spec.dtype));
+        start = end;
+    }
+    let parts: Vec<Operand<'_>> = part_buffers.iter().map(Operand::from).collect();
+    let x_buf = ctx.upload(&x).unwrap();
+    let y_buf = poisoned(ctx, batch * rows);
+    let run = ctx
+        .gemv_with(&parts, &x_buf, &y_buf, spec, options(path))
+        .unwrap_or_else(|e| panic!("gemv {spec:?} (seed {seed}): {e}"));
+    let y = ctx.read_back::<f32>(&y_buf, batch * rows).expect("read y");
+    let exact = reference::compare(
+        &y,
+        &reference::gemv(&reference::round_to(&w, spec.dtype), &x, rows, cols, batch),
+    );
+    let end_to_end = reference::compare(&y, &reference::gemv(&w, &x, rows, cols, batch));
+    let what = format!(
+        "gemv {rows}x{cols} batch {batch} {} parts {split:?} via {}",
+        spec.dtype, run.variant
+    );
+    assert_close(&what, seed, exact, end_to_end, spec.dtype);
+    run.variant
+}
+
+#[test]
+fn gemv_matches_the_reference_on_awkward_shapes() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemv_matches_the_reference_on_awkward_shapes");
+    let subgroups = ctx.features().contains(wgpu::Features::SUBGROUP);
+    // (rows, cols): ones, primes, aligned for 16-byte loads or not, K much larger than rows.
+    let shapes = [
+        (1, 1),
+        (1, 8),
+        (7, 13),
+        (127, 509),
+        (251, 256),
+        (33, 1000),
+        (5, 4099),
+        (3, 4100),
+    ];
+    for (i, &(rows, cols)) in shapes.iter().enumerate() {
+        for dtype in KernelDtype::ALL {
+            for batch in [1, 3, 8] {
+                let spec = GemvSpec {
+                    rows,
+                    cols,
+                    batch,
+                    dtype,
+                };
+                let variant = check_gemv(
+                    &ctx,
+                    spec,
+                    &[],
+                    KernelPath::Auto,
+                    seed.wrapping_add(i as u64),
+                );
+                let chunk = if dtype == KernelDtype::F32 { 4 } else { 8 };
+                let fast = subgroups && cols % chunk == 0;
+                assert_eq!(variant.starts_with("gemv/"), fast, "{spec:?} ran {variant}");
+            }
+        }
+    }
+}
+
+#[test]
+fn gemv_every_batch_on_both_paths() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemv_every_batch_on_both_paths");
+    for dtype in KernelDtype::ALL {
+        for batch in 1..=8 {
+            let spec = GemvSpec {
+                rows: 67,
+                cols: 136,
+                batch,
+                dtype,
+            };
+            check_gemv(&ctx, spec, &[], KernelPath::Auto, seed + u64::from(batch));
+            let variant = check_gemv(
+                &ctx,
+                spec,
+                &[],
+                KernelPath::Generic,
+                seed + u64::from(batch),
+            );
+            assert!(variant.starts_with("gemv_any/"), "{variant}");
+        }
+    }
+}
+
+#[test]
+fn gemv_row_parts_in_separate_buffers() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemv_row_parts_in_separate_buffers");
+    for dtype in KernelDtype::ALL {
+        // Aligned rows (fast path) in three parts.
+        check_gemv(
+            &ctx,
+            GemvSpec {
+                rows: 37,
+                cols: 24,
+                batch: 2,
+                dtype,
+            },
+            &[10, 10],
+            KernelPath::Auto,
+            seed,
+        );
+        // Odd 16-bit rows: every part but the last holds an even number of rows (whole words).
+        check_gemv(
+            &ctx,
+            GemvSpec {
+                rows: 9,
+                cols: 7,
+                batch: 5,
+                dtype,
+            },
+            &[4],
+            KernelPath::Auto,
+            seed ^ 1,
+        );
+    }
+}
+
+#[test]
+fn gemv_part_errors_are_typed() {
+    let Some(ctx) = gpu() else { return };
+    let spec = GemvSpec {
+        rows: 10,
+        cols: 8,
+        batch: 1,
+        dtype: KernelDtype::F32,
+    };
+    let w = ctx.upload(&[0f32; 80]).unwrap();
+    let x = ctx.upload(&[0f32; 8]).unwrap();
+    let y = ctx.upload(&[0f32; 10]).unwrap();
+    let short = Operand {
+        buffer: &w,
+        offset: 0,
+        size: 128,
+    };
+    // 4 rows then 4 rows: the last part lacks 2 rows.
+    match ctx.gemv(&[short, short], &x, &y, spec) {
+        Err(Error::Shape(msg)) => assert!(msg.contains("part 1"), "{msg}"),
+        other => panic!("expected a shape error, got {other:?}"),
+    }
+    let whole = Operand::from(&w);
+    assert!(matches!(
+        ctx.gemv(&[whole, whole], &x, &y, spec),
+        Err(Error::Shape(_))
+    ));
+    assert!(matches!(ctx.gemv(&[], &x, &y, spec), Err(Error::Shape(_))));
+    for batch in [0, 9] {
+        let bad = GemvSpec { batch, ..spec };
+        assert!(
+            matches!(ctx.gemv(&[whole], &x, &y, bad), Err(Error::Shape(_))),
+            "batch {batch}"
+        );
+    }
+    let y_short = Operand {
+        buffer: &y,
+        offset: 0,
+        size: 36,
+    };
+    assert!(matches!(
+        ctx.gemv(&[whole], &x, y_short, spec),
+        Err(Error::Shape(_))
+    ));
+}
+
+/// Weights larger than lavapipe's 128 MiB storage binding: split into row parts.
+#[test]
+fn gemv_weights_larger_than_one_binding() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemv_weights_larger_than_one_binding");
+    let limits = ctx.limits();
+    let binding = limits.max_storage_buffer_binding_size;
+    // Rows of 1000 f32 (4000 bytes), about 1.2 bindings' worth (40000 rows on lavapipe).
+    let cols = 1000u32;
+    let rows = u32::try_from(binding / 4000 * 6 / 5)
+        .unwrap_or(u32::MAX)
+        .max(2);
+    let spec = GemvSpec {
+        rows,
+        cols,
+        batch: 2,
+        dtype: KernelDtype::F32,
+    };
+    let total = u64::from(rows) * u64::from(cols) * 4;
+    if total > limits.max_buffer_size || total > (2u64 << 30) {
+        eprintln!(
+            "gemv_weights_larger_than_one_binding: {total} bytes do not fit one buffer here; skipped"
+        );
+        return;
+    }
+    let (r, c, b) = (rows as usize, cols as usize, 2usize);
+    let w = reference::random_f32(r * c, seed);
+    let x = reference::random_f32(b * c, seed ^ 7);
+    let w_buf = ctx.upload(&w).unwrap();
+    let x_buf = ctx.upload(&x).unwrap();
+    let y_buf = poisoned(&ctx, b * r);
+
+    // As one part it is too large to bind.
+    match ctx.gemv(&[Operand::from(&w_buf)], &x_buf, &y_buf, spec) {
+        Err(Error::TooLarge { .. }) => {}
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+
+    let parts = ctx.gemv_parts(&w_buf, &spec).unwrap();
+    assert!(parts.len() >= 2, "{} parts", parts.len());
+    let run = ctx.gemv(&parts, &x_buf, &y_buf, spec).unwrap();
+    let y = ctx.read_back::<f32>(&y_buf, b * r).unwrap();
+    let cmp = reference::compare(&y, &reference::gemv(&w, &x, r, c, b));
+    assert!(
+        cmp.passes(1e-5),
+        "{rows}x{cols} in {} parts via {} (seed {seed}): {cmp:?}",
+        parts.len(),
+        run.variant
+    );
+    eprintln!(
+        "gemv {rows}x{cols} f32 batch 2 in {} parts: {:.1} ms ({:?}), {}",
+        parts.len(),
+        run.timing.seconds * 1e3,
+        run.timing.clock,
+        run.variant
+    );
+}
