@@ -1,0 +1,145 @@
+//! `strata-soak --cycles N [--seed S] [--json]`: allocate/upload/read-back/free cycles across
+//! every placement the adapter serves, under the Khronos validation layer, then checks that
+//! placed buffers, heap usage and resident memory came back. Exits 0 when every check passed,
+//! 1 when one failed or Strata returned an error, 77 when there is no adapter or validation layer
+//! to run on.
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use strata_fuzz::soak::{SoakConfig, soak};
+
+/// Exit code when the soak could not run at all (no adapter, no validation layer).
+const SKIPPED: u8 = 77;
+
+/// Allocate/upload/read-back/free soak of Strata's placement engine.
+#[derive(Debug, Parser)]
+#[command(name = "strata-soak")]
+struct Args {
+    /// Measured cycles (after a short warm-up).
+    #[arg(long, default_value_t = 10_000)]
+    cycles: u64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Smallest buffer in bytes.
+    #[arg(long, default_value_t = 4 << 10)]
+    min_bytes: u64,
+    /// Largest buffer in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_bytes: u64,
+    /// Buffers kept alive at once.
+    #[arg(long, default_value_t = 4)]
+    pool: usize,
+    /// Run without the Khronos validation layer.
+    #[arg(long)]
+    no_validation: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Validation-layer messages seen (warnings and errors of wgpu-hal's debug messenger).
+static VALIDATION_MESSAGES: AtomicU64 = AtomicU64::new(0);
+
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        eprintln!("[{}] {}: {}", record.level(), record.target(), record.args());
+        if record.target().starts_with("wgpu_hal::vulkan::instance") {
+            VALIDATION_MESSAGES.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if log::set_logger(&Logger).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+    let validation = !args.no_validation;
+    if validation && !strata::adapter::validation_layer_available() {
+        eprintln!("strata-soak: the Khronos validation layer is not installed (or pass --no-validation)");
+        return ExitCode::from(SKIPPED);
+    }
+    let ctx = match strata::Context::builder().validation(validation).build() {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("strata-soak: no GPU context: {e}");
+            return ExitCode::from(SKIPPED);
+        }
+    };
+    let config = SoakConfig {
+        cycles: args.cycles,
+        seed: args.seed,
+        min_bytes: args.min_bytes,
+        max_bytes: args.max_bytes,
+        pool: args.pool,
+    };
+    let report = match soak(&ctx, &config) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("strata-soak: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    drop(ctx);
+    let messages = VALIDATION_MESSAGES.load(Ordering::Relaxed);
+    let ok = report.checks.all() && messages == 0;
+    if args.json {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        value["validation"] = serde_json::json!(validation);
+        value["validation_messages"] = serde_json::json!(messages);
+        value["ok"] = serde_json::json!(ok);
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let rss = |r: Option<u64>| r.map_or("n/a".into(), |b| format!("{:.1} MiB", mib(b)));
+        println!("adapter: {} ({})", report.adapter, report.driver);
+        println!(
+            "cycles: {} (+{} warm-up) in {:.1} s, seed {}, placements {}",
+            report.cycles,
+            report.warmup_cycles,
+            report.seconds,
+            report.seed,
+            report.placements.join(", ")
+        );
+        println!(
+            "uploads: {} mapped, {} staging; {:.1} MiB written, {:.1} MiB read back, {} mismatches",
+            report.mapped_uploads,
+            report.staging_uploads,
+            mib(report.bytes_written),
+            mib(report.bytes_read),
+            report.data_mismatches
+        );
+        println!(
+            "live placed buffers: start {:?}, end {:?}, peak {}",
+            report.start.live, report.end.live, report.peak_live_buffers
+        );
+        println!(
+            "heap usage: start {:?}, end {:?}",
+            report.start.heap_usage, report.end.heap_usage
+        );
+        println!(
+            "RSS: start {}, end {}, peak {}, growth {:?} bytes (tolerance {:.0} MiB)",
+            rss(report.start.rss),
+            rss(report.end.rss),
+            rss(report.rss_peak),
+            report.rss_growth,
+            mib(report.rss_tolerance)
+        );
+        println!("validation messages: {messages}{}", if validation { "" } else { " (validation off)" });
+        println!("checks: {:?} -> {}", report.checks, if ok { "PASS" } else { "FAIL" });
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,30 @@
+//! The process's resident memory, from `/proc/self/status` (Linux; `None` elsewhere).
+
+/// Resident set size now (`VmRSS`), in bytes.
+pub fn current() -> Option<u64> {
+    status_field("VmRSS:")
+}
+
+/// Peak resident set size so far (`VmHWM`), in bytes.
+pub fn peak() -> Option<u64> {
+    status_field("VmHWM:")
+}
+
+/// A `kB` field of `/proc/self/status`, in bytes.
+fn status_field(name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(name))?;
+    let kib: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rss_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            let rss = super::current().expect("VmRSS");
+            assert!(rss > 0 && super::peak().expect("VmHWM") >= rss);
+        }
+    }
+}
