@@ -5,5 +5,6 @@
 //! print a loud notice and return early.
 
 mod harness;
+mod load;
 mod kernels;
 mod placement;

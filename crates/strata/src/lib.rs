@@ -9,6 +9,7 @@ pub mod adapter;
 mod context;
 mod error;
 pub mod kernels;
+pub mod load;
 pub mod model;
 pub mod placement;
 pub mod plan;
@@ -24,6 +25,7 @@ pub mod table {
 pub use adapter::AdapterSelector;
 pub use context::{Context, ContextBuilder, WANTED_FEATURES};
 pub use error::{Error, NO_ADAPTER_HINT, Result};
+pub use load::{LoadError, LoadOptions, LoadedModel, LoadedTensor};
 pub use kernels::{
     Clock, GemmSpec, GemvSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig, MatmulShape, Operand,
     RunOptions, Timing, Tuning,

@@ -47,7 +47,7 @@ pub struct TensorReport {
 }
 
 /// One heap of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeapReport {
     /// Heap index.
     pub index: u32,
@@ -66,6 +66,13 @@ pub struct HeapReport {
     /// Measured heap usage after loading; `null` in a plan or where the device cannot tell.
     #[serde(default)]
     pub usage_after: Option<u64>,
+    /// A verified load's verdict on this heap's usage movement: `verified`, `mismatch` or
+    /// `unverifiable`; `null` in a plan, an unverified load, or for a heap the load left alone.
+    #[serde(default)]
+    pub verification: Option<String>,
+    /// What the verdict rests on (the witness and what it saw), when there is one.
+    #[serde(default)]
+    pub verification_detail: Option<String>,
 }
 
 /// A plan or a load, as `strata plan --json` and `strata load --json` print it.
@@ -114,6 +121,8 @@ impl Plan {
                     headroom: h.headroom,
                     usage_before: None,
                     usage_after: None,
+                    verification: None,
+                    verification_detail: None,
                 })
                 .collect(),
             seconds: None,
@@ -204,9 +213,13 @@ impl LoadReport {
             .heaps
             .iter()
             .any(|h| h.usage_before.is_some() || h.usage_after.is_some());
+        let show_check = self.heaps.iter().any(|h| h.verification.is_some());
         let mut headers = vec!["heap", "size", "budget", "planned", "headroom"];
         if show_usage {
             headers.extend(["usage before", "usage after"]);
+        }
+        if show_check {
+            headers.push("usage check");
         }
         let optional = |v: Option<u64>| v.map_or_else(|| "n/a".to_string(), human_bytes);
         let rows = self.heaps.iter().map(|h| {
@@ -219,6 +232,9 @@ impl LoadReport {
             ];
             if show_usage {
                 row.extend([optional(h.usage_before), optional(h.usage_after)]);
+            }
+            if show_check {
+                row.push(h.verification.clone().unwrap_or_else(|| "-".into()));
             }
             row
         });
