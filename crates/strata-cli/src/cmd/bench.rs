@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use strata::bench::{self, BenchConfig, BenchOp, BenchRow};
 use strata::plan::parse_bytes;
 use strata::table::human_bytes;
-use strata::{Dtype, Placement};
+use strata::Placement;
+use strata::kernels::KernelDtype;
 
 /// Options of `strata bench`.
 #[derive(Debug, clap::Args)]
@@ -66,10 +67,7 @@ pub struct Report {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = args.adapter.context()?;
     let info = ctx.adapter_info();
-    let dtype: Dtype = args.dtype.parse()?;
-    if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-        anyhow::bail!("--dtype must be f32, f16 or bf16, not {dtype}");
-    }
+    let dtype: KernelDtype = args.dtype.parse()?;
     let size = match &args.size {
         Some(s) => parse_bytes(s)?,
         None => bench::default_size(&ctx),
@@ -132,11 +130,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The figure a row is judged by: GB/s, or GFLOP/s for gemm.
-fn figure(row: &BenchRow) -> Option<f64> {
+pub(crate) fn row_figure(row: &BenchRow) -> Option<f64> {
     if row.op == BenchOp::Gemm { row.gflops } else { row.gb_per_s }
 }
 
-fn unit(op: BenchOp) -> &'static str {
+pub(crate) fn op_unit(op: BenchOp) -> &'static str {
     if op == BenchOp::Gemm { "GFLOP/s" } else { "GB/s" }
 }
 
@@ -146,48 +144,56 @@ fn vram_figure(report: &Report, row: &BenchRow) -> Option<f64> {
         .rows
         .iter()
         .find(|r| r.op == row.op && r.placement == Placement::Vram && r.path == row.path && r.available)
-        .and_then(figure)
+        .and_then(row_figure)
 }
 
 fn print_table(report: &Report) {
     println!("{} — {}", report.adapter, report.driver);
     println!(
-        "{:<9} {:<12} {:<8} {:>4} {:>4}  {:<44} {:>10} {:>9} {:>8} {:>7}",
-        "op", "placement", "path", "type", "heap", "flags", "median", "rate", "spread", "vs vram"
+        "{:<9} {:<12} {:<8} {:>11} {:>10} {:>7} {:>8}  {:>4} {:>4}  flags",
+        "op", "placement", "path", "median", "rate", "spread", "vs vram", "type", "heap"
     );
+    let mut unavailable: Vec<(Placement, String)> = Vec::new();
     for row in &report.rows {
+        if !row.available {
+            let note = row.note.as_deref().unwrap_or("");
+            let first_line = note.lines().next().unwrap_or("").to_string();
+            if !unavailable.iter().any(|(p, _)| *p == row.placement) {
+                unavailable.push((row.placement, first_line));
+            }
+            continue;
+        }
         let path = row.path.map_or("", |p| match p {
             strata::placement::UploadPath::Mapped => "mapped",
             strata::placement::UploadPath::Staging => "staging",
         });
-        if !row.available {
-            let note = row.note.as_deref().unwrap_or("");
-            let first_line = note.lines().next().unwrap_or("");
-            println!("{:<9} {:<12} not available: {first_line}", row.op.to_string(), row.placement.to_string());
-            continue;
-        }
         let median = row.seconds.map_or(String::new(), |s| format!("{:.3} ms", s.median * 1e3));
         let spread = row.seconds.map_or(String::new(), |s| format!("{:.1}%", s.spread() * 100.0));
-        let rate = figure(row).map_or(String::new(), |f| format!("{f:.1}"));
-        let ratio = match (figure(row), vram_figure(report, row)) {
+        let rate = row_figure(row).map_or(String::new(), |f| format!("{f:.1}"));
+        let ratio = match (row_figure(row), vram_figure(report, row)) {
             (Some(f), Some(v)) if v > 0.0 => format!("{:.2}x", f / v),
             _ => String::new(),
         };
         println!(
-            "{:<9} {:<12} {:<8} {:>4} {:>4}  {:<44} {:>10} {:>9} {:>8} {:>7}",
+            "{:<9} {:<12} {:<8} {:>11} {:>10} {:>7} {:>8}  {:>4} {:>4}  {}",
             row.op.to_string(),
             row.placement.to_string(),
             path,
-            row.memory_type.map_or(String::new(), |t| t.to_string()),
-            row.heap.map_or(String::new(), |h| h.to_string()),
-            row.flags.map_or(String::new(), |f| f.to_string()),
             median,
             rate,
             spread,
-            ratio
+            ratio,
+            row.memory_type.map_or(String::new(), |t| t.to_string()),
+            row.heap.map_or(String::new(), |h| h.to_string()),
+            row.flags.map_or(String::new(), |f| f.to_string()),
         );
     }
-    println!("rates: GB/s (gemm: GFLOP/s); upload/download on the wall clock, read/gemv/gemm on GPU timestamps when available");
+    for (placement, why) in unavailable {
+        println!("{placement}: not available — {why}");
+    }
+    println!(
+        "rate: GB/s (gemm: GFLOP/s); upload/download timed on the wall clock, read/gemv/gemm on GPU timestamps when the device has them"
+    );
 }
 
 fn to_csv(report: &Report) -> String {
@@ -222,5 +228,3 @@ fn to_csv(report: &Report) -> String {
     out
 }
 
-pub(crate) use figure as row_figure;
-pub(crate) use unit as op_unit;

@@ -89,7 +89,7 @@ pub struct BenchConfig {
     /// Bytes of the buffer moved or read (weights for gemv).
     pub size: u64,
     /// Element type of gemv weights and gemm operands.
-    pub dtype: crate::model::Dtype,
+    pub dtype: crate::kernels::KernelDtype,
     /// Timed runs per measurement, after one warm-up.
     pub iters: u32,
     /// Seed of the random data.

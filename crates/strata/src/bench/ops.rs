@@ -3,7 +3,7 @@
 use super::{BenchConfig, BenchOp, BenchRow, Samples};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kernels::{Clock, MatmulShape, Timing};
+use crate::kernels::{Clock, GemmSpec, GemvSpec, KernelDtype, Layout, Timing};
 use crate::placement::{PlaceOptions, PlacedBuffer, Placement, UploadPath};
 use crate::reference;
 use std::time::Instant;
@@ -158,32 +158,67 @@ fn read(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
 }
 
 fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
-    let _ = (ctx, config, placement);
-    Err(Error::InvalidArgument("gemv benchmark not wired yet".into()))
+    // Weights [rows, cols] of `config.size` bytes in the placement; x and y in ordinary buffers.
+    let dtype = config.dtype;
+    let cols: u32 = match ctx.adapter_info().device_type {
+        wgpu::DeviceType::Cpu => 1024,
+        _ => 8192,
+    };
+    let row_bytes = u64::from(cols) * dtype.bytes();
+    let rows = u32::try_from((config.size / row_bytes).max(1)).unwrap_or(u32::MAX);
+    let spec = GemvSpec { rows, cols, batch: 1, dtype };
+    let values = reference::random_f32(rows as usize * cols as usize, config.seed ^ 0x6E);
+    let weights = reference::encode(&values, dtype);
+    let (tensor, _) = ctx.place_tensor(weights.len() as u64, row_bytes, &PlaceOptions::new(placement))?;
+    ctx.write_tensor(&tensor, &weights)?;
+    let x = reference::random_f32(cols as usize, config.seed ^ 0x7E);
+    let x_buf = ctx.upload(&x)?;
+    let y_buf = ctx.upload(&vec![f32::NAN; rows as usize])?;
+    let parts = tensor.operands();
+    let first = ctx.gemv(&parts, &x_buf, &y_buf, spec)?;
+    let y = ctx.read_back::<f32>(&y_buf, rows as usize)?;
+    let expected = reference::gemv(&reference::round_to(&values, dtype), &x, rows as usize, cols as usize, 1);
+    let cmp = reference::compare(&y, &expected);
+    let tolerance = if dtype == KernelDtype::F32 { 1e-5 } else { 1e-2 };
+    if !cmp.passes(tolerance) {
+        return Err(Error::Gpu {
+            during: format!("checking the gemv benchmark in {placement}"),
+            message: format!("relative error {:.2e} (tolerance {tolerance:.0e})", cmp.rel_error),
+        });
+    }
+    let (samples, clock) = kernel_times(config.iters, || ctx.gemv(&parts, &x_buf, &y_buf, spec).map(|r| r.timing))?;
+    let bytes = weights.len() as u64 + 4 * (u64::from(cols) + u64::from(rows));
+    let mut r = row(BenchOp::Gemv, tensor.first(), bytes, samples, clock);
+    r.gflops = Some(2.0 * f64::from(rows) * f64::from(cols) / samples.median / 1e9);
+    r.kernel = Some(format!("{} ({rows}x{cols} {dtype})", first.variant));
+    Ok(r)
 }
 
 fn gemm(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
     // Square operands sized to the device's speed; A, B and C all in the placement.
+    let dtype = config.dtype;
     let n: u32 = match ctx.adapter_info().device_type {
         wgpu::DeviceType::Cpu => 256,
         _ => 4096,
     };
-    let bytes = 4 * u64::from(n) * u64::from(n);
-    let a = ctx.place(bytes, placement)?;
-    let b = ctx.place(bytes, placement)?;
-    let c = ctx.place(bytes, placement)?;
-    let av = reference::random_f32((n * n) as usize, config.seed ^ 0xA);
-    let bv = reference::random_f32((n * n) as usize, config.seed ^ 0xB);
-    ctx.write_placed(&a, 0, bytemuck::cast_slice(&av))?;
-    ctx.write_placed(&b, 0, bytemuck::cast_slice(&bv))?;
-    let shape = MatmulShape { m: n, n, k: n };
-    ctx.matmul(a.buffer(), b.buffer(), c.buffer(), shape)?;
+    let elements = u64::from(n) * u64::from(n);
+    let in_bytes = dtype.buffer_bytes(elements)?;
+    let a = ctx.place(in_bytes, placement)?;
+    let b = ctx.place(in_bytes, placement)?;
+    let c = ctx.place(4 * elements, placement)?;
+    let av = reference::round_to(&reference::random_f32(elements as usize, config.seed ^ 0xA), dtype);
+    let bv = reference::round_to(&reference::random_f32(elements as usize, config.seed ^ 0xB), dtype);
+    ctx.write_placed(&a, 0, &reference::encode(&av, dtype))?;
+    ctx.write_placed(&b, 0, &reference::encode(&bv, dtype))?;
+    let spec = GemmSpec { m: n, n, k: n, dtype, layout: Layout::NN };
+    let first = ctx.gemm(a.buffer(), b.buffer(), c.buffer(), spec)?;
     check_gemm_sample(ctx, &c, &av, &bv, n as usize, config.seed)?;
-    let (samples, clock) = kernel_times(config.iters, || ctx.matmul(a.buffer(), b.buffer(), c.buffer(), shape))?;
-    let mut r = row(BenchOp::Gemm, &a, 3 * bytes, samples, clock);
-    r.gflops = Some(shape.flops() / samples.median / 1e9);
+    let (samples, clock) =
+        kernel_times(config.iters, || ctx.gemm(a.buffer(), b.buffer(), c.buffer(), spec).map(|r| r.timing))?;
+    let mut r = row(BenchOp::Gemm, &a, 2 * in_bytes + 4 * elements, samples, clock);
+    r.gflops = Some(2.0 * f64::from(n).powi(3) / samples.median / 1e9);
     r.gb_per_s = None;
-    r.kernel = Some(format!("matmul f32 {n}x{n}x{n}"));
+    r.kernel = Some(format!("{} ({n}x{n}x{n} {dtype})", first.variant));
     Ok(r)
 }
 

@@ -31,7 +31,10 @@ impl Context {
                 limit_name: "u32 vec4 index",
                 limit: u64::from(u32::MAX) * 16,
             })?;
-            let groups = vec4s.div_ceil(256).clamp(1, GROUPS);
+            // A CPU driver runs workgroups on a few cores and pays for every barrier: fewer,
+            // longer workgroups; a GPU wants many in flight.
+            let max_groups = if self.adapter_info().device_type == wgpu::DeviceType::Cpu { 64 } else { GROUPS };
+            let groups = vec4s.div_ceil(256).clamp(1, max_groups);
             let params = [vec4s, 0, 0, 0];
             let timing = self.dispatch(
                 "stream_sum",

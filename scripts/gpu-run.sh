@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs Strata's measurements on a GPU machine that has the binaries staged in .dev/ (see
+# BENCHMARKS.md for how they are built) and writes every result under $OUT (default ./gpu-out).
+#   usage: bash scripts/gpu-run.sh [stage...]    stages: smoke tests kernels bench load soak peer
+set -uo pipefail
+OUT="${OUT:-gpu-out}"
+mkdir -p "$OUT"
+BIN=.dev
+log() { echo "== $*" | tee -a "$OUT/log.txt"; }
+run() { log "$*"; "$@" 2>&1 | tee -a "$OUT/log.txt"; return "${PIPESTATUS[0]}"; }
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(smoke tests kernels bench load peer)
+
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    smoke)
+      nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a "$OUT/log.txt"
+      run $BIN/strata info
+      $BIN/strata info --json > "$OUT/info.json"
+      run $BIN/strata matmul --m 257 --k 129 --n 65 --check
+      for p in vram vram-mapped host host-cached; do
+        run $BIN/strata alloc --placement $p --size 1GiB --verify --json
+      done
+      ;;
+    tests)
+      # The GPU test suite under the Khronos validation layer on the NVIDIA driver.
+      for t in $BIN/gpu-*; do [ -x "$t" ] && run "$t" --test-threads 2; done
+      ;;
+    kernels)
+      for d in f32 f16 bf16; do
+        run $BIN/strata gemv --rows 16384 --cols 16384 --dtype $d --check --iters 30 --json
+      done
+      for shape in "4096 14336" "4096 4096"; do
+        set -- $shape
+        for b in 1 8; do run $BIN/strata gemv --rows $1 --cols $2 --batch $b --check --iters 50 --json; done
+      done
+      run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --check --iters 20 --json
+      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --iters 20 --json
+      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --iters 20 --json
+      run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype bf16 --layout nt --check --iters 20 --json
+      ;;
+    bench)
+      run $BIN/strata bench --json "$OUT/bench.json" --csv "$OUT/bench.csv" --plot "$OUT/bench.svg"
+      ;;
+    load)
+      run $BIN/strata-soak --make-model "$OUT/../model" --model-bytes 4GiB 2>/dev/null || true
+      ;;
+    soak)
+      run $BIN/strata-soak --cycles 10000 --json
+      ;;
+    peer)
+      PYTHONUNBUFFERED=1 OUT="$OUT" run python3 $BIN/torch_peer.py
+      ;;
+    *) echo "unknown stage $stage" ;;
+  esac
+done
