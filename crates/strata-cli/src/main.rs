@@ -19,6 +19,12 @@ struct Cli {
 enum Command {
     /// Every adapter: backend, driver, limits, features, memory heaps and types.
     Info(cmd::info::Args),
+    /// Plan where every tensor of a model goes (this adapter, or a recorded --device-table).
+    Plan(cmd::plan::Args),
+    /// Load a model as planned for this adapter; --verify reads every tensor back.
+    Load(cmd::load::Args),
+    /// Allocate one buffer in a placement, fill it, read it back, prove where it landed.
+    Alloc(cmd::alloc::Args),
     /// Multiply random matrices on the GPU; --check compares with a CPU reference.
     Matmul(cmd::matmul::Args),
 }
@@ -28,6 +34,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => cmd::info::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
+        Command::Load(args) => cmd::load::run(args),
+        Command::Alloc(args) => cmd::alloc::run(args),
         Command::Matmul(args) => cmd::matmul::run(args),
     };
     match result {

@@ -1,4 +1,7 @@
 //! One file per subcommand.
 
+pub mod alloc;
 pub mod info;
+pub mod load;
 pub mod matmul;
+pub mod plan;

@@ -1,0 +1,145 @@
+//! `strata plan`: where every tensor of a model would go, on the adapter at hand or on a
+//! recorded memory table, without allocating anything.
+
+use crate::common::{AdapterArgs, print_json};
+use anyhow::Context as _;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use strata::model::Model;
+use strata::plan::{
+    DEFAULT_SAFETY_MARGIN, LoadReport, PlacementCaps, PlanOptions, PlanPolicy, TierRule,
+    parse_bytes,
+};
+use strata::table::{MemoryTable, human_bytes};
+
+/// The options `strata plan` and `strata load` share: the model and how to plan it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// The model: a .safetensors file, a sharded model's model.safetensors.index.json, or a
+    /// directory holding either.
+    pub model: PathBuf,
+    /// `tiered` (critical tensors to vram, the rest to vram-mapped, spilling down to host), or
+    /// every tensor in one placement: only=vram, only=vram-mapped, only=host, only=type=N.
+    #[arg(long, default_value = "tiered", value_name = "POLICY")]
+    pub policy: PlanPolicy,
+    /// A tier rule PATTERN=TIER, tried before the defaults in the order given, e.g.
+    /// '*embed*=critical', '*.layers.[0-3].*=critical', '*mlp*=bulk'. Repeatable.
+    #[arg(long = "rule", value_name = "PATTERN=TIER")]
+    pub rules: Vec<TierRule>,
+    /// Switch off the default rules (embeddings, norms, output head, first and last layer are
+    /// critical).
+    #[arg(long)]
+    pub no_default_rules: bool,
+    /// Cap the bytes planned into vram (e.g. 8GiB), to simulate a smaller device.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub vram_limit: Option<u64>,
+    /// Cap the bytes planned into vram-mapped.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub vram_mapped_limit: Option<u64>,
+    /// Cap the bytes planned into host.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub host_limit: Option<u64>,
+    /// Cap the bytes planned into host-cached.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub host_cached_limit: Option<u64>,
+    /// Fraction of each heap's budget left unplanned, in [0, 1).
+    #[arg(long, default_value_t = DEFAULT_SAFETY_MARGIN, value_name = "F")]
+    pub safety_margin: f64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub adapter: AdapterArgs,
+}
+
+impl PlanArgs {
+    /// The planner's options.
+    pub fn options(&self) -> PlanOptions {
+        PlanOptions {
+            policy: self.policy,
+            rules: self.rules.clone(),
+            default_rules: !self.no_default_rules,
+            caps: PlacementCaps {
+                vram: self.vram_limit,
+                vram_mapped: self.vram_mapped_limit,
+                host: self.host_limit,
+                host_cached: self.host_cached_limit,
+            },
+            safety_margin: self.safety_margin,
+        }
+    }
+
+    /// Opens the model (errors name the file and the tensor).
+    pub fn open_model(&self) -> anyhow::Result<Model> {
+        Ok(Model::open(&self.model)?)
+    }
+}
+
+/// Options of `strata plan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Plan for a recorded memory table instead of the adapter at hand: a `strata info --json`
+    /// document (its first adapter with a table) or its `memory` object.
+    #[arg(long, value_name = "TABLE.json")]
+    device_table: Option<PathBuf>,
+}
+
+/// `strata plan --json` and `strata load --json`: the shared report, with what it is about.
+#[derive(Debug, Serialize)]
+pub struct Document<'a> {
+    /// The model's path.
+    pub model: String,
+    /// The adapter's name, or the recorded table's path.
+    pub device: String,
+    /// The policy.
+    pub policy: PlanPolicy,
+    /// Tensors, heaps, time.
+    #[serde(flatten)]
+    pub report: &'a LoadReport,
+}
+
+/// Runs `strata plan`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let plan_args = &args.plan;
+    let model = plan_args.open_model()?;
+    let options = plan_args.options();
+    let planning = || format!("planning {}", model.path().display());
+    let (plan, device) = match &args.device_table {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the device table {}", path.display()))?;
+            let table = MemoryTable::from_json(&text)
+                .with_context(|| format!("the device table {}", path.display()))?;
+            let plan =
+                strata::plan::plan(&model.to_specs(), &table, &options).with_context(planning)?;
+            (plan, format!("recorded table {}", path.display()))
+        }
+        None => {
+            let ctx = plan_args.adapter.context()?;
+            let plan = ctx.plan_for(&model, &options).with_context(planning)?;
+            (plan, ctx.adapter_info().name)
+        }
+    };
+    let report = plan.to_report();
+    if plan_args.json {
+        print_json(&Document {
+            model: model.path().display().to_string(),
+            device,
+            policy: options.policy,
+            report: &report,
+        })?;
+    } else {
+        println!(
+            "plan for {} ({} tensor(s), {}) on {device}, policy {}\n",
+            model.path().display(),
+            report.tensors.len(),
+            human_bytes(report.total_bytes()),
+            options.policy
+        );
+        print!("{}", report.render_table());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,423 @@
+//! The `strata` command end to end: `plan` on recorded tables (no GPU), `load` and `alloc` on
+//! the adapter at hand (lavapipe in CI), and bad input.
+//!
+//! Tests that need an adapter fail when `CI` is set and none is found; elsewhere they print a
+//! loud notice and return early. With the Khronos validation layer installed, GPU commands run
+//! under it (`--validation`) and any validation message fails the test.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use strata::model::{Dtype, write_safetensors, write_sharded};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "strata-cli-test-{}-{n}-{label}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A recorded device table of the repository.
+fn device_table(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/devices/{name}.json"))
+}
+
+/// Runs `strata` with `args`.
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the strata binary runs")
+}
+
+/// Runs `strata` on the GPU, under the validation layer when it is installed.
+fn strata_gpu(args: &[&str]) -> Output {
+    let mut args = args.to_vec();
+    if strata::adapter::validation_layer_available() {
+        args.push("--validation");
+    }
+    let output = strata(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("VUID-") && !stderr.contains("Validation Error"),
+        "the validation layer spoke during `strata {}`:\n{stderr}",
+        args.join(" ")
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// The name of the adapter `strata` picks, or `None` (loudly) outside CI when there is none.
+fn adapter() -> Option<String> {
+    static ADAPTER: OnceLock<Option<String>> = OnceLock::new();
+    ADAPTER
+        .get_or_init(|| {
+            let output = strata(&["info", "--json"]);
+            let found = output
+                .status
+                .success()
+                .then(|| serde_json::from_slice::<Value>(&output.stdout).ok())
+                .flatten()
+                .and_then(|v| v["adapters"][0]["name"].as_str().map(String::from));
+            if found.is_none() {
+                let msg = format!("no GPU adapter: {}", text(&output.stderr));
+                if in_ci() {
+                    panic!("{msg} (lavapipe should be installed in CI)");
+                }
+                eprintln!("\n!!!!!!!! {msg}: GPU CLI test NOT RUN !!!!!!!!\n");
+            }
+            found
+        })
+        .clone()
+}
+
+/// lavapipe (Mesa's CPU driver): one memory type with every host flag, no budget extension.
+fn on_lavapipe(adapter: &str) -> bool {
+    adapter.contains("llvmpipe") || adapter.contains("lavapipe")
+}
+
+/// A tensor of deterministic bytes.
+fn tensor(name: &str, dtype: Dtype, shape: &[u64]) -> (String, Dtype, Vec<u64>, Vec<u8>) {
+    let bytes = dtype.bytes_for(shape.iter().product()).unwrap() as usize;
+    let data = (0..bytes)
+        .map(|i| (i.wrapping_mul(31) ^ name.len()) as u8)
+        .collect();
+    (name.to_string(), dtype, shape.to_vec(), data)
+}
+
+/// A small transformer-like model: embeddings, norms, three layers, an output head.
+fn write_model(path: &Path) {
+    let mut tensors = vec![
+        tensor("model.embed_tokens.weight", Dtype::BF16, &[512, 64]),
+        tensor("model.norm.weight", Dtype::F32, &[64]),
+        tensor("lm_head.weight", Dtype::F16, &[512, 64]),
+    ];
+    for layer in 0..3 {
+        let name = |part: &str| format!("model.layers.{layer}.{part}");
+        tensors.push(tensor(&name("mlp.up_proj.weight"), Dtype::BF16, &[128, 64]));
+        tensors.push(tensor(&name("input_layernorm.weight"), Dtype::F32, &[64]));
+        tensors.push(tensor(&name("attn.positions"), Dtype::I64, &[33]));
+        tensors.push(tensor(&name("mask"), Dtype::U8, &[7, 5]));
+    }
+    write_safetensors(path, &tensors).unwrap();
+}
+
+#[test]
+fn plan_on_a_recorded_table_prints_the_report_json() {
+    let dir = TempDir::new("plan");
+    let model = dir.path("model.safetensors");
+    write_model(&model);
+    let table = device_table("amd-apu-radv");
+    let args = [
+        "plan",
+        model.to_str().unwrap(),
+        "--device-table",
+        table.to_str().unwrap(),
+        "--json",
+    ];
+    let doc = json(&strata(&args));
+    let tensors = doc["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 15);
+    for tensor in tensors {
+        for key in [
+            "name",
+            "dtype",
+            "shape",
+            "bytes",
+            "placement",
+            "memory_type",
+            "heap",
+        ] {
+            assert!(!tensor[key].is_null(), "{key} in {tensor}");
+        }
+        assert!(tensor.get("verified").is_some_and(Value::is_null));
+    }
+    let embed = tensors
+        .iter()
+        .find(|t| t["name"] == "model.embed_tokens.weight")
+        .unwrap();
+    assert_eq!(embed["placement"], "vram");
+    assert_eq!(embed["dtype"], "BF16");
+    for heap in doc["heaps"].as_array().unwrap() {
+        for key in ["index", "planned_bytes", "budget"] {
+            assert!(!heap[key].is_null(), "{key} in {heap}");
+        }
+        for key in ["usage_before", "usage_after"] {
+            assert!(heap.get(key).is_some_and(Value::is_null), "{key} in {heap}");
+        }
+    }
+    for key in ["seconds", "gb_per_s"] {
+        assert!(doc.get(key).is_some_and(Value::is_null), "{key}");
+    }
+
+    // The human table, with a cap and a rule.
+    let output = strata(&[
+        "plan",
+        dir.0.to_str().unwrap(),
+        "--device-table",
+        table.to_str().unwrap(),
+        "--rule",
+        "*mlp*=critical",
+        "--vram-limit",
+        "40KiB",
+    ]);
+    let out = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        out.contains("headroom") && out.contains("rule *mlp*"),
+        "{out}"
+    );
+    assert!(out.contains("vram cap full"), "{out}");
+}
+
+#[test]
+fn plan_that_cannot_fit_fails_naming_the_tensor() {
+    let dir = TempDir::new("plan-nofit");
+    let model = dir.path("model.safetensors");
+    write_model(&model);
+    let table = device_table("amd-apu-radv");
+    let output = strata(&[
+        "plan",
+        model.to_str().unwrap(),
+        "--device-table",
+        table.to_str().unwrap(),
+        "--policy",
+        "only=vram",
+        "--vram-limit",
+        "70KiB",
+    ]);
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("only=vram") && err.contains("does not fit"),
+        "{err}"
+    );
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn bad_model_files_exit_non_zero_naming_the_file() {
+    let dir = TempDir::new("bad");
+    let table = device_table("lavapipe-mesa-22.3.6");
+    let table = table.to_str().unwrap();
+
+    let missing = dir.path("missing.safetensors");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        vec!["plan", missing, "--device-table", table],
+        vec!["load", missing],
+    ] {
+        let output = strata(&args);
+        assert!(!output.status.success(), "{args:?}");
+        let err = text(&output.stderr);
+        assert!(
+            err.contains("missing.safetensors") && err.contains("no such file"),
+            "{args:?}: {err}"
+        );
+    }
+
+    let truncated = dir.path("truncated.safetensors");
+    write_model(&truncated);
+    let len = std::fs::metadata(&truncated).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&truncated)
+        .unwrap();
+    file.set_len(len - 100).unwrap();
+    drop(file);
+    for args in [
+        vec!["plan", truncated.to_str().unwrap(), "--device-table", table],
+        vec!["load", truncated.to_str().unwrap(), "--verify"],
+    ] {
+        let output = strata(&args);
+        assert!(!output.status.success(), "{args:?}");
+        let err = text(&output.stderr);
+        assert!(err.contains("truncated.safetensors"), "{args:?}: {err}");
+    }
+
+    // A missing shard names the shard and a tensor it should hold.
+    let sharded = dir.path("sharded");
+    let shards = vec![
+        vec![tensor("a.weight", Dtype::F32, &[4, 4])],
+        vec![tensor("b.weight", Dtype::F32, &[4, 4])],
+    ];
+    write_sharded(&sharded, &shards).unwrap();
+    std::fs::remove_file(sharded.join("model-00002-of-00002.safetensors")).unwrap();
+    let output = strata(&["plan", sharded.to_str().unwrap(), "--device-table", table]);
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("model-00002-of-00002.safetensors") && err.contains("b.weight"),
+        "{err}"
+    );
+}
+
+#[test]
+fn load_verify_json_succeeds() {
+    let Some(adapter) = adapter() else { return };
+    let dir = TempDir::new("load");
+    let model = dir.path("model.safetensors");
+    write_model(&model);
+    let doc = json(&strata_gpu(&[
+        "load",
+        model.to_str().unwrap(),
+        "--verify",
+        "--json",
+    ]));
+    let tensors = doc["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 15);
+    assert!(tensors.iter().all(|t| t["verified"] == true), "{doc}");
+    assert!(doc["seconds"].as_f64().is_some() && doc["gb_per_s"].as_f64().is_some());
+    assert!(doc["heaps"].as_array().is_some_and(|h| !h.is_empty()));
+    if on_lavapipe(&adapter) {
+        let heap = &doc["heaps"][0];
+        assert!(heap["usage_before"].is_null(), "lavapipe reports no usage");
+        assert_eq!(heap["verification"], "unverifiable");
+    }
+
+    // The human table, sharded, with an only= policy.
+    let shards = vec![
+        vec![tensor("a.weight", Dtype::F32, &[64, 4])],
+        vec![tensor("b.weight", Dtype::BF16, &[64, 4])],
+    ];
+    let index = write_sharded(dir.path("sharded"), &shards).unwrap();
+    let output = strata_gpu(&[
+        "load",
+        index.to_str().unwrap(),
+        "--policy",
+        "only=vram",
+        "--verify",
+    ]);
+    let out = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        out.contains("a.weight") && out.contains("verified") && out.contains("yes"),
+        "{out}"
+    );
+}
+
+#[test]
+fn alloc_reports_placement_and_proof() {
+    let Some(adapter) = adapter() else { return };
+    let doc = json(&strata_gpu(&[
+        "alloc",
+        "--placement",
+        "vram",
+        "--size",
+        "64MiB",
+        "--json",
+    ]));
+    for key in [
+        "placement",
+        "memory_type",
+        "heap",
+        "flags",
+        "bytes",
+        "heap_usage_before",
+        "heap_usage_after",
+        "verification",
+        "upload_path",
+        "dedicated",
+        "fallbacks",
+        "upload_gb_per_s",
+    ] {
+        assert!(doc.get(key).is_some(), "{key} in {doc}");
+    }
+    assert_eq!(doc["placement"], "vram");
+    assert_eq!(doc["bytes"], 64 << 20);
+    assert_eq!(doc["readback"], "ok");
+    if on_lavapipe(&adapter) {
+        assert_eq!(doc["verification"], "unverifiable", "{doc}");
+        assert!(doc["heap_usage_before"].is_null());
+    } else {
+        assert_ne!(doc["verification"], "mismatch", "{doc}");
+    }
+
+    // With --verify the whole buffer is read back; human output.
+    let output = strata_gpu(&[
+        "alloc",
+        "--placement",
+        "vram-mapped",
+        "--size",
+        "1MiB",
+        "--verify",
+    ]);
+    let out = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        out.contains("proof of placement") && out.contains("read back 1.00 MiB: ok"),
+        "{out}"
+    );
+}
+
+#[test]
+fn alloc_of_an_unavailable_placement_shows_the_table() {
+    let Some(adapter) = adapter() else { return };
+    if !on_lavapipe(&adapter) {
+        eprintln!("lavapipe-specific expectations skipped on {adapter}");
+        return;
+    }
+    let output = strata_gpu(&["alloc", "--placement", "host", "--size", "1MiB"]);
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(err.contains("`host` is not available"), "{err}");
+    assert!(
+        err.contains("heap 0") && err.contains("type 0"),
+        "the table: {err}"
+    );
+
+    // An explicit fallback serves, and says what it skipped.
+    let doc = json(&strata_gpu(&[
+        "alloc",
+        "--placement",
+        "host",
+        "--fallback",
+        "host-cached,vram",
+        "--size",
+        "1MiB",
+        "--json",
+    ]));
+    assert_eq!(doc["placement"], "vram");
+    assert_eq!(doc["fallbacks"].as_array().map(Vec::len), Some(2));
+}
