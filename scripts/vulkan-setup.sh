@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Makes sure a Vulkan driver is there. On a machine without a GPU driver this installs Mesa's
-# CPU driver (lavapipe), the Vulkan loader and the Khronos validation layer from Debian/Ubuntu
-# packages when it can (as root, or with sudo), and otherwise says exactly what to install.
+# CPU driver (lavapipe), the Vulkan loader, the Khronos validation layer and Mesa's EGL/OpenGL
+# (for the OpenGL ES test) from Debian/Ubuntu packages when it can (as root, or with sudo), and
+# otherwise says exactly what to install.
 set -euo pipefail
 
-packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers)
+# The last two give wgpu's OpenGL ES backend Mesa's llvmpipe through EGL, for the non-Vulkan
+# test (`cargo test -p strata --features gles --test gles`).
+packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers libegl1 libgl1-mesa-dri)
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
   for p in "${packages[@]}"; do

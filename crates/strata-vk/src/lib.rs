@@ -41,5 +41,5 @@ pub use device::{
 };
 pub use error::VkError;
 pub use mapping::MappedMemory;
-pub use open::{OpenedDevice, open_device};
+pub use open::{OpenedDevice, open_device, open_device_async};
 pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};

@@ -20,10 +20,40 @@ pub struct OpenedDevice {
 
 /// Opens `adapter` with `desc`. On a Vulkan adapter that offers `VK_EXT_memory_priority`, the
 /// device is created with it enabled; everywhere else this is `Adapter::request_device`.
+///
+/// Blocks on [`open_device_async`].
 pub fn open_device(
     adapter: &wgpu::Adapter,
     desc: &wgpu::DeviceDescriptor<'_>,
 ) -> Result<OpenedDevice, wgpu::RequestDeviceError> {
+    pollster::block_on(open_device_async(adapter, desc))
+}
+
+/// [`open_device`] as a future. The Vulkan path with `VK_EXT_memory_priority` completes
+/// without waiting (wgpu-hal opens devices synchronously); the plain path awaits
+/// `Adapter::request_device`.
+pub async fn open_device_async(
+    adapter: &wgpu::Adapter,
+    desc: &wgpu::DeviceDescriptor<'_>,
+) -> Result<OpenedDevice, wgpu::RequestDeviceError> {
+    if let Some(opened) = open_with_priority(adapter, desc) {
+        return opened;
+    }
+    let (device, queue) = adapter.request_device(desc).await?;
+    Ok(OpenedDevice {
+        device,
+        queue,
+        memory_priority: false,
+    })
+}
+
+/// Opens the device through wgpu-hal with `VK_EXT_memory_priority` added, or `None` when the
+/// adapter is not Vulkan, lacks the extension, or the hal open fails (the caller then opens the
+/// device plainly). Synchronous, so that no Vulkan structure lives across an `await`.
+fn open_with_priority(
+    adapter: &wgpu::Adapter,
+    desc: &wgpu::DeviceDescriptor<'_>,
+) -> Option<Result<OpenedDevice, wgpu::RequestDeviceError>> {
     let priority_supported = {
         // SAFETY: the guard only borrows the hal adapter for this query.
         let hal = unsafe { adapter.as_hal::<Vulkan>() };
@@ -33,7 +63,7 @@ pub fn open_device(
         })
     };
     if !priority_supported {
-        return open_plainly(adapter, desc);
+        return None;
     }
 
     let mut priority_features =
@@ -48,10 +78,7 @@ pub fn open_device(
         // SAFETY: the hal adapter is borrowed for the call only. The callback adds one extension
         // the adapter reports as supported (checked above) and enables only that extension's
         // feature; it removes nothing. `priority_features` outlives the call (invariant 5).
-        let hal = unsafe { adapter.as_hal::<Vulkan>() };
-        let Some(hal) = hal else {
-            return open_plainly(adapter, desc);
-        };
+        let hal = unsafe { adapter.as_hal::<Vulkan>() }?;
         // SAFETY: features and limits are the ones `desc` asks wgpu for (validated by wgpu when
         // it wraps the device below); the callback's contract is stated above.
         unsafe {
@@ -67,27 +94,15 @@ pub fn open_device(
         Ok(open) => open,
         Err(err) => {
             log::warn!("opening the device with VK_EXT_memory_priority failed ({err}); opening it plainly");
-            return open_plainly(adapter, desc);
+            return None;
         }
     };
     // SAFETY: `open` was just created from this adapter's hal adapter with `desc`'s features and
     // limits, as `create_device_from_hal` requires.
-    let (device, queue) = unsafe { adapter.create_device_from_hal::<Vulkan>(open, desc) }?;
-    Ok(OpenedDevice {
+    let wrapped = unsafe { adapter.create_device_from_hal::<Vulkan>(open, desc) };
+    Some(wrapped.map(|(device, queue)| OpenedDevice {
         device,
         queue,
         memory_priority: true,
-    })
-}
-
-fn open_plainly(
-    adapter: &wgpu::Adapter,
-    desc: &wgpu::DeviceDescriptor<'_>,
-) -> Result<OpenedDevice, wgpu::RequestDeviceError> {
-    let (device, queue) = pollster::block_on(adapter.request_device(desc))?;
-    Ok(OpenedDevice {
-        device,
-        queue,
-        memory_priority: false,
-    })
+    }))
 }

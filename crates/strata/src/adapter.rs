@@ -1,8 +1,10 @@
 //! Finding and choosing a GPU adapter.
 //!
 //! Honors wgpu's environment conventions: `WGPU_BACKEND` (e.g. `vulkan`, `gl`),
-//! `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter name) and `WGPU_POWER_PREF`
-//! (`low` or `high`). An explicit selector given in code or on the command line wins over them.
+//! `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter name), `WGPU_POWER_PREF`
+//! (`low` or `high`) and `WGPU_VALIDATION`; and Strata's own [`VALIDATION_ENV`]
+//! (`STRATA_VALIDATION=1`). An explicit selector given in code or on the command line wins over
+//! them.
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -57,6 +59,21 @@ pub struct AdapterSummary {
     pub device_type: String,
     /// Driver name and version.
     pub driver: String,
+}
+
+/// The environment variable that turns the validation layer on for contexts built with the
+/// defaults (`1`, `true`, `yes` or `on`); [`crate::ContextBuilder::validation`] overrides it.
+/// wgpu's own `WGPU_VALIDATION=1` works too.
+pub const VALIDATION_ENV: &str = "STRATA_VALIDATION";
+
+/// `true` when [`VALIDATION_ENV`] asks for the validation layer.
+pub fn validation_from_env() -> bool {
+    std::env::var(VALIDATION_ENV).is_ok_and(|v| switch_is_on(&v))
+}
+
+/// `1`, `true`, `yes` or `on`, in any case.
+fn switch_is_on(value: &str) -> bool {
+    matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
 /// The backends to search: `WGPU_BACKEND` if set, else every backend compiled in.
@@ -228,6 +245,13 @@ mod tests {
             AdapterSelector::Name("llvmpipe".into())
         );
         assert_eq!("".parse::<AdapterSelector>().unwrap(), AdapterSelector::Default);
+    }
+
+    #[test]
+    fn validation_switch_values() {
+        for (value, on) in [("1", true), ("true", true), (" ON ", true), ("0", false), ("", false), ("no", false)] {
+            assert_eq!(switch_is_on(value), on, "{value:?}");
+        }
     }
 
     #[test]

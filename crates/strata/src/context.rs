@@ -24,12 +24,14 @@ pub struct ContextBuilder {
 }
 
 impl Default for ContextBuilder {
+    /// The default adapter on the backends of `WGPU_BACKEND` (else all), high performance,
+    /// validation from [`VALIDATION_ENV`](crate::VALIDATION_ENV).
     fn default() -> Self {
         Self {
             selector: AdapterSelector::Default,
             backends: adapter::backends_from_env(),
             power: wgpu::PowerPreference::HighPerformance,
-            validation: false,
+            validation: adapter::validation_from_env(),
         }
     }
 }
@@ -54,16 +56,24 @@ impl ContextBuilder {
         self
     }
 
-    /// Turns the backend's validation layer on (the Khronos layer on Vulkan).
+    /// Turns the backend's validation layer on or off (the Khronos layer on Vulkan; its
+    /// messages reach the `log` crate). Default: [`VALIDATION_ENV`](crate::VALIDATION_ENV).
     pub fn validation(mut self, on: bool) -> Self {
         self.validation = on;
         self
     }
 
-    /// Finds the adapter and creates the device.
+    /// Finds the adapter and creates the device, blocking until both are ready
+    /// ([`ContextBuilder::build_async`] without an executor).
     pub fn build(self) -> Result<Context> {
+        pollster::block_on(self.build_async())
+    }
+
+    /// Finds the adapter and creates the device. The future is `Send`; it does no blocking of
+    /// its own beyond what the driver does when a device is opened.
+    pub async fn build_async(self) -> Result<Context> {
         let instance = adapter::create_instance(self.backends, self.validation);
-        let adapters = adapter::list_adapters(&instance, self.backends);
+        let adapters = instance.enumerate_adapters(self.backends).await;
         let adapter = adapter::choose_adapter(adapters, &self.selector, self.power, self.backends)?;
         let info = adapter.get_info();
         let features = adapter.features() & WANTED_FEATURES;
@@ -75,8 +85,9 @@ impl ContextBuilder {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let opened =
-            strata_vk::open_device(&adapter, &desc).map_err(|e| Error::RequestDevice {
+        let opened = strata_vk::open_device_async(&adapter, &desc)
+            .await
+            .map_err(|e| Error::RequestDevice {
                 adapter: info.name.clone(),
                 message: e.to_string(),
             })?;
@@ -91,7 +102,21 @@ impl ContextBuilder {
 
 /// A GPU adapter with its device and queue: the entry point of Strata.
 ///
-/// `Send + Sync`: share it between threads by reference or in an `Arc`.
+/// Create one with [`Context::new`] (or [`Context::builder`] to choose the adapter), or wrap
+/// a device the application already has with [`Context::from_wgpu`]. Everything else hangs off
+/// it: [`Context::upload`] and [`Context::read_back`] move data, [`Context::matmul`],
+/// [`Context::gemm`] and [`Context::gemv`] run kernels, [`Context::place`] puts a buffer in an
+/// exact memory type, [`Context::plan_for`] and [`Context::load_model`] load model files.
+///
+/// `Send + Sync`: share it between threads by reference or in an `Arc`. Calls from several
+/// threads are safe; each waits for its own GPU work.
+///
+/// ```no_run
+/// let ctx = strata::Context::new()?;
+/// let info = ctx.adapter_info();
+/// println!("{} on {:?}", info.name, info.backend);
+/// # Ok::<(), strata::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Context {
     pub(crate) kernels: KernelCache,
@@ -105,9 +130,25 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context on the default adapter (see [`ContextBuilder`]).
+    /// A context on the default adapter (see [`ContextBuilder`]), blocking until the device
+    /// is ready.
+    ///
+    /// The adapter is the best by power preference unless `WGPU_ADAPTER_NAME` names one;
+    /// `WGPU_BACKEND` restricts the backends and [`VALIDATION_ENV`](crate::VALIDATION_ENV) turns validation on.
+    /// With no adapter at all this is [`Error::NoAdapter`], whose message says what to install.
     pub fn new() -> Result<Self> {
         ContextBuilder::default().build()
+    }
+
+    /// [`Context::new`] as a future, for applications that run an async executor.
+    ///
+    /// ```no_run
+    /// # async fn run() -> strata::Result<()> {
+    /// let ctx = strata::Context::new_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn new_async() -> Result<Self> {
+        ContextBuilder::default().build_async().await
     }
 
     /// Starts configuring a context.
@@ -115,12 +156,29 @@ impl Context {
         ContextBuilder::default()
     }
 
-    /// Wraps a device the application already has.
+    /// Wraps a device the application already has (bring your own device).
     ///
-    /// Kernels run on it as on any other. Exact placement works on Vulkan with whatever memory
-    /// extensions the device was created with; [`Context::placement_support`] says what is
-    /// missing. For every extension Strata wants, let Strata create the device
-    /// ([`Context::new`]) and take it from [`Context::device`].
+    /// Kernels run on it as on any other, and buffers Strata creates or places are ordinary
+    /// [`wgpu::Buffer`]s the application's own pipelines can bind. Exact placement works on
+    /// Vulkan with whatever memory extensions the device was created with;
+    /// [`Context::placement_support`] says what is missing and why it matters. For every
+    /// extension Strata wants (`VK_EXT_memory_priority` is one wgpu does not enable by itself),
+    /// let Strata create the device ([`Context::new`]) and hand [`Context::device`] and
+    /// [`Context::queue`] to the application instead.
+    ///
+    /// The application keeps its own uncaptured-error handler; Strata's own operations catch
+    /// their errors in error scopes and return them as values.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use strata::wgpu;
+    /// let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    /// let adapter = pollster::block_on(instance.request_adapter(&Default::default()))?;
+    /// let (device, queue) = pollster::block_on(adapter.request_device(&Default::default()))?;
+    /// let ctx = strata::Context::from_wgpu(instance, adapter, device, queue)?;
+    /// println!("{}", ctx.placement_support());
+    /// # Ok(()) }
+    /// ```
     pub fn from_wgpu(
         instance: wgpu::Instance,
         adapter: wgpu::Adapter,
@@ -190,7 +248,8 @@ impl Context {
         self.created_by_strata
     }
 
-    /// The Vulkan layer, or a typed error saying why there is none.
+    /// The Vulkan layer (raw handles, memory table, budgets), or [`Error::NeedsVulkan`] naming
+    /// `what` when the device runs on another backend.
     pub fn vulkan(&self, what: &str) -> Result<&VulkanDevice> {
         self.vulkan.as_ref().map_err(|_| Error::NeedsVulkan {
             what: what.to_string(),
@@ -234,5 +293,25 @@ impl Context {
             })
             .map(|_| ())
             .map_err(|e| Error::DeviceLost(format!("waiting for a submission: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Applications share one context between threads and await it on multi-threaded
+    /// executors: these fail to compile if that stops being possible.
+    #[test]
+    fn context_is_send_and_sync_and_its_futures_are_send() {
+        assert_send_sync::<Context>();
+        assert_send_sync::<crate::PlacedBuffer>();
+        assert_send_sync::<crate::PlacedTensor>();
+        assert_send_sync::<Error>();
+        assert_send(&Context::new_async());
+        assert_send(&ContextBuilder::default().build_async());
     }
 }

@@ -22,7 +22,7 @@ pub mod table {
     pub use strata_vk::table::*;
 }
 
-pub use adapter::AdapterSelector;
+pub use adapter::{AdapterSelector, VALIDATION_ENV};
 pub use context::{Context, ContextBuilder, WANTED_FEATURES};
 pub use error::{Error, NO_ADAPTER_HINT, Result};
 pub use load::{LoadError, LoadOptions, LoadedModel, LoadedTensor};
@@ -31,7 +31,9 @@ pub use kernels::{
     RunOptions, Timing, Tuning,
 };
 pub use model::{Dtype, Model, ModelError, TensorInfo};
-pub use placement::{PlaceOptions, PlacedBuffer, PlacedTensor, Placement, Usage, Verification};
+pub use placement::{
+    PlaceOptions, PlacedBuffer, PlacedTensor, Placement, PlacementSupport, Usage, Verification,
+};
 pub use plan::{Plan, PlanError, PlanOptions, PlanPolicy, TensorSpec, Tier, TierRule};
 pub use table::{MemoryFlags, MemoryTable};
 pub use transfer::TRANSFER_CHUNK;

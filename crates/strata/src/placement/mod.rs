@@ -7,10 +7,11 @@ pub mod proof;
 pub mod request;
 pub mod split;
 pub(crate) mod staging;
+pub mod support;
 pub mod tensor;
 
 pub use meaning::describe_memory_type;
-pub use placed::{Fallback, PlaceOptions, PlacedBuffer, PlacementInfo, UploadPath};
+pub use placed::{Fallback, PlaceOptions, PlacedBuffer, PlacementInfo, UploadPath, WGPU_CHOSEN};
 pub use policy::{
     MemoryChoice, PolicyError, choose_for_size, choose_memory_type, placements_served_by,
 };
@@ -18,4 +19,5 @@ pub use proof::{UsageSnapshot, Verification, verify};
 pub use request::{FlagRule, Placement, UnknownPlacement, Usage};
 pub use split::{PartLimit, row_bytes, split_into_parts};
 pub use staging::{READBACK_SLOTS, SLOT_BYTES, UPLOAD_SLOTS};
+pub use support::{PlacementFeature, PlacementSupport};
 pub use tensor::PlacedTensor;

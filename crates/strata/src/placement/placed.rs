@@ -1,4 +1,4 @@
-//! Buffers placed in an exact memory type.
+//! Buffers placed in an exact memory type (or, for `auto` off Vulkan, wherever wgpu puts them).
 
 use super::policy::{MemoryChoice, PolicyError, choose_memory_type};
 use super::request::Placement;
@@ -8,28 +8,63 @@ use crate::table::{MemoryFlags, human_bytes};
 use serde::Serialize;
 use strata_vk::{AllocationRequest, PlacedAllocation};
 
-/// A storage buffer in one exact Vulkan memory type: an ordinary [`wgpu::Buffer`] (usages
+/// A storage buffer placed by [`Context::place`]: an ordinary [`wgpu::Buffer`] (usages
 /// STORAGE | COPY_SRC | COPY_DST) that any wgpu pipeline can bind, plus where it lives.
 ///
+/// On Vulkan the buffer is bound to memory of one exact memory type that Strata chose
+/// ([`PlacedBuffer::is_exact`]). On other backends only `auto` placement exists, and the buffer
+/// is a plain wgpu buffer whose memory wgpu chose: it has no memory type index to report.
+///
 /// Dropping it releases the memory once the GPU is done with the buffer.
+///
+/// ```no_run
+/// use strata::Placement;
+/// let ctx = strata::Context::new()?;
+/// let weights: Vec<f32> = (0..1024).map(|i| i as f32).collect();
+/// let placed = ctx.place(4096, Placement::Vram)?; // a typed error where the device has no VRAM type
+/// ctx.write_placed(&placed, 0, bytemuck::cast_slice(&weights))?;
+/// let back = ctx.read_placed(&placed, 0, placed.bytes())?;
+/// assert_eq!(back, bytemuck::cast_slice::<f32, u8>(&weights));
+/// println!("memory type {} on heap {} ({})", placed.memory_type(), placed.heap(), placed.flags());
+/// # Ok::<(), strata::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PlacedBuffer {
-    allocation: PlacedAllocation,
-    choice: MemoryChoice,
+    memory: Memory,
+    placement: Placement,
     bytes: u64,
 }
+
+/// Where a placed buffer's memory came from.
+#[derive(Debug)]
+enum Memory {
+    /// Allocated by Strata in one exact Vulkan memory type (boxed: the allocation record is
+    /// large, and placed buffers are moved around in vectors).
+    Exact {
+        allocation: Box<PlacedAllocation>,
+        choice: MemoryChoice,
+    },
+    /// A plain wgpu buffer (`auto` on a backend other than Vulkan).
+    Wgpu(wgpu::Buffer),
+}
+
+/// What [`PlacedBuffer::memory_type`] and [`PlacedBuffer::heap`] report for a buffer whose
+/// memory wgpu chose (`auto` off Vulkan): there is no index to report.
+pub const WGPU_CHOSEN: u32 = u32::MAX;
 
 /// Where a placed buffer lives, as reported in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlacementInfo {
     /// The placement asked for (after any fallback: the one that served).
     pub placement: Placement,
-    /// The memory type index.
-    pub memory_type: u32,
-    /// Its heap.
-    pub heap: u32,
-    /// Its flags.
-    pub flags: MemoryFlags,
+    /// Strata chose the exact memory type (Vulkan); `false` for a plain wgpu buffer.
+    pub exact: bool,
+    /// The memory type index (`None` when wgpu chose the memory).
+    pub memory_type: Option<u32>,
+    /// Its heap (`None` when wgpu chose the memory).
+    pub heap: Option<u32>,
+    /// Its flags (`None` when wgpu chose the memory).
+    pub flags: Option<MemoryFlags>,
     /// Bytes asked for.
     pub bytes: u64,
     /// The buffer has its own `VkDeviceMemory` (otherwise it shares a block).
@@ -58,9 +93,25 @@ pub struct Fallback {
 }
 
 impl PlacedBuffer {
-    /// The wgpu buffer.
+    /// The wgpu buffer: bind it in any pipeline of this context's device.
     pub fn buffer(&self) -> &wgpu::Buffer {
-        self.allocation.buffer()
+        match &self.memory {
+            Memory::Exact { allocation, .. } => allocation.buffer(),
+            Memory::Wgpu(buffer) => buffer,
+        }
+    }
+
+    /// `true` when Strata chose the exact memory type (Vulkan); `false` for a plain wgpu
+    /// buffer (`auto` on another backend), whose memory type is unknown.
+    pub fn is_exact(&self) -> bool {
+        matches!(self.memory, Memory::Exact { .. })
+    }
+
+    fn choice(&self) -> Option<&MemoryChoice> {
+        match &self.memory {
+            Memory::Exact { choice, .. } => Some(choice),
+            Memory::Wgpu(_) => None,
+        }
     }
 
     /// Bytes asked for (the buffer may be a few bytes larger, rounded up to 4).
@@ -70,27 +121,29 @@ impl PlacedBuffer {
 
     /// The placement that served this buffer.
     pub fn placement(&self) -> Placement {
-        self.choice.placement
+        self.placement
     }
 
-    /// The exact memory type index.
+    /// The exact memory type index ([`WGPU_CHOSEN`] when wgpu chose the memory; see
+    /// [`PlacedBuffer::is_exact`]).
     pub fn memory_type(&self) -> u32 {
-        self.choice.memory_type
+        self.choice().map_or(WGPU_CHOSEN, |c| c.memory_type)
     }
 
-    /// The heap of that type.
+    /// The heap of that type ([`WGPU_CHOSEN`] when wgpu chose the memory).
     pub fn heap(&self) -> u32 {
-        self.choice.heap
+        self.choice().map_or(WGPU_CHOSEN, |c| c.heap)
     }
 
-    /// The memory type's flags.
+    /// The memory type's flags (none known when wgpu chose the memory).
     pub fn flags(&self) -> MemoryFlags {
-        self.choice.flags
+        self.choice().map_or(MemoryFlags::NONE, |c| c.flags)
     }
 
-    /// How the CPU writes this buffer.
+    /// How the CPU writes this buffer: `Mapped` for host-visible memory types, `Staging`
+    /// otherwise (also for plain wgpu buffers, which `wgpu::Queue::write_buffer` stages).
     pub fn upload_path(&self) -> UploadPath {
-        if self.allocation.mapping().is_some() {
+        if self.mapping().is_some() {
             UploadPath::Mapped
         } else {
             UploadPath::Staging
@@ -99,19 +152,27 @@ impl PlacedBuffer {
 
     /// Everything about where the buffer lives.
     pub fn info(&self) -> PlacementInfo {
+        let choice = self.choice();
         PlacementInfo {
-            placement: self.choice.placement,
-            memory_type: self.choice.memory_type,
-            heap: self.choice.heap,
-            flags: self.choice.flags,
+            placement: self.placement,
+            exact: choice.is_some(),
+            memory_type: choice.map(|c| c.memory_type),
+            heap: choice.map(|c| c.heap),
+            flags: choice.map(|c| c.flags),
             bytes: self.bytes,
-            dedicated: self.allocation.is_dedicated(),
+            dedicated: match &self.memory {
+                Memory::Exact { allocation, .. } => allocation.is_dedicated(),
+                Memory::Wgpu(_) => false,
+            },
             upload_path: self.upload_path(),
         }
     }
 
     pub(crate) fn mapping(&self) -> Option<&strata_vk::MappedMemory> {
-        self.allocation.mapping()
+        match &self.memory {
+            Memory::Exact { allocation, .. } => allocation.mapping(),
+            Memory::Wgpu(_) => None,
+        }
     }
 }
 
@@ -144,6 +205,23 @@ impl Context {
     /// device's table. Requests over `maxMemoryAllocationSize` are [`Error::TooLarge`] (use
     /// [`Context::place_tensor`] to split them); requests over the heap's free budget are
     /// [`Error::OutOfMemory`].
+    ///
+    /// On a backend other than Vulkan, [`Placement::Auto`] gives a plain wgpu storage buffer
+    /// ([`PlacedBuffer::is_exact`] is `false`) and every other placement is
+    /// [`Error::NeedsVulkan`].
+    ///
+    /// ```no_run
+    /// use strata::{Error, Placement, Usage};
+    /// let ctx = strata::Context::new()?;
+    /// let weights = ctx.place(1 << 20, Placement::Auto(Usage::Weights))?; // works everywhere
+    /// match ctx.place(1 << 20, Placement::Host) {
+    ///     Ok(gtt) => println!("host: memory type {}", gtt.memory_type()),
+    ///     Err(Error::Placement(e)) => println!("this device has no `host` type:\n{e}"),
+    ///     Err(Error::NeedsVulkan { backend, .. }) => println!("exact placement needs Vulkan, not {backend}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), strata::Error>(())
+    /// ```
     pub fn place(&self, bytes: u64, placement: Placement) -> Result<PlacedBuffer> {
         self.place_with(bytes, &PlaceOptions::new(placement))
             .map(|(buffer, _)| buffer)
@@ -168,7 +246,12 @@ impl Context {
                     }
                     return Ok((buffer, skipped));
                 }
-                Err(e @ (Error::Placement(_) | Error::OutOfMemory(_) | Error::TooLarge { .. })) => {
+                Err(
+                    e @ (Error::Placement(_)
+                    | Error::OutOfMemory(_)
+                    | Error::TooLarge { .. }
+                    | Error::NeedsVulkan { .. }),
+                ) => {
                     skipped.push(Fallback {
                         placement,
                         reason: e.to_string(),
@@ -182,6 +265,9 @@ impl Context {
     }
 
     fn place_exact(&self, bytes: u64, placement: Placement, priority: f32) -> Result<PlacedBuffer> {
+        if self.vulkan.is_err() && matches!(placement, Placement::Auto(_)) {
+            return self.place_in_wgpu(bytes, placement);
+        }
         let vk = self.vulkan(&format!("placement `{placement}`"))?;
         if bytes == 0 {
             return Err(Error::InvalidArgument("a placed buffer of 0 bytes".into()));
@@ -237,8 +323,21 @@ impl Context {
                 other => Error::Vulkan(other),
             })?;
         Ok(PlacedBuffer {
-            allocation,
-            choice,
+            memory: Memory::Exact {
+                allocation: Box::new(allocation),
+                choice,
+            },
+            placement,
+            bytes,
+        })
+    }
+
+    /// `auto` off Vulkan: a plain wgpu storage buffer, wherever wgpu puts it.
+    fn place_in_wgpu(&self, bytes: u64, placement: Placement) -> Result<PlacedBuffer> {
+        let buffer = self.create_storage_buffer(bytes, &format!("strata placed buffer ({placement})"))?;
+        Ok(PlacedBuffer {
+            memory: Memory::Wgpu(buffer),
+            placement,
             bytes,
         })
     }

@@ -7,6 +7,8 @@
 //!   of any size needs only [`UPLOAD_SLOTS`] × [`SLOT_BYTES`] of staging memory.
 //! - Read-back goes through a ring of HOST_CACHED buffers (reading write-combined or BAR memory
 //!   with the CPU is very slow), except from placements that are host-cached themselves.
+//! - Plain wgpu buffers (`auto` off Vulkan) go through [`Context::write_buffer`] and
+//!   [`Context::read_buffer`], which wgpu stages itself.
 
 use super::placed::{PlacedBuffer, UploadPath};
 use super::request::{Placement, Usage};
@@ -121,6 +123,14 @@ impl Context {
                 data.len()
             )));
         }
+        if !buffer.is_exact() {
+            if path == UploadPath::Mapped {
+                return Err(Error::InvalidArgument(
+                    "a plain wgpu buffer (`auto` off Vulkan) has no mapped upload path".into(),
+                ));
+            }
+            return self.write_wgpu_buffer(buffer.buffer(), offset, data);
+        }
         if path == UploadPath::Mapped {
             let mapping = buffer.mapping().ok_or_else(|| {
                 Error::InvalidArgument(format!(
@@ -163,6 +173,12 @@ impl Context {
         check_range(buffer, offset, len)?;
         let len_usize = usize::try_from(len)
             .map_err(|_| Error::InvalidArgument(format!("{len} bytes do not fit in memory")))?;
+        if !buffer.is_exact() {
+            // The buffer is rounded up to whole words, so the rounded read stays inside it.
+            let mut out = self.read_buffer(buffer.buffer(), offset, len.next_multiple_of(4))?;
+            out.truncate(len_usize);
+            return Ok(out);
+        }
         let mut out = vec![0u8; len_usize];
         if let Some(mapping) = buffer.mapping() {
             if buffer.flags().contains(MemoryFlags::HOST_CACHED) {
@@ -207,5 +223,20 @@ impl Context {
             }
         }
         Ok(out)
+    }
+
+    /// Writes `data` at `offset` (a multiple of 4) into a plain wgpu buffer; a last partial
+    /// word is padded with zeros (the buffer is rounded up to whole words).
+    fn write_wgpu_buffer(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) -> Result<()> {
+        let whole = data.len() - data.len() % 4;
+        if whole > 0 {
+            self.write_buffer(buffer, offset, &data[..whole])?;
+        }
+        if whole < data.len() {
+            let mut tail = [0u8; 4];
+            tail[..data.len() - whole].copy_from_slice(&data[whole..]);
+            self.write_buffer(buffer, offset + whole as u64, &tail)?;
+        }
+        Ok(())
     }
 }
