@@ -95,6 +95,8 @@ fn gemm_matches_the_reference_on_awkward_shapes() {
         (131, 124, 252),
         (bm - 1, bn - 4, 12),
         (bm + 1, bn + 4, 20),
+        (bm - 1, bn - 1, 15),
+        (bm + 1, bn + 1, 17),
         (1000, 3, 7),
         (1000, 4, 8),
         (5, 3, 4099),

@@ -25,8 +25,10 @@ enum Command {
     Load(cmd::load::Args),
     /// Allocate one buffer in a placement, fill it, read it back, prove where it landed.
     Alloc(cmd::alloc::Args),
-    /// Multiply random matrices on the GPU; --check compares with a CPU reference.
+    /// Multiply random matrices (f32/f16/bf16, nn/nt) on the GPU; --check compares with a CPU reference.
     Matmul(cmd::matmul::Args),
+    /// Matrix-vector product of random weights (f32/f16/bf16, batch 1-8); GB/s, --check.
+    Gemv(cmd::gemv::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Load(args) => cmd::load::run(args),
         Command::Alloc(args) => cmd::alloc::run(args),
         Command::Matmul(args) => cmd::matmul::run(args),
+        Command::Gemv(args) => cmd::gemv::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,10 +1,12 @@
-//! `strata matmul`: multiply random matrices on the GPU, time it, optionally check it.
+//! `strata matmul`: multiply random matrices on the GPU (GEMM), time it, optionally check it.
 
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
 use strata::reference::{self, Comparison};
-use strata::{Clock, MatmulShape};
+use strata::{
+    Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, RunOptions, wgpu,
+};
 
 /// Options of `strata matmul`.
 #[derive(Debug, clap::Args)]
@@ -12,13 +14,23 @@ pub struct Args {
     /// Rows of A and C.
     #[arg(long)]
     m: u32,
-    /// Columns of A, rows of B.
+    /// Columns of A; rows of B (nn) or columns of B (nt).
     #[arg(long)]
     k: u32,
-    /// Columns of B and C.
+    /// Columns of C.
     #[arg(long)]
     n: u32,
-    /// Compare with an f64 CPU reference; exit non-zero on mismatch.
+    /// Element type of A and B: f32, f16 (needs SHADER_F16) or bf16. C is always f32.
+    #[arg(long, default_value = "f32")]
+    dtype: KernelDtype,
+    /// Layout of B: nn (B is [k, n]) or nt (B is [n, k], weights stored [out, in]).
+    #[arg(long, default_value = "nn")]
+    layout: Layout,
+    /// Run the generic (edge) kernel whatever the shape, for comparison.
+    #[arg(long)]
+    generic: bool,
+    /// Compare with an f64 CPU reference (sampled rows for very large shapes); exit non-zero
+    /// on mismatch.
     #[arg(long)]
     check: bool,
     /// Timed runs (after one warm-up); the median is reported.
@@ -32,6 +44,7 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     adapter: AdapterArgs,
+    // `--placement` (where A, B and C are placed) belongs here; see `upload_operands`.
 }
 
 #[derive(Debug, Serialize)]
@@ -40,80 +53,197 @@ struct Report {
     m: u32,
     n: u32,
     k: u32,
-    dtype: &'static str,
-    kernel: String,
+    dtype: KernelDtype,
+    layout: Layout,
+    /// The kernel variant that ran.
+    variant: String,
+    /// Median seconds per run.
     seconds: f64,
     clock: Clock,
+    iters: usize,
     gflops: f64,
+    /// Operand bytes (A + B + C) over the time: the least traffic a run needs.
+    gb_per_s: f64,
+    /// `all`, `N sampled rows`, or null without --check.
+    checked: Option<String>,
     rel_error: Option<f64>,
     max_abs_error: Option<f64>,
+    non_finite: Option<usize>,
     tolerance: f64,
     ok: Option<bool>,
 }
 
-/// f32 operands with f32 accumulation.
-const TOLERANCE: f64 = 1e-5;
+/// The relative error allowed against the f64 reference on the unrounded f32 inputs.
+pub fn tolerance(dtype: KernelDtype) -> f64 {
+    match dtype {
+        KernelDtype::F32 => 1e-5,
+        KernelDtype::F16 | KernelDtype::Bf16 => 1e-2,
+    }
+}
+
+/// Above this many multiply-adds the check samples rows instead of computing all of C.
+const FULL_CHECK_MACS: u64 = 1 << 31;
+const SAMPLED_ROWS: usize = 64;
 
 /// Runs `strata matmul`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = args.adapter.context()?;
-    let shape = MatmulShape { m: args.m, n: args.n, k: args.k };
+    let spec = GemmSpec {
+        m: args.m,
+        n: args.n,
+        k: args.k,
+        dtype: args.dtype,
+        layout: args.layout,
+    };
     let seed = args.seed.unwrap_or_else(rand_seed);
     let (m, n, k) = (args.m as usize, args.n as usize, args.k as usize);
     let a = reference::random_f32(m * k, seed);
     let b = reference::random_f32(k * n, seed.wrapping_add(1));
-    let a_buf = ctx.upload(&a)?;
-    let b_buf = ctx.upload(&b)?;
-    // Poisoned output: NaN everywhere, so an element the kernel never wrote cannot pass.
-    let c_buf = ctx.upload(&vec![f32::NAN; m * n])?;
+    let [a_buf, b_buf, c_buf] = upload_operands(&ctx, &a, &b, &spec)?;
+    let options = RunOptions {
+        repeats: 1,
+        path: if args.generic {
+            KernelPath::Generic
+        } else {
+            KernelPath::Auto
+        },
+    };
+    let mut gemm = || ctx.gemm_with(&a_buf, &b_buf, &c_buf, spec, options);
 
-    let first = ctx.matmul(&a_buf, &b_buf, &c_buf, shape)?;
-    let mut comparison: Option<Comparison> = None;
+    // The warm-up run, which the check reads.
+    gemm()?;
+    let mut comparison: Option<(Comparison, String)> = None;
     if args.check {
         let c = ctx.read_back::<f32>(&c_buf, m * n)?;
-        comparison = Some(reference::compare(&c, &reference::matmul(&a, &b, m, n, k)));
+        comparison = Some(check(&a, &b, &c, &spec, seed));
     }
-    let mut times = vec![first];
-    for _ in 0..args.iters.max(1) {
-        times.push(ctx.matmul(&a_buf, &b_buf, &c_buf, shape)?);
-    }
-    times.remove(0); // the warm-up
-    times.sort_by(|x, y| x.seconds.total_cmp(&y.seconds));
-    let median = times[times.len() / 2];
-    let ok = comparison.map(|c| c.passes(TOLERANCE));
+    let (median, runs) = median_of(args.iters, &mut gemm)?;
+    let tolerance = tolerance(args.dtype);
+    let ok = comparison.as_ref().map(|(c, _)| c.passes(tolerance));
+    let [a_bytes, b_bytes, c_bytes] = spec.operand_bytes()?;
     let report = Report {
         adapter: ctx.adapter_info().name,
         m: args.m,
         n: args.n,
         k: args.k,
-        dtype: "f32",
-        kernel: "matmul_f32 tiled 64x64x16, 4x4 per thread".into(),
-        seconds: median.seconds,
-        clock: median.clock,
-        gflops: shape.flops() / median.seconds / 1e9,
-        rel_error: comparison.map(|c| c.rel_error),
-        max_abs_error: comparison.map(|c| c.max_abs_error),
-        tolerance: TOLERANCE,
+        dtype: args.dtype,
+        layout: args.layout,
+        variant: median.variant.clone(),
+        seconds: median.timing.seconds,
+        clock: median.timing.clock,
+        iters: runs,
+        gflops: spec.flops() / median.timing.seconds / 1e9,
+        gb_per_s: (a_bytes + b_bytes + c_bytes) as f64 / median.timing.seconds / 1e9,
+        checked: comparison.as_ref().map(|(_, how)| how.clone()),
+        rel_error: comparison.as_ref().map(|(c, _)| c.rel_error),
+        max_abs_error: comparison.as_ref().map(|(c, _)| c.max_abs_error),
+        non_finite: comparison.as_ref().map(|(c, _)| c.non_finite),
+        tolerance,
         ok,
     };
     if args.json {
         print_json(&report)?;
     } else {
         println!(
-            "matmul {}x{}x{} f32 on {}: {:.3} ms ({:?}), {:.1} GFLOP/s",
-            report.m, report.k, report.n, report.adapter, report.seconds * 1e3, report.clock, report.gflops
+            "matmul {}x{}x{} {} {} on {}: {:.3} ms ({}), {:.1} GFLOP/s, kernel {}",
+            report.m,
+            report.k,
+            report.n,
+            report.dtype,
+            report.layout,
+            report.adapter,
+            report.seconds * 1e3,
+            clock_name(report.clock),
+            report.gflops,
+            report.variant
         );
-        if let Some(c) = comparison {
+        if let Some((c, how)) = &comparison {
             println!(
-                "check: rel error {:.2e}, max abs error {:.2e}, non-finite {} -> {}",
+                "check ({how}): rel error {:.2e}, max abs error {:.2e}, non-finite {} -> {}",
                 c.rel_error,
                 c.max_abs_error,
                 c.non_finite,
-                if c.passes(TOLERANCE) { "ok" } else { "MISMATCH" }
+                if c.passes(tolerance) {
+                    "ok"
+                } else {
+                    "MISMATCH"
+                }
             );
         }
     }
-    Ok(if ok == Some(false) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if ok == Some(false) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A, B (in `spec.dtype`) and C (poisoned with NaN, so an element the kernel never wrote
+/// cannot pass). The lead's `--placement` option places these three buffers.
+fn upload_operands(
+    ctx: &Context,
+    a: &[f32],
+    b: &[f32],
+    spec: &GemmSpec,
+) -> anyhow::Result<[wgpu::Buffer; 3]> {
+    let a_buf = ctx.upload(&reference::encode(a, spec.dtype))?;
+    let b_buf = ctx.upload(&reference::encode(b, spec.dtype))?;
+    let c_buf = ctx.upload(&vec![f32::NAN; spec.m as usize * spec.n as usize])?;
+    Ok([a_buf, b_buf, c_buf])
+}
+
+/// Compares C with the f64 reference on the unrounded f32 inputs: all of C, or sampled rows
+/// when the shape is very large.
+fn check(a: &[f32], b: &[f32], c: &[f32], spec: &GemmSpec, seed: u64) -> (Comparison, String) {
+    let (m, n, k) = (spec.m as usize, spec.n as usize, spec.k as usize);
+    let reference_of = |a: &[f32], rows: usize| match spec.layout {
+        Layout::NN => reference::matmul(a, b, rows, n, k),
+        Layout::NT => reference::matmul_nt(a, b, rows, n, k),
+    };
+    if (m as u64) * (n as u64) * (k as u64) <= FULL_CHECK_MACS || m <= SAMPLED_ROWS {
+        return (reference::compare(c, &reference_of(a, m)), "all".into());
+    }
+    // Rows spread over C, from the seed.
+    let picks = reference::random_f32(SAMPLED_ROWS, seed ^ 0xC4EC);
+    let rows: Vec<usize> = picks
+        .iter()
+        .map(|p| ((p + 1.0) / 2.0 * m as f32) as usize % m)
+        .collect();
+    let sub_a: Vec<f32> = rows
+        .iter()
+        .flat_map(|&i| a[i * k..(i + 1) * k].iter().copied())
+        .collect();
+    let sub_c: Vec<f32> = rows
+        .iter()
+        .flat_map(|&i| c[i * n..(i + 1) * n].iter().copied())
+        .collect();
+    (
+        reference::compare(&sub_c, &reference_of(&sub_a, rows.len())),
+        format!("{} sampled rows", rows.len()),
+    )
+}
+
+/// The median of `iters` timed runs (run after the caller's warm-up) and how many there were.
+pub fn median_of(
+    iters: u32,
+    mut run: impl FnMut() -> strata::Result<KernelRun>,
+) -> anyhow::Result<(KernelRun, usize)> {
+    let mut runs = Vec::with_capacity(iters.max(1) as usize);
+    for _ in 0..iters.max(1) {
+        runs.push(run()?);
+    }
+    runs.sort_by(|x, y| x.timing.seconds.total_cmp(&y.timing.seconds));
+    let count = runs.len();
+    let median = runs.swap_remove(count / 2);
+    Ok((median, count))
+}
+
+/// `gpu-timestamps` or `wall-clock`.
+pub fn clock_name(clock: Clock) -> &'static str {
+    match clock {
+        Clock::GpuTimestamps => "gpu-timestamps",
+        Clock::WallClock => "wall-clock",
+    }
 }
 
 /// A seed from the clock, so every run checks fresh inputs.

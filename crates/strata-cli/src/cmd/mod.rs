@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod alloc;
+pub mod gemv;
 pub mod info;
 pub mod load;
 pub mod matmul;

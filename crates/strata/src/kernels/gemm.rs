@@ -49,7 +49,7 @@ impl GemmSpec {
     /// `true` when the fast path's 4-element vectors line up with every row (K and N are
     /// multiples of 4).
     pub fn vector_aligned(&self) -> bool {
-        self.k % 4 == 0 && self.n % 4 == 0
+        self.k.is_multiple_of(4) && self.n.is_multiple_of(4)
     }
 
     fn check(&self) -> Result<()> {

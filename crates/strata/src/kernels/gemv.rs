@@ -69,7 +69,7 @@ impl GemvSpec {
             .dtype
             .buffer_bytes(u64::from(self.rows) * u64::from(self.cols))?;
         if total <= max_part_bytes {
-            return Ok(vec![0..total]);
+            return Ok(std::iter::once(0..total).collect());
         }
         // Rows per part: as many as fit, a multiple of `step` so the next part starts aligned.
         let align = offset_alignment.max(4);
@@ -221,7 +221,7 @@ impl Context {
 
         let fast = options.path == KernelPath::Auto
             && self.features().contains(wgpu::Features::SUBGROUP)
-            && cols % spec.chunk() == 0;
+            && cols.is_multiple_of(spec.chunk());
         let config = self.kernel_tuning().gemv(batch);
         let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
         let kernel = self.kernel(&variant, || {

@@ -73,8 +73,8 @@ impl MatmulConfig {
         self.tm > 0
             && self.tn > 0
             && self.bk > 0
-            && self.bm % self.tm == 0
-            && self.bn % self.tn == 0
+            && self.bm.is_multiple_of(self.tm)
+            && self.bn.is_multiple_of(self.tn)
             && self.threads() > 0
     }
 
@@ -83,11 +83,11 @@ impl MatmulConfig {
     pub(crate) fn fast_path_shape_ok(&self) -> bool {
         let threads = self.threads();
         self.shape_ok()
-            && self.tm % 4 == 0
-            && self.tn % 4 == 0
-            && self.bk % 4 == 0
-            && (self.bk * self.bm / 4) % threads == 0
-            && (self.bk * self.bn / 4) % threads == 0
+            && self.tm.is_multiple_of(4)
+            && self.tn.is_multiple_of(4)
+            && self.bk.is_multiple_of(4)
+            && (self.bk * self.bm / 4).is_multiple_of(threads)
+            && (self.bk * self.bn / 4).is_multiple_of(threads)
             && self.bk * self.bm / 4 >= threads
             && self.bk * self.bn / 4 >= threads
     }

@@ -204,14 +204,14 @@ impl Context {
                 limit,
             });
         }
-        if operand.size % 4 != 0 {
+        if !operand.size.is_multiple_of(4) {
             return Err(Error::InvalidArgument(format!(
                 "{what}: a storage binding of {} bytes; bindings must be whole 4-byte words",
                 operand.size
             )));
         }
         let alignment = u64::from(self.limits().min_storage_buffer_offset_alignment);
-        if operand.offset % alignment != 0 {
+        if !operand.offset.is_multiple_of(alignment) {
             return Err(Error::InvalidArgument(format!(
                 "{what}: offset {} is not a multiple of the device's storage offset alignment {alignment}",
                 operand.offset

@@ -1,0 +1,188 @@
+//! `strata gemv`: y = W·x for random weights `[rows, cols]` and a batch of vectors on the GPU,
+//! timed in bytes per second (GEMV is memory-bound), optionally checked.
+
+use super::matmul::{clock_name, median_of, rand_seed, tolerance};
+use crate::common::{AdapterArgs, print_json};
+use serde::Serialize;
+use std::process::ExitCode;
+use strata::reference::{self, Comparison};
+use strata::{Clock, Context, GemvSpec, KernelDtype, KernelPath, Operand, RunOptions, wgpu};
+
+/// Options of `strata gemv`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Rows of the weights (output features).
+    #[arg(long)]
+    rows: u32,
+    /// Columns of the weights (input features).
+    #[arg(long)]
+    cols: u32,
+    /// Vectors in the batch, 1 to 8.
+    #[arg(long, default_value_t = 1)]
+    batch: u32,
+    /// Element type of the weights: f32, f16 or bf16 (x and y are f32).
+    #[arg(long, default_value = "f32")]
+    dtype: KernelDtype,
+    /// Run the generic kernel (scalar loads, shared-memory reduction) whatever the shape.
+    #[arg(long)]
+    generic: bool,
+    /// Compare with an f64 CPU reference; exit non-zero on mismatch.
+    #[arg(long)]
+    check: bool,
+    /// Timed runs (after one warm-up); the median is reported.
+    #[arg(long, default_value_t = 20)]
+    iters: u32,
+    /// Seed of the random inputs (default: fresh every run).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    adapter: AdapterArgs,
+    // `--placement` (where the weights are placed) belongs here; see `upload_weights`.
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    adapter: String,
+    rows: u32,
+    cols: u32,
+    batch: u32,
+    dtype: KernelDtype,
+    /// The kernel variant that ran.
+    variant: String,
+    /// Row parts the weights were split into (each at most one storage binding).
+    parts: usize,
+    /// Median seconds per run.
+    seconds: f64,
+    clock: Clock,
+    iters: usize,
+    gflops: f64,
+    /// Bytes moved (weights + x + y) per run.
+    bytes: u64,
+    gb_per_s: f64,
+    rel_error: Option<f64>,
+    max_abs_error: Option<f64>,
+    non_finite: Option<usize>,
+    tolerance: f64,
+    ok: Option<bool>,
+}
+
+/// Runs `strata gemv`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let ctx = args.adapter.context()?;
+    let spec = GemvSpec {
+        rows: args.rows,
+        cols: args.cols,
+        batch: args.batch,
+        dtype: args.dtype,
+    };
+    let seed = args.seed.unwrap_or_else(rand_seed);
+    let (rows, cols, batch) = (args.rows as usize, args.cols as usize, args.batch as usize);
+    let w = reference::random_f32(rows * cols, seed);
+    let x = reference::random_f32(batch * cols, seed.wrapping_add(1));
+    let w_bufs = upload_weights(&ctx, &w, &spec)?;
+    let parts: Vec<Operand<'_>> = w_bufs.iter().map(Operand::from).collect();
+    let x_buf = ctx.upload(&x)?;
+    // Poisoned output: NaN everywhere, so an element the kernel never wrote cannot pass.
+    let y_buf = ctx.upload(&vec![f32::NAN; batch * rows])?;
+    let options = RunOptions {
+        repeats: 1,
+        path: if args.generic {
+            KernelPath::Generic
+        } else {
+            KernelPath::Auto
+        },
+    };
+    let mut gemv = || ctx.gemv_with(&parts, &x_buf, &y_buf, spec, options);
+
+    // The warm-up run, which the check reads.
+    gemv()?;
+    let mut comparison: Option<Comparison> = None;
+    if args.check {
+        let y = ctx.read_back::<f32>(&y_buf, batch * rows)?;
+        comparison = Some(reference::compare(
+            &y,
+            &reference::gemv(&w, &x, rows, cols, batch),
+        ));
+    }
+    let (median, runs) = median_of(args.iters, &mut gemv)?;
+    let tolerance = tolerance(args.dtype);
+    let ok = comparison.map(|c| c.passes(tolerance));
+    let seconds = median.timing.seconds;
+    let report = Report {
+        adapter: ctx.adapter_info().name,
+        rows: args.rows,
+        cols: args.cols,
+        batch: args.batch,
+        dtype: args.dtype,
+        variant: median.variant.clone(),
+        parts: parts.len(),
+        seconds,
+        clock: median.timing.clock,
+        iters: runs,
+        gflops: spec.flops() / seconds / 1e9,
+        bytes: spec.bytes_moved(),
+        gb_per_s: spec.bytes_moved() as f64 / seconds / 1e9,
+        rel_error: comparison.map(|c| c.rel_error),
+        max_abs_error: comparison.map(|c| c.max_abs_error),
+        non_finite: comparison.map(|c| c.non_finite),
+        tolerance,
+        ok,
+    };
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "gemv {}x{} {} batch {} on {} ({} part(s)): {:.3} ms ({}), {:.1} GB/s, {:.1} GFLOP/s, kernel {}",
+            report.rows,
+            report.cols,
+            report.dtype,
+            report.batch,
+            report.adapter,
+            report.parts,
+            seconds * 1e3,
+            clock_name(report.clock),
+            report.gb_per_s,
+            report.gflops,
+            report.variant
+        );
+        if let Some(c) = comparison {
+            println!(
+                "check: rel error {:.2e}, max abs error {:.2e}, non-finite {} -> {}",
+                c.rel_error,
+                c.max_abs_error,
+                c.non_finite,
+                if c.passes(tolerance) {
+                    "ok"
+                } else {
+                    "MISMATCH"
+                }
+            );
+        }
+    }
+    Ok(if ok == Some(false) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The weights in `spec.dtype`, one buffer per row part no larger than a storage binding (or a
+/// buffer). The lead's `--placement` option places these buffers.
+fn upload_weights(ctx: &Context, w: &[f32], spec: &GemvSpec) -> anyhow::Result<Vec<wgpu::Buffer>> {
+    let bytes = reference::encode(w, spec.dtype);
+    let limits = ctx.limits();
+    let max_part = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    // Separate buffers need no offset alignment beyond whole words.
+    let ranges = spec.part_ranges(max_part, 4)?;
+    let mut buffers = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let (start, end) = (range.start as usize, (range.end as usize).min(bytes.len()));
+        buffers.push(ctx.upload(&bytes[start..end])?);
+    }
+    Ok(buffers)
+}
