@@ -162,7 +162,7 @@ pub(crate) fn check_parts(
             tensor: step.info.name.clone(),
             bytes: step.info.bytes,
             placement: step.planned.placement,
-            source,
+            source: Box::new(source),
         })?;
     }
     Ok(())

@@ -86,7 +86,7 @@ pub enum LoadError {
         /// The placement asked for.
         placement: Placement,
         /// The engine's error.
-        source: Error,
+        source: Box<Error>,
     },
 
     /// The engine served a tensor from another memory type than the plan's.
@@ -114,7 +114,7 @@ pub enum LoadError {
         /// `uploading` or `reading back`.
         during: &'static str,
         /// The engine's error.
-        source: Error,
+        source: Box<Error>,
     },
 
     /// The load was cancelled through [`LoadOptions::cancel`](super::LoadOptions::cancel).
@@ -128,5 +128,11 @@ pub enum LoadError {
 
     /// The device cannot load at all (not a Vulkan adapter, or lost).
     #[error(transparent)]
-    Device(#[from] Error),
+    Device(Box<Error>),
+}
+
+impl From<Error> for LoadError {
+    fn from(error: Error) -> Self {
+        LoadError::Device(Box::new(error))
+    }
 }

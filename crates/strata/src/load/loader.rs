@@ -166,7 +166,7 @@ impl Context {
                 tensor: info.name.clone(),
                 bytes: info.bytes,
                 placement: planned.placement,
-                source,
+                source: Box::new(source),
             };
             let (placed, _) = self
                 .place_tensor(info.bytes, check::tensor_row_bytes(info), &options)
@@ -193,7 +193,7 @@ impl Context {
                             model: model.path().to_path_buf(),
                             tensor: info.name.clone(),
                             during: "uploading",
-                            source,
+                            source: Box::new(source),
                         })?;
                     counter.add(len);
                 }
@@ -235,7 +235,7 @@ impl Context {
                 model: model.path().to_path_buf(),
                 tensor: tensor.name.clone(),
                 during: "reading back",
-                source,
+                source: Box::new(source),
             }
         })
     }
