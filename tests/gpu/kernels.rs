@@ -438,3 +438,21 @@ fn gemv_weights_larger_than_one_binding() {
         run.variant
     );
 }
+
+/// More row groups than one grid dimension allows (65535 on most devices): a 2-D grid.
+#[test]
+fn gemv_rows_beyond_one_grid_dimension() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemv_rows_beyond_one_grid_dimension");
+    let max = ctx.limits().max_compute_workgroups_per_dimension;
+    let rows = max + 7;
+    for path in [KernelPath::Auto, KernelPath::Generic] {
+        let spec = GemvSpec {
+            rows,
+            cols: 8,
+            batch: 1,
+            dtype: KernelDtype::Bf16,
+        };
+        check_gemv(&ctx, spec, &[], path, seed);
+    }
+}
