@@ -21,8 +21,9 @@ pub struct Args {
     verify: bool,
 }
 
-/// A progress bar on stderr (bytes, GB/s), only when stderr is a terminal.
-fn progress_bar() -> Option<impl Fn(LoadProgress) + Send + Sync + 'static> {
+/// A progress bar on stderr (bytes, GB/s), only when stderr is a terminal. It finishes when the
+/// last phase (verification when `verify`, else the upload) is done.
+fn progress_bar(verify: bool) -> Option<impl Fn(LoadProgress) + Send + Sync + 'static> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
@@ -47,7 +48,12 @@ fn progress_bar() -> Option<impl Fn(LoadProgress) + Send + Sync + 'static> {
             }
         }
         bar.set_position(p.done);
-        if p.done >= p.total && p.phase == LoadPhase::Verify {
+        let last = if verify {
+            LoadPhase::Verify
+        } else {
+            LoadPhase::Upload
+        };
+        if p.done >= p.total && p.phase == last {
             bar.finish_and_clear();
         }
     })
@@ -67,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         verify: args.verify,
         ..LoadOptions::default()
     };
-    if let Some(bar) = progress_bar() {
+    if let Some(bar) = progress_bar(args.verify) {
         load_options = load_options.with_progress(bar);
     }
     let loaded = ctx
