@@ -27,11 +27,18 @@ pub fn kind<E: std::fmt::Debug + std::fmt::Display>(error: &E) -> String {
             _ => break,
         }
     }
-    let message = error.to_string();
+    // Names and values are quoted in messages, and may hold quotes themselves: keep only the
+    // text before the first quote and after the last one.
+    let text = error.to_string();
+    let is_quote = |c: char| c == '`' || c == '"';
+    let message = match (text.find(is_quote), text.rfind(is_quote)) {
+        (Some(first), Some(last)) => format!("{} {}", &text[..first], &text[last + 1..]),
+        _ => text,
+    };
     let words: Vec<&str> = message
         .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
-        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
-        .take(5)
+        .filter(|w| (1..=12).contains(&w.len()) && w.chars().all(|c| c.is_ascii_lowercase()))
+        .take(6)
         .collect();
     format!("{label}|{}", words.join(" "))
 }
@@ -40,11 +47,19 @@ pub fn kind<E: std::fmt::Debug + std::fmt::Display>(error: &E) -> String {
 /// (each tensor once, in order; no heap over its budget; no cap exceeded; each type what its
 /// placement resolves to) or an error that is consistent with the input. Planning twice must
 /// give the same answer. Returns the outcome label.
-pub fn plan_and_check(tensors: &[TensorSpec], table: &MemoryTable, options: &PlanOptions) -> String {
+pub fn plan_and_check(
+    tensors: &[TensorSpec],
+    table: &MemoryTable,
+    options: &PlanOptions,
+) -> String {
     let result = strata::plan::plan(tensors, table, options);
     let again = strata::plan::plan(tensors, table, options);
     // Debug forms, not `==`: a NaN safety margin is not equal to itself.
-    assert_eq!(format!("{result:?}"), format!("{again:?}"), "planning is not deterministic");
+    assert_eq!(
+        format!("{result:?}"),
+        format!("{again:?}"),
+        "planning is not deterministic"
+    );
     match result {
         Ok(plan) => {
             check_plan(&plan, tensors, table, options);
@@ -66,7 +81,11 @@ pub fn plan_and_check(tensors: &[TensorSpec], table: &MemoryTable, options: &Pla
 
 /// Everything a successful plan must satisfy, whatever the input.
 pub fn check_plan(plan: &Plan, tensors: &[TensorSpec], table: &MemoryTable, options: &PlanOptions) {
-    assert_eq!(plan.tensors.len(), tensors.len(), "every tensor exactly once");
+    assert_eq!(
+        plan.tensors.len(),
+        tensors.len(),
+        "every tensor exactly once"
+    );
     for (p, t) in plan.tensors.iter().zip(tensors) {
         assert_eq!(
             (&p.name, &p.dtype, &p.shape, p.bytes),
@@ -82,25 +101,51 @@ pub fn check_plan(plan: &Plan, tensors: &[TensorSpec], table: &MemoryTable, opti
             .filter(|t| t.heap == hp.index)
             .map(|t| u128::from(t.bytes))
             .sum::<u128>();
-        assert_eq!(u128::from(hp.planned_bytes), on_heap, "heap {} total", hp.index);
+        assert_eq!(
+            u128::from(hp.planned_bytes),
+            on_heap,
+            "heap {} total",
+            hp.index
+        );
         assert_eq!(hp.budget, usable_budget(heap, options.safety_margin));
-        assert!(hp.planned_bytes <= hp.budget, "heap {} over budget: {hp:?}", hp.index);
-        assert!(hp.budget <= heap.size, "heap {} budget above its size", hp.index);
+        assert!(
+            hp.planned_bytes <= hp.budget,
+            "heap {} over budget: {hp:?}",
+            hp.index
+        );
+        assert!(
+            hp.budget <= heap.size,
+            "heap {} budget above its size",
+            hp.index
+        );
         assert_eq!(hp.headroom, hp.budget - hp.planned_bytes);
     }
     for p in Placement::NAMED {
         if let Some(cap) = options.caps.get(p) {
-            assert!(plan.bytes_in(p) <= cap, "{p}: {} over its cap {cap}", plan.bytes_in(p));
+            assert!(
+                plan.bytes_in(p) <= cap,
+                "{p}: {} over its cap {cap}",
+                plan.bytes_in(p)
+            );
         }
     }
     for t in &plan.tensors {
         let choice = choose_memory_type(table, t.placement, u32::MAX)
             .unwrap_or_else(|e| panic!("{} planned into an unavailable placement: {e}", t.name));
-        assert_eq!((choice.memory_type, choice.heap), (t.memory_type, t.heap), "{}", t.name);
+        assert_eq!(
+            (choice.memory_type, choice.heap),
+            (t.memory_type, t.heap),
+            "{}",
+            t.name
+        );
         match options.policy {
             PlanPolicy::Only(p) => assert_eq!(t.placement, p, "{}", t.name),
             PlanPolicy::Tiered => {
-                assert!(t.tier.chain().contains(&t.placement), "{} left its chain", t.name)
+                assert!(
+                    t.tier.chain().contains(&t.placement),
+                    "{} left its chain",
+                    t.name
+                )
             }
         }
     }
@@ -120,7 +165,10 @@ pub fn check_plan_error(
             assert!(!(0.0..1.0).contains(m), "margin {m} refused");
         }
         PlanError::DuplicateTensor(name) => {
-            assert!(tensors.iter().filter(|t| &t.name == name).count() >= 2, "{name}");
+            assert!(
+                tensors.iter().filter(|t| &t.name == name).count() >= 2,
+                "{name}"
+            );
         }
         PlanError::Placement(PolicyError::Unavailable { placement, .. }) => {
             assert_eq!(options.policy, PlanPolicy::Only(*placement));
@@ -145,7 +193,11 @@ pub fn check_plan_error(
         } => {
             assert_eq!(options.policy, PlanPolicy::Tiered);
             assert!(has(tensor, *bytes), "{tensor} is not an input tensor");
-            assert_eq!(attempts.len(), tier.chain().len(), "every placement of the chain tried");
+            assert_eq!(
+                attempts.len(),
+                tier.chain().len(),
+                "every placement of the chain tried"
+            );
             for (attempt, &p) in attempts.iter().zip(tier.chain()) {
                 match attempt {
                     Attempt::Unavailable { placement } => {
@@ -181,13 +233,22 @@ pub fn check_policy(table: &MemoryTable, placement: Placement, bits: u32, bytes:
             assert_eq!(ty.index, choice.memory_type);
             assert_eq!(ty.heap, choice.heap);
             assert_eq!(ty.flags, choice.flags);
-            assert!(ty.index < 32 && bits & (1 << ty.index) != 0, "{placement}: type outside the bits");
+            assert!(
+                ty.index < 32 && bits & (1 << ty.index) != 0,
+                "{placement}: type outside the bits"
+            );
             match placement {
                 Placement::Type(n) => assert_eq!(n, ty.index),
                 _ => {
                     let rule = placement.rule().expect("named placements have a rule");
-                    assert!(ty.flags.contains(rule.required), "{placement}: required flags");
-                    assert!(!ty.flags.intersects(rule.forbidden), "{placement}: forbidden flags");
+                    assert!(
+                        ty.flags.contains(rule.required),
+                        "{placement}: required flags"
+                    );
+                    assert!(
+                        !ty.flags.intersects(rule.forbidden),
+                        "{placement}: forbidden flags"
+                    );
                 }
             }
             let heap_size = table.heaps.get(ty.heap as usize).map_or(0, |h| h.size);
@@ -201,7 +262,11 @@ pub fn check_policy(table: &MemoryTable, placement: Placement, bits: u32, bytes:
             }
         }
         Err(PolicyError::Unavailable { table: printed, .. }) => {
-            assert_eq!(printed, table.to_string(), "the error shows the device's table");
+            assert_eq!(
+                printed,
+                table.to_string(),
+                "the error shows the device's table"
+            );
             let usable = |ty: &strata::table::MemoryType| match placement {
                 Placement::Type(n) => {
                     ty.index == n && !ty.flags.intersects(strata::placement::request::UNUSABLE)
@@ -210,7 +275,8 @@ pub fn check_policy(table: &MemoryTable, placement: Placement, bits: u32, bytes:
                     ty.flags.contains(rule.required) && !ty.flags.intersects(rule.forbidden)
                 }),
             };
-            let in_bits = |ty: &strata::table::MemoryType| ty.index < 32 && bits & (1 << ty.index) != 0;
+            let in_bits =
+                |ty: &strata::table::MemoryType| ty.index < 32 && bits & (1 << ty.index) != 0;
             assert!(
                 !table.types.iter().any(|ty| in_bits(ty) && usable(ty)),
                 "{placement}: refused although a type serves it"

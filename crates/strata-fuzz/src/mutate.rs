@@ -4,9 +4,28 @@
 //! byte, insert or delete bytes, copy a run of bytes elsewhere, splice with another input,
 //! insert or overwrite a dictionary token, replace a number with an awkward one, and overwrite
 //! eight bytes with an awkward little-endian integer (for length prefixes).
+//!
+//! For JSON inputs there are structured edits too ([`Json`]): the input is parsed, one node is
+//! changed (a number made awkward, a string replaced by a dictionary word, an array element or
+//! an object key removed, duplicated or renamed, a node replaced by another type) and the input
+//! written back. Byte edits mostly break the JSON; structured edits reach the checks behind the
+//! parser.
 
 use rand::Rng;
 use rand::rngs::StdRng;
+use serde_json::Value;
+
+/// Where an input holds JSON that structured edits may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Json {
+    /// Not JSON: byte edits only.
+    None,
+    /// The whole input is one JSON document.
+    Whole,
+    /// A safetensors file: an 8-byte little-endian length, that many bytes of JSON, then data.
+    /// Structured edits rewrite the length to match.
+    SafetensorsHeader,
+}
 
 /// Numbers that break parsers: limits of integer types, one past them, floats out of range.
 const NUMBERS: &[&str] = &[
@@ -54,6 +73,7 @@ pub struct Mutator {
     rng: StdRng,
     dictionary: Vec<Vec<u8>>,
     max_len: usize,
+    json: Json,
 }
 
 impl Mutator {
@@ -64,7 +84,15 @@ impl Mutator {
             rng,
             dictionary,
             max_len: max_len.max(1),
+            json: Json::None,
         }
+    }
+
+    /// Also makes structured edits to the JSON the inputs hold (half of all mutations).
+    #[must_use]
+    pub fn with_json(mut self, json: Json) -> Self {
+        self.json = json;
+        self
     }
 
     /// The random source, for the runner's own choices.
@@ -74,6 +102,10 @@ impl Mutator {
 
     /// Applies 1 to 8 edits (fewer more often) to `input`; `others` are splice partners.
     pub fn mutate(&mut self, input: &mut Vec<u8>, others: &[Vec<u8>]) {
+        if self.json != Json::None && self.rng.random_bool(0.5) && self.mutate_json(input) {
+            input.truncate(self.max_len);
+            return;
+        }
         let edits = 1 + self.rng.random_range(0..8u32).trailing_zeros().min(7);
         for _ in 0..edits {
             self.mutate_once(input, others);
@@ -136,6 +168,166 @@ impl Mutator {
     }
 }
 
+impl Mutator {
+    /// One or two structured edits of the input's JSON; `false` when it holds no valid JSON.
+    fn mutate_json(&mut self, input: &mut Vec<u8>) -> bool {
+        let (prefix_len, json_end) = match self.json {
+            Json::None => return false,
+            Json::Whole => (0, input.len()),
+            Json::SafetensorsHeader => {
+                let Some(prefix) = input.first_chunk::<8>() else {
+                    return false;
+                };
+                let len = u64::from_le_bytes(*prefix);
+                match usize::try_from(len).ok().and_then(|l| l.checked_add(8)) {
+                    Some(end) if end <= input.len() => (8, end),
+                    _ => return false,
+                }
+            }
+        };
+        let Ok(mut value) = serde_json::from_slice::<Value>(&input[prefix_len..json_end]) else {
+            return false;
+        };
+        for _ in 0..self.rng.random_range(1..=2) {
+            let nodes = count_nodes(&value);
+            let target = self.rng.random_range(0..nodes);
+            let mut seen = 0;
+            edit_node(
+                &mut value,
+                target,
+                &mut seen,
+                &mut self.rng,
+                &self.dictionary,
+            );
+        }
+        let Ok(text) = serde_json::to_vec(&value) else {
+            return false;
+        };
+        let rest = input.split_off(json_end);
+        input.truncate(prefix_len);
+        if self.json == Json::SafetensorsHeader {
+            input.clear();
+            input.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        }
+        input.extend_from_slice(&text);
+        input.extend_from_slice(&rest);
+        true
+    }
+}
+
+/// Nodes in a JSON value, itself included.
+fn count_nodes(value: &Value) -> usize {
+    1 + match value {
+        Value::Array(items) => items.iter().map(count_nodes).sum(),
+        Value::Object(map) => map.values().map(count_nodes).sum(),
+        _ => 0,
+    }
+}
+
+/// Walks to node number `target` (pre-order) and edits it.
+fn edit_node(
+    value: &mut Value,
+    target: usize,
+    seen: &mut usize,
+    rng: &mut StdRng,
+    dictionary: &[Vec<u8>],
+) -> bool {
+    if *seen == target {
+        edit_here(value, rng, dictionary);
+        return true;
+    }
+    *seen += 1;
+    match value {
+        Value::Array(items) => items
+            .iter_mut()
+            .any(|item| edit_node(item, target, seen, rng, dictionary)),
+        Value::Object(map) => map
+            .values_mut()
+            .any(|item| edit_node(item, target, seen, rng, dictionary)),
+        _ => false,
+    }
+}
+
+fn word(rng: &mut StdRng, dictionary: &[Vec<u8>]) -> String {
+    let bytes = &dictionary[rng
+        .random_range(0..dictionary.len().max(1))
+        .min(dictionary.len().saturating_sub(1))];
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One structured edit of `value` itself.
+fn edit_here(value: &mut Value, rng: &mut StdRng, dictionary: &[Vec<u8>]) {
+    if rng.random_bool(0.1) {
+        // Another type altogether.
+        *value = match rng.random_range(0..6) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.random()),
+            2 => Value::Array(Vec::new()),
+            3 => Value::Object(Default::default()),
+            4 => Value::String(word(rng, dictionary)),
+            _ => Value::from(INTEGERS[rng.random_range(0..INTEGERS.len())]),
+        };
+        return;
+    }
+    match value {
+        Value::Number(n) => {
+            let current = n.as_u64().unwrap_or(0);
+            *value = match rng.random_range(0..6) {
+                0 => Value::from(current.wrapping_add(1)),
+                1 => Value::from(current.saturating_sub(1)),
+                2 => Value::from(current.wrapping_mul(2)),
+                3 => Value::from(-(rng.random_range(1..1000) as i64)),
+                4 => Value::from(rng.random::<f64>() * 1e20),
+                _ => Value::from(INTEGERS[rng.random_range(0..INTEGERS.len())]),
+            };
+        }
+        Value::String(text) => {
+            *text = match rng.random_range(0..3) {
+                0 => word(rng, dictionary),
+                1 => String::new(),
+                _ => format!("{text}{}", word(rng, dictionary)),
+            };
+        }
+        Value::Array(items) => match rng.random_range(0..4) {
+            0 if !items.is_empty() => {
+                items.remove(rng.random_range(0..items.len()));
+            }
+            1 if !items.is_empty() => {
+                let item = items[rng.random_range(0..items.len())].clone();
+                items.insert(rng.random_range(0..=items.len()), item);
+            }
+            2 => items.push(Value::from(INTEGERS[rng.random_range(0..INTEGERS.len())])),
+            _ => items.reverse(),
+        },
+        Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            let key = keys.get(rng.random_range(0..keys.len().max(1))).cloned();
+            match (rng.random_range(0..4), key) {
+                (0, Some(key)) => {
+                    map.remove(&key);
+                }
+                (1, Some(key)) => {
+                    // The same entry under a second name (a duplicate tensor, a second heap).
+                    if let Some(v) = map.get(&key).cloned() {
+                        map.insert(format!("{key}{}", word(rng, dictionary)), v);
+                    }
+                }
+                (2, Some(key)) => {
+                    if let Some(v) = map.remove(&key) {
+                        map.insert(word(rng, dictionary), v);
+                    }
+                }
+                _ => {
+                    let v = Value::from(INTEGERS[rng.random_range(0..INTEGERS.len())]);
+                    map.insert(word(rng, dictionary), v);
+                }
+            }
+        }
+        Value::Bool(b) => *b = !*b,
+        Value::Null => *value = Value::from(0),
+    }
+}
+
 /// Replaces one run of ASCII digits (with its sign) by an awkward number.
 fn replace_number(rng: &mut StdRng, input: &mut Vec<u8>) {
     let runs: Vec<(usize, usize)> = {
@@ -186,11 +378,32 @@ mod tests {
     }
 
     #[test]
+    fn structured_edits_keep_the_json_valid_and_fix_the_length() {
+        let words = vec![b"dtype".to_vec(), b"F32".to_vec()];
+        let mut m = Mutator::new(StdRng::seed_from_u64(2), words, 1 << 16)
+            .with_json(Json::SafetensorsHeader);
+        let header = br#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(header);
+        file.extend_from_slice(&[9; 8]);
+        for _ in 0..200 {
+            let mut input = file.clone();
+            assert!(m.mutate_json(&mut input));
+            let len = u64::from_le_bytes(input[..8].try_into().unwrap()) as usize;
+            assert!(serde_json::from_slice::<Value>(&input[8..8 + len]).is_ok());
+            assert_eq!(&input[8 + len..], &[9; 8], "the data section is kept");
+        }
+    }
+
+    #[test]
     fn numbers_are_replaced_whole() {
         let mut rng = StdRng::seed_from_u64(3);
         let mut input = b"[12,345]".to_vec();
         replace_number(&mut rng, &mut input);
         let text = String::from_utf8(input).unwrap();
-        assert!(text.starts_with('[') && text.ends_with(']') && text.contains(','), "{text}");
+        assert!(
+            text.starts_with('[') && text.ends_with(']') && text.contains(','),
+            "{text}"
+        );
     }
 }

@@ -171,13 +171,16 @@ struct Session<'a> {
     target: &'a Target,
     config: &'a RunConfig,
     corpus: Vec<Vec<u8>>,
+    /// Indices into `corpus` of inputs the target accepted (outcome `...:ok...`).
+    accepted: Vec<usize>,
     seen_outcomes: HashSet<String>,
     report: RunReport,
     crash_keys: BTreeMap<String, usize>,
 }
 
 impl Session<'_> {
-    fn execute(&mut self, input: &[u8]) {
+    /// Runs one input; returns whether the target accepted it.
+    fn execute(&mut self, input: &[u8]) -> bool {
         let started = Instant::now();
         let result = run_one(self.target, input);
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
@@ -187,7 +190,11 @@ impl Session<'_> {
             Ok(outcome) => {
                 let family = outcome.split(['/', '|']).next().unwrap_or("").to_string();
                 *self.report.outcome_counts.entry(family).or_default() += 1;
+                let accepted = outcome.contains(":ok");
                 if self.seen_outcomes.insert(outcome) && self.corpus.len() < MAX_CORPUS {
+                    if accepted {
+                        self.accepted.push(self.corpus.len());
+                    }
                     self.corpus.push(input.to_vec());
                     if let Some(dir) = &self.config.corpus_dir {
                         let name = format!("{:016x}", fnv1a(input));
@@ -195,8 +202,12 @@ impl Session<'_> {
                             .and_then(|_| std::fs::write(dir.join(name), input));
                     }
                 }
+                accepted
             }
-            Err(message) => self.record_crash(input, message),
+            Err(message) => {
+                self.record_crash(input, message);
+                false
+            }
         }
     }
 
@@ -241,6 +252,7 @@ pub fn run(target: &Target, config: &RunConfig) -> std::io::Result<RunReport> {
         target,
         config,
         corpus: Vec::with_capacity(starting.len()),
+        accepted: Vec::new(),
         seen_outcomes: HashSet::new(),
         report: RunReport {
             target: target.name.to_string(),
@@ -263,16 +275,26 @@ pub fn run(target: &Target, config: &RunConfig) -> std::io::Result<RunReport> {
         config.max_runs.is_some_and(|max| runs >= max) || started.elapsed() >= config.duration
     };
     for input in &starting {
-        session.execute(input);
+        let accepted = session.execute(input);
         // Every starting input stays in the corpus, whatever its outcome.
         if !session.corpus.contains(input) {
+            if accepted {
+                session.accepted.push(session.corpus.len());
+            }
             session.corpus.push(input.clone());
         }
     }
     let rng = StdRng::seed_from_u64(config.seed);
-    let mut mutator = Mutator::new(rng, seeds::dictionary(), target.max_len);
+    let mut mutator = Mutator::new(rng, seeds::dictionary(), target.max_len).with_json(target.json);
     while !out_of_budget(session.report.runs) {
-        let parent = mutator.rng().random_range(0..session.corpus.len().max(1));
+        // Half the time the parent is an accepted input: mutations of refused inputs mostly
+        // stay refused at the same check.
+        let accepted = &session.accepted;
+        let parent = if !accepted.is_empty() && mutator.rng().random_bool(0.5) {
+            accepted[mutator.rng().random_range(0..accepted.len())]
+        } else {
+            mutator.rng().random_range(0..session.corpus.len().max(1))
+        };
         let mut input = session.corpus.get(parent).cloned().unwrap_or_default();
         mutator.mutate(&mut input, &session.corpus);
         if let Some(fixup) = target.fixup {
@@ -312,7 +334,10 @@ impl RunReport {
                 .file
                 .as_ref()
                 .map_or_else(|| "(not written)".into(), |f| f.display().to_string());
-            text.push_str(&format!("\n  CRASH x{} {}\n    input: {file}", crash.hits, crash.message));
+            text.push_str(&format!(
+                "\n  CRASH x{} {}\n    input: {file}",
+                crash.hits, crash.message
+            ));
         }
         text
     }
@@ -340,6 +365,7 @@ mod tests {
             seeds,
             fixup: None,
             max_len: 32,
+            json: crate::mutate::Json::None,
         };
         let report = run(&target, &RunConfig::bounded(Duration::from_secs(5), 20_000)).unwrap();
         assert_eq!(report.runs, 20_000);

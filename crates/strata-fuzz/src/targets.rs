@@ -5,13 +5,14 @@
 //! is seeded from a hash of its input), so every crash replays from its saved input.
 
 use crate::check::{assert_distinct, check_policy, kind, plan_and_check};
+use crate::mutate::Json;
 use crate::seeds;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Component, Path};
 use strata::model::{ModelIndex, parse_header};
-use strata::placement::{Placement, Usage, describe_memory_type, placements_served_by};
 use strata::placement::{PartLimit, row_bytes, split_into_parts};
+use strata::placement::{Placement, Usage, describe_memory_type, placements_served_by};
 use strata::plan::{
     Classifier, PlacementCaps, PlanOptions, PlanPolicy, TensorSpec, TierReason, TierRule,
     parse_bytes, rules::layer_of,
@@ -35,6 +36,8 @@ pub struct Target {
     pub fixup: Option<fn(&mut Vec<u8>)>,
     /// Inputs are cut to this length.
     pub max_len: usize,
+    /// Where the inputs hold JSON, for structured edits.
+    pub json: Json,
 }
 
 /// Every target, in the order `strata-fuzz all` runs them.
@@ -46,6 +49,7 @@ pub const TARGETS: [Target; 4] = [
         seeds: seeds::model_headers,
         fixup: Some(fix_header_length),
         max_len: 16 << 10,
+        json: Json::SafetensorsHeader,
     },
     Target {
         name: "model_index",
@@ -54,6 +58,7 @@ pub const TARGETS: [Target; 4] = [
         seeds: seeds::model_indexes,
         fixup: None,
         max_len: 16 << 10,
+        json: Json::Whole,
     },
     Target {
         name: "memory_table_json",
@@ -62,6 +67,7 @@ pub const TARGETS: [Target; 4] = [
         seeds: seeds::memory_tables,
         fixup: None,
         max_len: 16 << 10,
+        json: Json::Whole,
     },
     Target {
         name: "plan_rules",
@@ -70,6 +76,7 @@ pub const TARGETS: [Target; 4] = [
         seeds: seeds::plan_scripts,
         fixup: None,
         max_len: 4 << 10,
+        json: Json::None,
     },
 ];
 
@@ -98,7 +105,8 @@ fn bucket(n: usize) -> &'static str {
 /// Sets a model file's header length to where its JSON value ends, when it has one.
 pub fn fix_header_length(bytes: &mut Vec<u8>) {
     let Some(rest) = bytes.get(8..) else { return };
-    let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
+    let mut values =
+        serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
     if let Some(Ok(_)) = values.next() {
         let end = values.byte_offset() as u64;
         bytes[..8].copy_from_slice(&end.to_le_bytes());
@@ -115,7 +123,10 @@ pub fn fuzz_model_header(data: &[u8]) -> String {
         Ok(header) => header,
         Err(error) => {
             let text = error.to_string();
-            assert!(text.contains("fuzz.safetensors"), "the error must name the file: {text}");
+            assert!(
+                text.contains("fuzz.safetensors"),
+                "the error must name the file: {text}"
+            );
             return format!("header:{}", kind(&error));
         }
     };
@@ -124,10 +135,19 @@ pub fn fuzz_model_header(data: &[u8]) -> String {
     assert!(header.data_start <= len, "data section starts past the end");
     let mut covered = header.data_start;
     for t in &header.tensors {
-        assert_eq!(t.data_offset, covered, "{}: tensors must tile the data section", t.name);
+        assert_eq!(
+            t.data_offset, covered,
+            "{}: tensors must tile the data section",
+            t.name
+        );
         let elements = t.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
         let bytes = elements.and_then(|n| t.dtype.bytes_for(n));
-        assert_eq!(bytes, Some(t.bytes), "{}: size must be shape x dtype", t.name);
+        assert_eq!(
+            bytes,
+            Some(t.bytes),
+            "{}: size must be shape x dtype",
+            t.name
+        );
         covered = covered.checked_add(t.bytes).expect("offsets overflow");
         assert!(covered <= len, "{}: data past the end of the file", t.name);
     }
@@ -155,17 +175,25 @@ pub fn fuzz_model_header(data: &[u8]) -> String {
 /// Splits a tensor as the loader does, under a small and a lavapipe-sized part limit, and checks
 /// the parts: whole rows, within the limit, adding up; or `TooLarge` when a row cannot fit.
 fn check_split(bytes: u64, shape: &[u64], dtype: Dtype) {
-    let Some(element) = dtype.size_bytes() else { return };
+    let Some(element) = dtype.size_bytes() else {
+        return;
+    };
     if bytes == 0 {
         return;
     }
     let row = row_bytes(shape, u64::from(element));
     for limit in [4096, 128 << 20] {
-        let limit = PartLimit { bytes: limit, name: "fuzz limit" };
+        let limit = PartLimit {
+            bytes: limit,
+            name: "fuzz limit",
+        };
         match split_into_parts(bytes, row, limit, "fuzz tensor") {
             Ok(parts) => {
                 assert_eq!(parts.iter().sum::<u64>(), bytes, "parts add up");
-                assert!(parts.iter().all(|&p| p > 0 && p <= limit.bytes), "parts within the limit");
+                assert!(
+                    parts.iter().all(|&p| p > 0 && p <= limit.bytes),
+                    "parts within the limit"
+                );
                 if parts.len() > 1 {
                     assert!(parts.iter().all(|p| p % row == 0), "parts hold whole rows");
                 }
@@ -186,23 +214,36 @@ pub fn fuzz_model_index(data: &[u8]) -> String {
         Ok(index) => index,
         Err(error) => {
             let text = error.to_string();
-            assert!(text.contains("index.json"), "the error must name the file: {text}");
+            assert!(
+                text.contains("index.json"),
+                "the error must name the file: {text}"
+            );
             return format!("index:{}", kind(&error));
         }
     };
     assert_distinct(index.weight_map.iter().map(|(t, _)| t.as_str()), "tensor");
     for (tensor, shard) in &index.weight_map {
         let path = Path::new(shard);
-        assert!(!shard.is_empty() && !path.is_absolute(), "{tensor}: shard `{shard}`");
         assert!(
-            path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
+            !shard.is_empty() && !path.is_absolute(),
+            "{tensor}: shard `{shard}`"
+        );
+        assert!(
+            path.components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
             "{tensor}: shard `{shard}` leaves the index's directory"
         );
     }
     let files = index.shard_files();
-    assert!(files.windows(2).all(|w| w[0] < w[1]), "shard files sorted and distinct");
+    assert!(
+        files.windows(2).all(|w| w[0] < w[1]),
+        "shard files sorted and distinct"
+    );
     for (_, shard) in &index.weight_map {
-        assert!(files.contains(&shard.as_str()), "shard `{shard}` missing from shard_files");
+        assert!(
+            files.contains(&shard.as_str()),
+            "shard `{shard}` missing from shard_files"
+        );
     }
     format!("index:ok/{}", bucket(files.len()))
 }
@@ -220,7 +261,9 @@ pub fn fuzz_memory_table_json(data: &[u8]) -> String {
             return format!("table:{}", kind(&error));
         }
     };
-    table.validate().expect("from_json returns only valid tables");
+    table
+        .validate()
+        .expect("from_json returns only valid tables");
     let _ = table.to_string();
     let json = serde_json::to_string(&table).expect("a table serialises");
     let back = MemoryTable::from_json(&json).expect("a table's own JSON reads back");
@@ -232,7 +275,11 @@ pub fn fuzz_memory_table_json(data: &[u8]) -> String {
     placements.extend([Usage::Weights, Usage::Staging, Usage::Readback].map(Placement::Auto));
     placements.extend((0..=type_count.min(31)).map(Placement::Type));
     for &placement in &placements {
-        for bits in [u32::MAX, rng.random(), 1u32.checked_shl(type_count).map_or(u32::MAX, |b| b - 1)] {
+        for bits in [
+            u32::MAX,
+            rng.random(),
+            1u32.checked_shl(type_count).map_or(u32::MAX, |b| b - 1),
+        ] {
             check_policy(&table, placement, bits, random_size(&mut rng, &table));
         }
     }
@@ -241,15 +288,27 @@ pub fn fuzz_memory_table_json(data: &[u8]) -> String {
             let choice = strata::placement::choose_memory_type(&table, placement, u32::MAX);
             assert_eq!(choice.map(|c| c.memory_type).ok(), Some(index));
         }
-        let device = [strata::wgpu::DeviceType::IntegratedGpu, strata::wgpu::DeviceType::Cpu];
-        let text = describe_memory_type(&table, index, rng.random_range(0x1000..0x1010), device[index as usize % 2]);
+        let device = [
+            strata::wgpu::DeviceType::IntegratedGpu,
+            strata::wgpu::DeviceType::Cpu,
+        ];
+        let text = describe_memory_type(
+            &table,
+            index,
+            rng.random_range(0x1000..0x1010),
+            device[index as usize % 2],
+        );
         assert!(!text.is_empty());
     }
 
     let tensors = random_tensors(&mut rng, &table);
     let options = random_options(&mut rng, type_count);
     let outcome = plan_and_check(&tensors, &table, &options);
-    let budget = if table.has_budget() { "budget" } else { "no-budget" };
+    let budget = if table.has_budget() {
+        "budget"
+    } else {
+        "no-budget"
+    };
     format!("table:ok/{budget}/{outcome}")
 }
 
@@ -322,7 +381,12 @@ fn random_options(rng: &mut StdRng, type_count: u32) -> PlanOptions {
         host_cached: cap(),
     };
     let margins = [0.0, 0.05, 0.5, 0.999, 1.0, -0.1, f64::NAN, rng.random()];
-    let rules = ["*embed*=bulk", "*.layers.[0-3].*=critical", "*mlp*=bulk", "*=critical"];
+    let rules = [
+        "*embed*=bulk",
+        "*.layers.[0-3].*=critical",
+        "*mlp*=bulk",
+        "*=critical",
+    ];
     PlanOptions {
         policy,
         rules: rules
@@ -409,7 +473,12 @@ pub fn fuzz_plan_rules(data: &[u8]) -> String {
         let class = classifier.classify(&tensor.name);
         let _ = class.to_string();
         if let Some(rule) = options.rules.iter().find(|r| r.matches(&tensor.name)) {
-            assert_eq!(class.tier, rule.tier(), "{}: the first matching rule decides", tensor.name);
+            assert_eq!(
+                class.tier,
+                rule.tier(),
+                "{}: the first matching rule decides",
+                tensor.name
+            );
             assert_eq!(class.reason, TierReason::Rule(rule.pattern().to_string()));
         }
         if let Some(found) = layer_of(&tensor.name) {
@@ -424,20 +493,33 @@ pub fn fuzz_plan_rules(data: &[u8]) -> String {
 /// `layer_of` found `(stack, index)` in `name`: the name starts with the stack, followed by the
 /// index's digits.
 fn check_layer(name: &str, (stack, index): (&str, u64)) {
-    assert!(name.starts_with(stack), "{name}: stack `{stack}` is not a prefix");
+    assert!(
+        name.starts_with(stack),
+        "{name}: stack `{stack}` is not a prefix"
+    );
     let digits = name[stack.len()..].split('.').next().unwrap_or("");
-    assert_eq!(digits.parse::<u64>().ok(), Some(index), "{name}: layer index");
+    assert_eq!(
+        digits.parse::<u64>().ok(),
+        Some(index),
+        "{name}: layer index"
+    );
 }
 
 fn parse_rule(text: &str) -> Option<TierRule> {
     match text.parse::<TierRule>() {
         Ok(rule) => {
-            assert!(!rule.pattern().is_empty(), "`{text}`: empty pattern accepted");
-            let again: TierRule = rule
-                .to_string()
-                .parse()
-                .unwrap_or_else(|e| panic!("`{text}` parsed, but its text form `{rule}` does not: {e}"));
-            assert_eq!((again.pattern(), again.tier()), (rule.pattern(), rule.tier()), "`{text}`");
+            assert!(
+                !rule.pattern().is_empty(),
+                "`{text}`: empty pattern accepted"
+            );
+            let again: TierRule = rule.to_string().parse().unwrap_or_else(|e| {
+                panic!("`{text}` parsed, but its text form `{rule}` does not: {e}")
+            });
+            assert_eq!(
+                (again.pattern(), again.tier()),
+                (rule.pattern(), rule.tier()),
+                "`{text}`"
+            );
             Some(rule)
         }
         Err(error) => {
@@ -449,13 +531,21 @@ fn parse_rule(text: &str) -> Option<TierRule> {
 
 fn parse_policy(text: &str) -> Option<PlanPolicy> {
     let policy = text.parse::<PlanPolicy>().ok()?;
-    assert_eq!(policy.to_string().parse::<PlanPolicy>().ok(), Some(policy), "`{text}`");
+    assert_eq!(
+        policy.to_string().parse::<PlanPolicy>().ok(),
+        Some(policy),
+        "`{text}`"
+    );
     Some(policy)
 }
 
 fn parse_placement(text: &str) -> Option<Placement> {
     let placement = text.parse::<Placement>().ok()?;
-    assert_eq!(placement.to_string().parse::<Placement>().ok(), Some(placement), "`{text}`");
+    assert_eq!(
+        placement.to_string().parse::<Placement>().ok(),
+        Some(placement),
+        "`{text}`"
+    );
     Some(placement)
 }
 
@@ -463,7 +553,11 @@ fn parse_size(text: &str) -> Option<u64> {
     let bytes = parse_bytes(text).ok()?;
     let trimmed = text.trim();
     if trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        assert_eq!(trimmed.parse::<u64>().ok(), Some(bytes), "`{text}`: plain bytes");
+        assert_eq!(
+            trimmed.parse::<u64>().ok(),
+            Some(bytes),
+            "`{text}`: plain bytes"
+        );
     }
     Some(bytes)
 }

@@ -54,7 +54,11 @@ fn main() -> ExitCode {
             Some(t) => vec![t],
             None => {
                 let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
-                eprintln!("unknown target `{}`; targets: {}, all", args.target, names.join(", "));
+                eprintln!(
+                    "unknown target `{}`; targets: {}, all",
+                    args.target,
+                    names.join(", ")
+                );
                 return ExitCode::from(2);
             }
         }
@@ -70,7 +74,11 @@ fn main() -> ExitCode {
     let mut reports = Vec::new();
     for t in targets {
         let corpus_dir = args.corpus.as_ref().map(|dir| {
-            if args.target == "all" { dir.join(t.name) } else { dir.clone() }
+            if args.target == "all" {
+                dir.join(t.name)
+            } else {
+                dir.clone()
+            }
         });
         let config = RunConfig {
             duration: Duration::from_secs_f64(args.seconds),
@@ -99,7 +107,11 @@ fn main() -> ExitCode {
             Err(e) => eprintln!("cannot write JSON: {e}"),
         }
     }
-    if crashed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if crashed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Runs each target once on each file; exit 1 when any of them panics.
@@ -123,5 +135,9 @@ fn replay(targets: &[&Target], files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if crashed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if crashed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -37,6 +37,21 @@ struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Instead of cycling: fill the heap of `--placement` with `--chunk` buffers until the device
+    /// refuses, then check the refusal is a typed out-of-memory error and that memory comes back.
+    #[arg(long)]
+    fill_heap: bool,
+    /// The placement `--fill-heap` fills.
+    #[arg(long, default_value = "vram")]
+    placement: strata::Placement,
+    /// Buffer size of `--fill-heap` (e.g. 256MiB, 1GiB).
+    #[arg(long, default_value = "256MiB", value_parser = strata::plan::parse_bytes)]
+    chunk: u64,
+    /// Linux: before `--fill-heap`, limit this process's address space to this much above its
+    /// current size (with `prlimit`), so that a driver whose device memory is host memory
+    /// (lavapipe, which does not enforce its heap size) runs out.
+    #[arg(long, value_parser = strata::plan::parse_bytes)]
+    address_space_headroom: Option<u64>,
 }
 
 /// Validation-layer messages seen (warnings and errors of wgpu-hal's debug messenger).
@@ -53,7 +68,12 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        eprintln!("[{}] {}: {}", record.level(), record.target(), record.args());
+        eprintln!(
+            "[{}] {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        );
         if record.target().starts_with("wgpu_hal::vulkan::instance") {
             VALIDATION_MESSAGES.fetch_add(1, Ordering::Relaxed);
         }
@@ -69,7 +89,9 @@ fn main() -> ExitCode {
     }
     let validation = !args.no_validation;
     if validation && !strata::adapter::validation_layer_available() {
-        eprintln!("strata-soak: the Khronos validation layer is not installed (or pass --no-validation)");
+        eprintln!(
+            "strata-soak: the Khronos validation layer is not installed (or pass --no-validation)"
+        );
         return ExitCode::from(SKIPPED);
     }
     let ctx = match strata::Context::builder().validation(validation).build() {
@@ -79,6 +101,9 @@ fn main() -> ExitCode {
             return ExitCode::from(SKIPPED);
         }
     };
+    if args.fill_heap {
+        return fill(&ctx, &args);
+    }
     let config = SoakConfig {
         cycles: args.cycles,
         seed: args.seed,
@@ -101,7 +126,10 @@ fn main() -> ExitCode {
         value["validation"] = serde_json::json!(validation);
         value["validation_messages"] = serde_json::json!(messages);
         value["ok"] = serde_json::json!(ok);
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
     } else {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         let rss = |r: Option<u64>| r.map_or("n/a".into(), |b| format!("{:.1} MiB", mib(b)));
@@ -130,16 +158,77 @@ fn main() -> ExitCode {
             "heap usage: start {:?}, end {:?}",
             report.start.heap_usage, report.end.heap_usage
         );
+        let signed = |g: Option<i64>| {
+            g.map_or("n/a".into(), |g| {
+                format!("{:+.1} MiB", g as f64 / (1 << 20) as f64)
+            })
+        };
         println!(
-            "RSS: start {}, end {}, peak {}, growth {:?} bytes (tolerance {:.0} MiB)",
+            "RSS: start {}, middle {}, end {}, peak {}; growth {} (tolerance {:.0} MiB), second half {} (tolerance {:.0} MiB)",
             rss(report.start.rss),
+            rss(report.middle.rss),
             rss(report.end.rss),
             rss(report.rss_peak),
-            report.rss_growth,
-            mib(report.rss_tolerance)
+            signed(report.rss_growth),
+            mib(report.rss_tolerance),
+            signed(report.rss_growth_second_half),
+            mib(report.rss_second_half_tolerance)
         );
-        println!("validation messages: {messages}{}", if validation { "" } else { " (validation off)" });
-        println!("checks: {:?} -> {}", report.checks, if ok { "PASS" } else { "FAIL" });
+        println!(
+            "validation messages: {messages}{}",
+            if validation { "" } else { " (validation off)" }
+        );
+        println!(
+            "checks: {:?} -> {}",
+            report.checks,
+            if ok { "PASS" } else { "FAIL" }
+        );
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `--fill-heap`: fills one heap and reports.
+fn fill(ctx: &strata::Context, args: &Args) -> ExitCode {
+    let limit = match args.address_space_headroom {
+        Some(headroom) => match strata_fuzz::rss::limit_address_space(headroom) {
+            Ok(limit) => Some(limit),
+            Err(e) => {
+                eprintln!("strata-soak: {e}");
+                return ExitCode::from(SKIPPED);
+            }
+        },
+        None => None,
+    };
+    let report = match strata_fuzz::soak::fill_heap(ctx, args.placement, args.chunk) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("strata-soak: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let messages = VALIDATION_MESSAGES.load(Ordering::Relaxed);
+    let ok = report.passed() && messages == 0;
+    if args.json {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        value["address_space_limit"] = serde_json::json!(limit);
+        value["validation_messages"] = serde_json::json!(messages);
+        value["ok"] = serde_json::json!(ok);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        println!("{report:#?}");
+        println!("address space limit: {limit:?}; validation messages: {messages}");
+        println!("{}", if ok { "PASS" } else { "FAIL" });
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

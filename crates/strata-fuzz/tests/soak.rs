@@ -1,0 +1,105 @@
+//! The fast forms of the soak and of the heap fill, on the adapter Strata picks (lavapipe in
+//! CI) under the Khronos validation layer. Each runs `strata-soak` as a child process, so that
+//! its resident memory is measured without the noise of the tests running beside it.
+//!
+//! The full soak (10,000 cycles) and a true fill of a GPU's heap are run on the GPU machine:
+//! see `RELIABILITY.md`.
+
+use serde_json::Value;
+use std::process::Command;
+
+/// `strata-soak` exits with this when there is no adapter or validation layer to run on.
+const SKIPPED: i32 = 77;
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Runs `strata-soak ARGS --json` and returns its report, or `None` (loudly) when it could not
+/// run here outside CI.
+fn strata_soak(args: &[&str]) -> Option<Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_strata-soak"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("strata-soak runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.code() == Some(SKIPPED) {
+        assert!(!in_ci(), "strata-soak could not run in CI:\n{stderr}");
+        eprintln!("\n!!!!!!!! strata-soak NOT RUN: {stderr} !!!!!!!!\n");
+        return None;
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); status {}\n{stdout}\n{stderr}",
+            output.status
+        )
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    assert!(
+        output.status.success(),
+        "strata-soak {args:?} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    Some(report)
+}
+
+#[test]
+fn soak_500_cycles_returns_every_allocation_and_its_memory() {
+    let Some(r) = strata_soak(&["--cycles", "500", "--seed", "500"]) else {
+        return;
+    };
+    assert_eq!(r["cycles"], 500);
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["validation"], true);
+    assert_eq!(r["validation_messages"], 0);
+    assert_eq!(r["data_mismatches"], 0);
+    assert_eq!(
+        r["start"]["live"], r["end"]["live"],
+        "every placed buffer was released"
+    );
+    assert_eq!(r["checks"]["heap_usage"], true);
+    assert_eq!(r["checks"]["rss"], true);
+    assert!(r["placements"].as_array().is_some_and(|p| !p.is_empty()));
+    // Both upload paths ran (the staging path also on memory that could be mapped).
+    assert!(r["mapped_uploads"].as_u64() > Some(0) || r["staging_uploads"].as_u64() > Some(0));
+    assert!(
+        r["staging_uploads"].as_u64() > Some(0),
+        "the staging ring was exercised"
+    );
+}
+
+#[test]
+fn filling_the_heap_is_a_typed_out_of_memory_and_memory_comes_back() {
+    // lavapipe does not enforce its heap size (its device memory is process memory), so the
+    // address space is limited to 1 GiB above the context's: the driver then refuses for real.
+    if !cfg!(target_os = "linux") {
+        eprintln!("the heap fill limits the address space with prlimit: Linux only");
+        return;
+    }
+    let args = [
+        "--fill-heap",
+        "--chunk",
+        "256MiB",
+        "--address-space-headroom",
+        "1GiB",
+    ];
+    let Some(r) = strata_soak(&args) else { return };
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["refusal_is_out_of_memory"], true, "{}", r["refusal"]);
+    assert_eq!(r["refused_again"], true);
+    assert_eq!(r["works_after_release"], true);
+    assert_eq!(
+        r["live_start"], r["live_end"],
+        "every placed buffer was released"
+    );
+    assert!(
+        r["placed"].as_u64() >= Some(1),
+        "at least one chunk fitted before the refusal"
+    );
+    assert_eq!(r["validation_messages"], 0);
+}
