@@ -9,8 +9,8 @@
 use crate::harness::{fresh_seed, gpu};
 use strata::reference::{self, Comparison};
 use strata::{
-    Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulShape, Operand,
-    RunOptions,
+    Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, MatmulShape,
+    Operand, RunOptions, Tuning,
 };
 
 const KERNEL_TOLERANCE: f64 = 1e-5;
@@ -23,7 +23,11 @@ fn end_to_end_tolerance(dtype: KernelDtype) -> f64 {
 }
 
 fn options(path: KernelPath) -> RunOptions {
-    RunOptions { repeats: 1, path }
+    RunOptions {
+        repeats: 1,
+        path,
+        gemm_tiles: None,
+    }
 }
 
 /// A buffer poisoned with NaN, `n` f32 long.
@@ -51,6 +55,10 @@ fn assert_close(
 
 /// Runs one GEMM on fresh data and checks it; returns the variant that ran.
 fn check_gemm(ctx: &Context, spec: GemmSpec, path: KernelPath, seed: u64) -> String {
+    check_gemm_with(ctx, spec, options(path), seed)
+}
+
+fn check_gemm_with(ctx: &Context, spec: GemmSpec, options: RunOptions, seed: u64) -> String {
     let (m, n, k) = (spec.m as usize, spec.n as usize, spec.k as usize);
     let a = reference::random_f32(m * k, seed);
     let b = reference::random_f32(k * n, seed ^ 0xB);
@@ -58,7 +66,7 @@ fn check_gemm(ctx: &Context, spec: GemmSpec, path: KernelPath, seed: u64) -> Str
     let b_buf = upload_as(ctx, &b, spec.dtype);
     let c_buf = poisoned(ctx, m * n);
     let run = ctx
-        .gemm_with(&a_buf, &b_buf, &c_buf, spec, options(path))
+        .gemm_with(&a_buf, &b_buf, &c_buf, spec, options)
         .unwrap_or_else(|e| panic!("gemm {spec:?} (seed {seed}): {e}"));
     let c = ctx.read_back::<f32>(&c_buf, m * n).expect("read C");
     let reference_of = |a: &[f32], b: &[f32]| match spec.layout {
@@ -139,6 +147,51 @@ fn gemm_generic_path_matches_on_aligned_shapes() {
             };
             let variant = check_gemm(&ctx, spec, KernelPath::Generic, seed);
             assert!(variant.starts_with("gemm_any/"), "{variant}");
+        }
+    }
+}
+
+/// Every tile configuration of the per-device table (the H100's included), on this device,
+/// across several K steps and both tile edges.
+#[test]
+fn gemm_every_table_tile_configuration() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemm_every_table_tile_configuration");
+    let limits = ctx.limits();
+    let mut configs: Vec<(MatmulConfig, bool)> = Tuning::all()
+        .iter()
+        .flat_map(|t| [(t.gemm, true), (t.gemm_any, false)])
+        .collect();
+    configs.sort_by_key(|(t, fast)| (t.to_string(), *fast));
+    configs.dedup();
+    for (tiles, fast) in configs {
+        let options = RunOptions {
+            repeats: 1,
+            path: if fast {
+                KernelPath::Auto
+            } else {
+                KernelPath::Generic
+            },
+            gemm_tiles: Some(tiles),
+        };
+        // One tile plus an edge in M and N, three and a bit K steps.
+        let (m, n, k) = (tiles.bm + 3, tiles.bn + 4, 3 * tiles.bk + 4);
+        if let Err(e) = tiles.check(&limits, fast) {
+            eprintln!("skipped on this device: {e}");
+            continue;
+        }
+        for dtype in KernelDtype::ALL {
+            for layout in [Layout::NN, Layout::NT] {
+                let spec = GemmSpec {
+                    m,
+                    n,
+                    k,
+                    dtype,
+                    layout,
+                };
+                let variant = check_gemm_with(&ctx, spec, options, seed);
+                assert!(variant.ends_with(&tiles.to_string()), "{variant}");
+            }
         }
     }
 }

@@ -94,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             KernelPath::Auto
         },
+        gemm_tiles: None,
     };
     let mut gemv = || ctx.gemv_with(&parts, &x_buf, &y_buf, spec, options);
 

@@ -5,7 +5,8 @@ use serde::Serialize;
 use std::process::ExitCode;
 use strata::reference::{self, Comparison};
 use strata::{
-    Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, RunOptions, wgpu,
+    Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig, RunOptions,
+    wgpu,
 };
 
 /// Options of `strata matmul`.
@@ -29,6 +30,10 @@ pub struct Args {
     /// Run the generic (edge) kernel whatever the shape, for comparison.
     #[arg(long)]
     generic: bool,
+    /// Tiles instead of the per-device table's, as BMxBNxBK/TMxTN (e.g. 128x128x16/8x8), for
+    /// tuning experiments.
+    #[arg(long, value_name = "BMxBNxBK/TMxTN")]
+    tiles: Option<MatmulConfig>,
     /// Compare with an f64 CPU reference (sampled rows for very large shapes); exit non-zero
     /// on mismatch.
     #[arg(long)]
@@ -107,6 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             KernelPath::Auto
         },
+        gemm_tiles: args.tiles,
     };
     let mut gemm = || ctx.gemm_with(&a_buf, &b_buf, &c_buf, spec, options);
 

@@ -116,10 +116,7 @@ pub(crate) fn variant_name(
     t: &MatmulConfig,
 ) -> String {
     let kernel = if fast { "gemm" } else { "gemm_any" };
-    format!(
-        "{kernel}/{dtype}/{layout}/{}x{}x{}/{}x{}",
-        t.bm, t.bn, t.bk, t.tm, t.tn
-    )
+    format!("{kernel}/{dtype}/{layout}/{t}")
 }
 
 impl Context {
@@ -140,7 +137,8 @@ impl Context {
         self.gemm_with(a, b, c, spec, RunOptions::default())
     }
 
-    /// [`Context::gemm`] with options: repeats in one pass (for timing) and the kernel path.
+    /// [`Context::gemm`] with options: repeats in one pass (for timing), the kernel path, and
+    /// tiles other than the table's.
     pub fn gemm_with<'a>(
         &self,
         a: impl Into<Operand<'a>>,
@@ -149,19 +147,7 @@ impl Context {
         spec: GemmSpec,
         options: RunOptions,
     ) -> Result<KernelRun> {
-        self.gemm_tiled(a.into(), b.into(), c.into(), spec, options, None)
-    }
-
-    /// GEMM with the table's tiles, or `edge_tiles` for the edge path when given.
-    pub(crate) fn gemm_tiled(
-        &self,
-        a: Operand<'_>,
-        b: Operand<'_>,
-        c: Operand<'_>,
-        spec: GemmSpec,
-        options: RunOptions,
-        edge_tiles: Option<MatmulConfig>,
-    ) -> Result<KernelRun> {
+        let (a, b, c) = (a.into(), b.into(), c.into());
         spec.check()?;
         if spec.dtype == KernelDtype::F16 && !self.features().contains(wgpu::Features::SHADER_F16) {
             return Err(Error::DeviceLacks {
@@ -182,12 +168,14 @@ impl Context {
         self.check_operand("gemm C", &c, c_bytes, &format!("{m}x{n} f32"))?;
 
         let tuning = self.kernel_tuning();
-        let fast =
-            edge_tiles.is_none() && options.path == KernelPath::Auto && spec.vector_aligned();
-        let tiles = match (fast, edge_tiles) {
-            (true, _) => tuning.gemm,
-            (false, Some(t)) => t,
-            (false, None) => tuning.gemm_any,
+        let fast = options.path == KernelPath::Auto && spec.vector_aligned();
+        let tiles = match (options.gemm_tiles, fast) {
+            (Some(tiles), _) => {
+                tiles.check(&self.limits(), fast)?;
+                tiles
+            }
+            (None, true) => tuning.gemm,
+            (None, false) => tuning.gemm_any,
         };
         let variant = variant_name(fast, spec.dtype, spec.layout, &tiles);
         let kernel = self.kernel(&variant, || {

@@ -52,6 +52,39 @@ impl Default for MatmulConfig {
     }
 }
 
+impl std::str::FromStr for MatmulConfig {
+    type Err = Error;
+
+    /// Parses `BMxBNxBK/TMxTN`, e.g. `128x128x16/8x8` (the form of the variant names).
+    fn from_str(text: &str) -> Result<Self> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "tiles `{text}`: expected BMxBNxBK/TMxTN, e.g. 128x128x16/8x8"
+            ))
+        };
+        let (block, thread) = text.split_once('/').ok_or_else(bad)?;
+        let numbers = |part: &str| -> Result<Vec<u32>> {
+            part.split('x')
+                .map(|n| n.trim().parse::<u32>().map_err(|_| bad()))
+                .collect()
+        };
+        match (numbers(block)?.as_slice(), numbers(thread)?.as_slice()) {
+            (&[bm, bn, bk], &[tm, tn]) => Ok(MatmulConfig { bm, bn, bk, tm, tn }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for MatmulConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{}x{}/{}x{}",
+            self.bm, self.bn, self.bk, self.tm, self.tn
+        )
+    }
+}
+
 impl MatmulConfig {
     /// Shared memory the edge kernel (`gemm_any.wgsl`) needs with these tiles, in bytes.
     pub fn shared_bytes(&self) -> u64 {
@@ -112,14 +145,23 @@ impl MatmulConfig {
             && self.fast_shared_bytes() <= u64::from(limits.max_compute_workgroup_storage_size)
     }
 
-    fn check(&self, ctx: &Context) -> Result<()> {
-        let limits = ctx.limits();
-        if !self.fits(&limits) {
+    /// Checks that the fast (`fast`: `gemm.wgsl`) or edge (`gemm_any.wgsl`) kernel can run
+    /// with these tiles on a device with `limits`: an [`Error::InvalidArgument`] saying why not.
+    pub fn check(&self, limits: &wgpu::Limits, fast: bool) -> Result<()> {
+        let (ok, shared, kernel) = if fast {
+            (
+                self.fits_fast(limits),
+                self.fast_shared_bytes(),
+                "gemm.wgsl (TM, TN, BK multiples of 4; tiles shared evenly by the threads)",
+            )
+        } else {
+            (self.fits(limits), self.shared_bytes(), "gemm_any.wgsl")
+        };
+        if !ok {
             return Err(Error::InvalidArgument(format!(
-                "matmul tiles {self:?} ({} threads, {} bytes of shared memory) do not fit this \
-                 device (max {} threads, {} bytes)",
+                "tiles {self:?} ({} threads, {shared} bytes of shared memory) do not suit {kernel} \
+                 on this device (max {} threads, {} bytes)",
                 self.threads(),
-                self.shared_bytes(),
                 limits.max_compute_invocations_per_workgroup,
                 limits.max_compute_workgroup_storage_size
             )));
@@ -158,7 +200,6 @@ impl Context {
         config: MatmulConfig,
         repeats: u32,
     ) -> Result<Timing> {
-        config.check(self)?;
         let spec = GemmSpec {
             m: shape.m,
             n: shape.n,
@@ -169,9 +210,59 @@ impl Context {
         let options = RunOptions {
             repeats,
             path: KernelPath::Generic,
+            gemm_tiles: Some(config),
         };
-        Ok(self
-            .gemm_tiled(a.into(), b.into(), c.into(), spec, options, Some(config))?
-            .timing)
+        Ok(self.gemm_with(a, b, c, spec, options)?.timing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_parse_and_print() {
+        let t: MatmulConfig = "128x128x16/8x8".parse().unwrap();
+        assert_eq!(
+            t,
+            MatmulConfig {
+                bm: 128,
+                bn: 128,
+                bk: 16,
+                tm: 8,
+                tn: 8
+            }
+        );
+        assert_eq!(t.to_string(), "128x128x16/8x8");
+        assert!("128x128/8x8".parse::<MatmulConfig>().is_err());
+        assert!("128x128x16".parse::<MatmulConfig>().is_err());
+    }
+
+    #[test]
+    fn tile_checks_name_the_kernel() {
+        let limits = wgpu::Limits::default();
+        let odd = MatmulConfig {
+            bm: 30,
+            bn: 30,
+            bk: 6,
+            tm: 3,
+            tn: 3,
+        };
+        assert!(odd.check(&limits, false).is_ok());
+        assert!(matches!(
+            odd.check(&limits, true),
+            Err(Error::InvalidArgument(_))
+        ));
+        let big = MatmulConfig {
+            bm: 128,
+            bn: 128,
+            bk: 16,
+            tm: 8,
+            tn: 8,
+        };
+        assert!(
+            big.check(&limits, true).is_err(),
+            "32 KiB exceeds the default 16 KiB"
+        );
     }
 }

@@ -60,6 +60,9 @@ pub struct RunOptions {
     pub repeats: u32,
     /// Which path to take.
     pub path: KernelPath,
+    /// GEMM tiles to use instead of the per-device table's, on whichever path runs (checked
+    /// against the kernel's rules and the device's limits): for experiments and tests.
+    pub gemm_tiles: Option<MatmulConfig>,
 }
 
 impl Default for RunOptions {
@@ -67,6 +70,7 @@ impl Default for RunOptions {
         Self {
             repeats: 1,
             path: KernelPath::Auto,
+            gemm_tiles: None,
         }
     }
 }
