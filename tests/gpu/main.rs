@@ -8,3 +8,4 @@ mod harness;
 mod load;
 mod kernels;
 mod placement;
+mod reliability;

@@ -4,7 +4,7 @@ use crate::adapter::{self, AdapterSelector};
 use crate::error::{Error, Result};
 use crate::kernels::KernelCache;
 use crate::placement::staging::StagingRings;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use strata_vk::VulkanDevice;
 
 /// Optional features Strata uses when the adapter has them.
@@ -127,6 +127,8 @@ pub struct Context {
     pub(crate) adapter: wgpu::Adapter,
     pub(crate) instance: wgpu::Instance,
     pub(crate) created_by_strata: bool,
+    /// Why the device was lost, once wgpu has said so (see [`Context::device_lost`]).
+    pub(crate) lost: Arc<OnceLock<String>>,
 }
 
 impl Context {
@@ -196,6 +198,19 @@ impl Context {
         created_by_strata: bool,
     ) -> Result<Self> {
         let vulkan = VulkanDevice::from_wgpu(&device).map_err(|e| e.to_string());
+        // A device handed in keeps the application's own device-lost callback (wgpu holds one).
+        let lost = Arc::new(OnceLock::new());
+        if created_by_strata {
+            let flag = Arc::clone(&lost);
+            device.set_device_lost_callback(move |reason, message| {
+                let reason = match reason {
+                    wgpu::DeviceLostReason::Destroyed => "the device was destroyed".to_string(),
+                    wgpu::DeviceLostReason::Unknown => format!("driver error: {message}"),
+                };
+                log::error!("the GPU device was lost: {reason}");
+                let _ = flag.set(reason);
+            });
+        }
         Ok(Self {
             kernels: KernelCache::default(),
             staging: StagingRings::default(),
@@ -205,6 +220,7 @@ impl Context {
             adapter,
             instance,
             created_by_strata,
+            lost,
         })
     }
 
@@ -257,14 +273,33 @@ impl Context {
         })
     }
 
+    /// Why the device was lost, once it was; every operation then fails with
+    /// [`Error::DeviceLost`]. wgpu reports a driver's loss when it sees it, and
+    /// [`wgpu::Device::destroy`] at the next wait. Only for devices Strata created: a device
+    /// handed to [`Context::from_wgpu`] keeps the application's device-lost callback, and
+    /// this stays `None`.
+    pub fn device_lost(&self) -> Option<&str> {
+        self.lost.get().map(String::as_str)
+    }
+
+    /// [`Error::DeviceLost`] for `during` once the device is lost.
+    pub(crate) fn check_lost(&self, during: &str) -> Result<()> {
+        match self.lost.get() {
+            Some(reason) => Err(Error::DeviceLost(format!("{during} ({reason})"))),
+            None => Ok(()),
+        }
+    }
+
     /// Runs `f` inside validation and out-of-memory error scopes; a GPU error becomes a value.
     pub(crate) fn scoped<T>(&self, during: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_lost(during)?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();
         let validation_error = pollster::block_on(validation.pop());
         let oom_error = pollster::block_on(oom.pop());
         if let Some(e) = oom_error.or(validation_error) {
+            self.check_lost(during)?;
             return Err(Error::from_wgpu(during, e));
         }
         Ok(value)
@@ -272,25 +307,26 @@ impl Context {
 
     /// Waits until the GPU has finished all submitted work.
     pub fn wait_idle(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| match e {
-                wgpu::PollError::Timeout => Error::Gpu {
-                    during: "waiting for the GPU".into(),
-                    message: e.to_string(),
-                },
-                _ => Error::DeviceLost(format!("waiting for the GPU: {e}")),
-            })
+        // Poll even when lost: the poll releases what was dropped.
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        self.check_lost("waiting for the GPU")?;
+        polled.map(|_| ()).map_err(|e| match e {
+            wgpu::PollError::Timeout => Error::Gpu {
+                during: "waiting for the GPU".into(),
+                message: e.to_string(),
+            },
+            _ => Error::DeviceLost(format!("waiting for the GPU: {e}")),
+        })
     }
 
     /// Waits for one submission.
     pub(crate) fn wait_for(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(submission),
-                timeout: None,
-            })
+        let polled = self.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        });
+        self.check_lost("waiting for a submission")?;
+        polled
             .map(|_| ())
             .map_err(|e| Error::DeviceLost(format!("waiting for a submission: {e}")))
     }

@@ -265,6 +265,7 @@ impl Context {
     }
 
     fn place_exact(&self, bytes: u64, placement: Placement, priority: f32) -> Result<PlacedBuffer> {
+        self.check_lost(&format!("placement `{placement}`"))?;
         if self.vulkan.is_err() && matches!(placement, Placement::Auto(_)) {
             return self.place_in_wgpu(bytes, placement);
         }

@@ -115,6 +115,7 @@ impl Context {
         data: &[u8],
         path: UploadPath,
     ) -> Result<()> {
+        self.check_lost("writing a placed buffer")?;
         check_range(buffer, offset, data.len() as u64)?;
         let ends_buffer = offset + data.len() as u64 == buffer.bytes();
         if !data.len().is_multiple_of(4) && !ends_buffer {
@@ -170,6 +171,7 @@ impl Context {
 
     /// Reads `len` bytes of `buffer` from `offset` back to the CPU (waits for pending GPU work).
     pub fn read_placed(&self, buffer: &PlacedBuffer, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.check_lost("reading a placed buffer")?;
         check_range(buffer, offset, len)?;
         let len_usize = usize::try_from(len)
             .map_err(|_| Error::InvalidArgument(format!("{len} bytes do not fit in memory")))?;

@@ -1,6 +1,7 @@
 //! Tensors placed as one or more buffers (split by the rule in [`super::split`]).
 
 use super::placed::{Fallback, PlaceOptions, PlacedBuffer};
+use super::policy::PolicyError;
 use super::split::{PartLimit, split_into_parts};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -78,6 +79,23 @@ impl Context {
             .next()
             .ok_or_else(|| Error::InvalidArgument("a tensor with no parts".into()))?;
         let (first, fallbacks) = self.place_with(first_size, options)?;
+        // Every part goes where the first went, so the whole tensor must fit that heap. Each
+        // part is only checked on its own; without this, a tensor larger than its heap would be
+        // refused only by a driver that enforces heap sizes (lavapipe does not).
+        if first.is_exact() {
+            let table = self.vulkan("placing a tensor")?.memory_table();
+            let heap_size = table.heaps.get(first.heap() as usize).map_or(0, |h| h.size);
+            if bytes > heap_size {
+                return Err(PolicyError::TooLarge {
+                    placement: first.placement(),
+                    bytes,
+                    memory_type: first.memory_type(),
+                    heap: first.heap(),
+                    heap_size,
+                }
+                .into());
+            }
+        }
         let served = PlaceOptions {
             placement: first.placement(),
             fallback: Vec::new(),
