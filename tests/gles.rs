@@ -20,7 +20,9 @@ fn gl() -> Option<Context> {
             assert_eq!(ctx.adapter_info().backend, wgpu::Backend::Gl);
             Some(ctx)
         }
-        Err(e) if in_ci() => panic!("no OpenGL ES adapter in CI (Mesa's EGL and llvmpipe should be installed): {e}"),
+        Err(e) if in_ci() => {
+            panic!("no OpenGL ES adapter in CI (Mesa's EGL and llvmpipe should be installed): {e}")
+        }
         Err(e) => {
             eprintln!("\n!!!!!!!! no OpenGL ES adapter: GL test NOT RUN: {e} !!!!!!!!\n");
             None
@@ -37,7 +39,11 @@ fn kernels_run_on_gl() {
     let a_buf = ctx.upload(&a).unwrap();
     let b_buf = ctx.upload(&b).unwrap();
     let c_buf = ctx.create_storage_buffer((m * n * 4) as u64, "c").unwrap();
-    let shape = MatmulShape { m: m as u32, n: n as u32, k: k as u32 };
+    let shape = MatmulShape {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+    };
     ctx.matmul(&a_buf, &b_buf, &c_buf, shape).unwrap();
     let c: Vec<f32> = ctx.read_back(&c_buf, m * n).unwrap();
     let cmp = strata::reference::compare(&c, &strata::reference::matmul(&a, &b, m, n, k));
@@ -49,15 +55,23 @@ fn auto_placement_is_a_plain_wgpu_buffer() {
     let Some(ctx) = gl() else { return };
     // 1001 bytes: the last write and read end in a partial word.
     let data: Vec<u8> = (0..1001u32).map(|i| (i * 7 % 251) as u8).collect();
-    let placed = ctx.place(data.len() as u64, Placement::Auto(Usage::Weights)).unwrap();
+    let placed = ctx
+        .place(data.len() as u64, Placement::Auto(Usage::Weights))
+        .unwrap();
     assert!(!placed.is_exact());
     assert_eq!(placed.memory_type(), WGPU_CHOSEN);
     let info = placed.info();
-    assert_eq!((info.exact, info.memory_type, info.placement), (false, None, Placement::Auto(Usage::Weights)));
+    assert_eq!(
+        (info.exact, info.memory_type, info.placement),
+        (false, None, Placement::Auto(Usage::Weights))
+    );
     ctx.write_placed(&placed, 0, &data).unwrap();
     assert_eq!(ctx.read_placed(&placed, 0, placed.bytes()).unwrap(), data);
     ctx.write_placed(&placed, 8, &[9, 9, 9, 9]).unwrap();
-    assert_eq!(ctx.read_placed(&placed, 4, 8).unwrap(), [data[4], data[5], data[6], data[7], 9, 9, 9, 9]);
+    assert_eq!(
+        ctx.read_placed(&placed, 4, 8).unwrap(),
+        [data[4], data[5], data[6], data[7], 9, 9, 9, 9]
+    );
 
     // A placed buffer binds like any other: use it as a matmul operand.
     let x: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0];
@@ -65,11 +79,16 @@ fn auto_placement_is_a_plain_wgpu_buffer() {
     ctx.write_placed(&a, 0, bytemuck::cast_slice(&x)).unwrap();
     let b = ctx.upload(&[1.0f32, 1.0, 1.0, 1.0]).unwrap();
     let c = ctx.create_storage_buffer(4, "c").unwrap();
-    ctx.matmul(a.buffer(), &b, &c, MatmulShape { m: 1, n: 1, k: 4 }).unwrap();
+    ctx.matmul(a.buffer(), &b, &c, MatmulShape { m: 1, n: 1, k: 4 })
+        .unwrap();
     assert_eq!(ctx.read_back::<f32>(&c, 1).unwrap(), [10.0]);
 
     let (tensor, skipped) = ctx
-        .place_tensor(4096, 64, &PlaceOptions::new(Placement::Auto(Usage::Weights)))
+        .place_tensor(
+            4096,
+            64,
+            &PlaceOptions::new(Placement::Auto(Usage::Weights)),
+        )
         .unwrap();
     assert!(skipped.is_empty());
     let bytes: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
@@ -100,12 +119,19 @@ fn explicit_placements_need_vulkan() {
     let (buffer, skipped) = ctx.place_with(4096, &options).unwrap();
     assert!(!buffer.is_exact());
     assert_eq!(skipped.len(), 1);
-    assert!(skipped[0].reason.contains("needs a Vulkan adapter"), "{}", skipped[0].reason);
+    assert!(
+        skipped[0].reason.contains("needs a Vulkan adapter"),
+        "{}",
+        skipped[0].reason
+    );
 
     let support = ctx.placement_support();
     assert!(!support.vulkan && !support.memory_budget && !support.memory_priority);
     assert!(support.created_by_strata);
     assert_eq!(support.missing.len(), 1, "{support}");
-    assert!(matches!(support.require(PlacementFeature::Exact), Err(Error::NeedsVulkan { .. })));
+    assert!(matches!(
+        support.require(PlacementFeature::Exact),
+        Err(Error::NeedsVulkan { .. })
+    ));
     assert!(matches!(ctx.vulkan("test"), Err(Error::NeedsVulkan { .. })));
 }

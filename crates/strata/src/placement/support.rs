@@ -107,7 +107,11 @@ impl fmt::Display for PlacementSupport {
             yes_no(self.vulkan),
             yes_no(self.memory_budget),
             yes_no(self.memory_priority),
-            if self.created_by_strata { "Strata" } else { "the application" }
+            if self.created_by_strata {
+                "Strata"
+            } else {
+                "the application"
+            }
         )?;
         for line in &self.missing {
             writeln!(f, "  missing: {line}")?;
@@ -152,7 +156,9 @@ impl Context {
             } else if created_by_strata {
                 "the driver offers it but enabling it failed (see the log)".to_string()
             } else {
-                format!("the driver offers it but this device was created without it; {LET_STRATA_CREATE}")
+                format!(
+                    "the driver offers it but this device was created without it; {LET_STRATA_CREATE}"
+                )
             }
         };
         let mut missing = Vec::new();
