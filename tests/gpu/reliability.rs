@@ -379,3 +379,74 @@ fn a_destroyed_device_gives_typed_errors_not_panics() {
     }
     drop(placed);
 }
+
+#[test]
+fn a_destroyed_embedded_device_gives_errors_not_panics() {
+    // A device the application created (wgpu's default error handler, which panics on errors
+    // outside an error scope): Strata's own calls must all run inside scopes.
+    let Some(_guard) = gpu() else { return };
+    let backends = strata::adapter::backends_from_env();
+    let instance = strata::adapter::create_instance(backends, true);
+    let adapters = strata::adapter::list_adapters(&instance, backends);
+    let adapter = strata::adapter::choose_adapter(
+        adapters,
+        &strata::AdapterSelector::Default,
+        wgpu::PowerPreference::HighPerformance,
+        backends,
+    )
+    .unwrap();
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    let ctx = Context::from_wgpu(instance, adapter, device, queue).unwrap();
+    let placement = served(&ctx)[0];
+    let placed = ctx.place(4096, placement).unwrap();
+    let plain = ctx.upload(&[1.0f32; 64]).unwrap();
+    let out = ctx.upload(&[0.0f32; 64]).unwrap();
+    ctx.device().destroy();
+    let shape = MatmulShape { m: 8, n: 8, k: 8 };
+    let results: Vec<(&str, Result<(), Error>)> = vec![
+        ("wait_idle", no_panic("wait_idle", || ctx.wait_idle())),
+        (
+            "place",
+            no_panic("place", || ctx.place(4096, placement).map(drop)),
+        ),
+        (
+            "upload",
+            no_panic("upload", || ctx.upload(&[1.0f32; 16]).map(drop)),
+        ),
+        (
+            "write_placed",
+            no_panic("write_placed", || ctx.write_placed(&placed, 0, &[1; 64])),
+        ),
+        (
+            "staged write",
+            no_panic("staged write", || {
+                ctx.write_placed_with(&placed, 0, &[1; 64], UploadPath::Staging)
+            }),
+        ),
+        (
+            "read_placed",
+            no_panic("read_placed", || ctx.read_placed(&placed, 0, 64).map(drop)),
+        ),
+        (
+            "read_back",
+            no_panic("read_back", || ctx.read_back::<f32>(&plain, 64).map(drop)),
+        ),
+        (
+            "matmul",
+            no_panic("matmul", || {
+                ctx.matmul(&plain, &plain, &out, shape).map(drop)
+            }),
+        ),
+    ];
+    for (what, result) in &results {
+        eprintln!("embedded, after destroy: {what}: {result:?}");
+    }
+    // Without the loss flag (the application owns the device-lost callback) host-side steps
+    // may still succeed, but nothing computed or read from the GPU pretends to.
+    for what in ["read_back", "matmul"] {
+        let (_, result) = results.iter().find(|(w, _)| *w == what).unwrap();
+        assert!(result.is_err(), "{what} after destroy: {result:?}");
+    }
+    drop(placed);
+}
