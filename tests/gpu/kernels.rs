@@ -7,6 +7,7 @@
 //! end-to-end tolerance of the issue (1e-5 for f32, 1e-2 for f16/bf16).
 
 use crate::harness::{fresh_seed, gpu};
+use strata::kernels::GemvConfig;
 use strata::reference::{self, Comparison};
 use strata::{
     Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, MatmulShape,
@@ -24,9 +25,8 @@ fn end_to_end_tolerance(dtype: KernelDtype) -> f64 {
 
 fn options(path: KernelPath) -> RunOptions {
     RunOptions {
-        repeats: 1,
         path,
-        gemm_tiles: None,
+        ..RunOptions::default()
     }
 }
 
@@ -173,6 +173,7 @@ fn gemm_every_table_tile_configuration() {
                 KernelPath::Generic
             },
             gemm_tiles: Some(tiles),
+            ..RunOptions::default()
         };
         // One tile plus an edge in M and N, three and a bit K steps.
         let (m, n, k) = (tiles.bm + 3, tiles.bn + 4, 3 * tiles.bk + 4);
@@ -256,6 +257,16 @@ fn gemm_shape_errors_are_typed() {
 /// Runs one GEMV on fresh data and checks it. `split` gives the rows of each part but the last
 /// (each part in its own buffer); empty means one buffer.
 fn check_gemv(ctx: &Context, spec: GemvSpec, split: &[u32], path: KernelPath, seed: u64) -> String {
+    check_gemv_with(ctx, spec, split, options(path), seed)
+}
+
+fn check_gemv_with(
+    ctx: &Context,
+    spec: GemvSpec,
+    split: &[u32],
+    options: RunOptions,
+    seed: u64,
+) -> String {
     let (rows, cols, batch) = (spec.rows as usize, spec.cols as usize, spec.batch as usize);
     let w = reference::random_f32(rows * cols, seed);
     let x = reference::random_f32(batch * cols, seed ^ 0x5);
@@ -273,7 +284,7 @@ fn check_gemv(ctx: &Context, spec: GemvSpec, split: &[u32], path: KernelPath, se
     let x_buf = ctx.upload(&x).unwrap();
     let y_buf = poisoned(ctx, batch * rows);
     let run = ctx
-        .gemv_with(&parts, &x_buf, &y_buf, spec, options(path))
+        .gemv_with(&parts, &x_buf, &y_buf, spec, options)
         .unwrap_or_else(|e| panic!("gemv {spec:?} (seed {seed}): {e}"));
     let y = ctx.read_back::<f32>(&y_buf, batch * rows).expect("read y");
     let exact = reference::compare(
@@ -350,6 +361,46 @@ fn gemv_every_batch_on_both_paths() {
                 seed + u64::from(batch),
             );
             assert!(variant.starts_with("gemv_any/"), "{variant}");
+        }
+    }
+}
+
+/// The GEMV fast path with every thread count and rows-per-workgroup the table can choose
+/// (the H100's 256 threads included), and a few unrolls.
+#[test]
+fn gemv_fast_path_configurations() {
+    let Some(ctx) = gpu() else { return };
+    if !ctx.features().contains(wgpu::Features::SUBGROUP) {
+        eprintln!("gemv_fast_path_configurations: no subgroups on this device; skipped");
+        return;
+    }
+    let seed = fresh_seed("gemv_fast_path_configurations");
+    for threads in [64, 256] {
+        for (rows, unroll) in [(1, 4), (2, 2), (4, 2), (3, 1)] {
+            let config = GemvConfig {
+                threads,
+                rows,
+                unroll,
+                max_subgroups: 0,
+            };
+            let options = RunOptions {
+                gemv: Some(config),
+                ..RunOptions::default()
+            };
+            for dtype in KernelDtype::ALL {
+                // Enough columns for the unrolled loop and its tail; rows not a multiple of 4.
+                let spec = GemvSpec {
+                    rows: 23,
+                    cols: 8 * (threads * unroll + 3),
+                    batch: 3,
+                    dtype,
+                };
+                let variant = check_gemv_with(&ctx, spec, &[], options, seed);
+                assert!(
+                    variant.contains(&format!("/{threads}t/{rows}r/u{unroll}/")),
+                    "{variant}"
+                );
+            }
         }
     }
 }

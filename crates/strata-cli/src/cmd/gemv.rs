@@ -5,6 +5,7 @@ use super::matmul::{clock_name, median_of, rand_seed, tolerance};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
+use strata::kernels::GemvConfig;
 use strata::reference::{self, Comparison};
 use strata::{Clock, Context, GemvSpec, KernelDtype, KernelPath, Operand, RunOptions, wgpu};
 
@@ -26,6 +27,15 @@ pub struct Args {
     /// Run the generic kernel (scalar loads, shared-memory reduction) whatever the shape.
     #[arg(long)]
     generic: bool,
+    /// Fast path: threads per workgroup instead of the per-device table's (tuning experiments).
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Fast path: rows per workgroup instead of the table's.
+    #[arg(long)]
+    rows_per_group: Option<u32>,
+    /// Fast path: 16-byte loads per row in flight per thread instead of the table's.
+    #[arg(long)]
+    unroll: Option<u32>,
     /// Compare with an f64 CPU reference; exit non-zero on mismatch.
     #[arg(long)]
     check: bool,
@@ -94,7 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             KernelPath::Auto
         },
-        gemm_tiles: None,
+        gemv: gemv_config(&ctx, &args),
+        ..RunOptions::default()
     };
     let mut gemv = || ctx.gemv_with(&parts, &x_buf, &y_buf, spec, options);
 
@@ -167,6 +178,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// The table's GEMV parameters with the options' overrides, or `None` when none is given.
+fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
+    if args.threads.is_none() && args.rows_per_group.is_none() && args.unroll.is_none() {
+        return None;
+    }
+    let table = ctx.kernel_tuning().gemv(args.batch);
+    Some(GemvConfig {
+        threads: args.threads.unwrap_or(table.threads),
+        rows: args.rows_per_group.unwrap_or(table.rows),
+        unroll: args.unroll.unwrap_or(table.unroll),
+        max_subgroups: table.max_subgroups,
     })
 }
 

@@ -113,6 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             KernelPath::Auto
         },
         gemm_tiles: args.tiles,
+        ..RunOptions::default()
     };
     let mut gemm = || ctx.gemm_with(&a_buf, &b_buf, &c_buf, spec, options);
 

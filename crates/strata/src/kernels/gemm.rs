@@ -5,7 +5,7 @@
 //! for every other shape. Tiles come from the per-device table in [`super::tuning`].
 
 use super::matmul::MatmulConfig;
-use super::{KernelDtype, KernelPath, KernelRun, Layout, Operand, RunOptions, Step};
+use super::{KernelDtype, KernelPath, KernelRun, Layout, Operand, RunOptions, SharedMemory, Step};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::shaders;
@@ -178,7 +178,7 @@ impl Context {
             (None, false) => tuning.gemm_any,
         };
         let variant = variant_name(fast, spec.dtype, spec.layout, &tiles);
-        let kernel = self.kernel(&variant, || {
+        let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
             if fast {
                 fast_source(spec.dtype, spec.layout, &tiles)
             } else {

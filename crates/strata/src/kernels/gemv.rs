@@ -8,7 +8,7 @@
 //! the generic path (`gemv_any.wgsl`: scalar loads, shared-memory tree) runs otherwise.
 
 use super::tuning::{GEMV_ANY_THREADS, GemvConfig, MAX_GEMV_BATCH};
-use super::{KernelDtype, KernelPath, KernelRun, Operand, RunOptions, Step};
+use super::{KernelDtype, KernelPath, KernelRun, Operand, RunOptions, SharedMemory, Step};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::shaders;
@@ -222,9 +222,13 @@ impl Context {
         let fast = options.path == KernelPath::Auto
             && self.features().contains(wgpu::Features::SUBGROUP)
             && cols.is_multiple_of(spec.chunk());
-        let config = self.kernel_tuning().gemv(batch);
+        let tuning = self.kernel_tuning();
+        let config = match options.gemv {
+            Some(config) => tuning.gemv_override(config, &self.limits())?,
+            None => tuning.gemv(batch),
+        };
         let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
-        let kernel = self.kernel(&variant, || {
+        let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
             if fast {
                 fast_source(spec.dtype, batch, &config)
             } else {

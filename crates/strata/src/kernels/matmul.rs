@@ -211,6 +211,7 @@ impl Context {
             repeats,
             path: KernelPath::Generic,
             gemm_tiles: Some(config),
+            ..RunOptions::default()
         };
         Ok(self.gemm_with(a, b, c, spec, options)?.timing)
     }

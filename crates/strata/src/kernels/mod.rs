@@ -63,6 +63,9 @@ pub struct RunOptions {
     /// GEMM tiles to use instead of the per-device table's, on whichever path runs (checked
     /// against the kernel's rules and the device's limits): for experiments and tests.
     pub gemm_tiles: Option<MatmulConfig>,
+    /// GEMV fast-path parameters instead of the table's (`max_subgroups` is recomputed from the
+    /// device; checked against the device's limits): for experiments and tests.
+    pub gemv: Option<GemvConfig>,
 }
 
 impl Default for RunOptions {
@@ -71,8 +74,18 @@ impl Default for RunOptions {
             repeats: 1,
             path: KernelPath::Auto,
             gemm_tiles: None,
+            gemv: None,
         }
     }
+}
+
+/// What a workgroup's shared memory holds when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SharedMemory {
+    /// Zeroed by wgpu (WebGPU's rule).
+    Zeroed,
+    /// Left as is: the shader writes every element before reading it (its header says why).
+    WrittenBeforeRead,
 }
 
 /// One dispatch of a kernel: operands bound at 0..n, a uniform block at n, a grid.
@@ -162,6 +175,19 @@ impl Context {
         key: &str,
         source: impl FnOnce() -> Result<String, String>,
     ) -> Result<Arc<Kernel>> {
+        self.kernel_with(key, SharedMemory::Zeroed, source)
+    }
+
+    /// [`Context::kernel`], choosing whether wgpu zeroes the workgroup's shared memory at
+    /// the start of every workgroup (WebGPU's rule, and wgpu's default) or leaves it as is, for
+    /// shaders that write every shared element before reading it (a pass over shared memory
+    /// and a barrier saved per workgroup).
+    pub(crate) fn kernel_with(
+        &self,
+        key: &str,
+        shared: SharedMemory,
+        source: impl FnOnce() -> Result<String, String>,
+    ) -> Result<Arc<Kernel>> {
         let mut cache = self.kernels.kernels.lock().map_err(|_| Error::Gpu {
             during: "kernel cache".into(),
             message: "poisoned by a panic on another thread".into(),
@@ -187,7 +213,10 @@ impl Context {
                     layout: None,
                     module: &module,
                     entry_point: Some("main"),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        zero_initialize_workgroup_memory: shared == SharedMemory::Zeroed,
+                        ..Default::default()
+                    },
                     cache: None,
                 });
             let layout = pipeline.get_bind_group_layout(0);

@@ -7,6 +7,7 @@
 //! behind each entry.
 
 use super::matmul::MatmulConfig;
+use crate::error::{Error, Result};
 use serde::Serialize;
 use wgpu::DeviceType;
 
@@ -53,6 +54,8 @@ struct Entry {
     device_types: &'static [DeviceType],
     gemm: MatmulConfig,
     gemm_any: MatmulConfig,
+    /// Threads per workgroup of the GEMV fast path, where the device allows them.
+    gemv_threads: u32,
 }
 
 const fn tiles(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> MatmulConfig {
@@ -67,6 +70,7 @@ const TABLE: &[Entry] = &[
         device_types: &[DeviceType::DiscreteGpu],
         gemm: tiles(128, 128, 16, 8, 8),
         gemm_any: tiles(64, 64, 16, 4, 4),
+        gemv_threads: 256,
     },
     // Integrated GPUs (AMD APUs, Intel): the same register blocking, half the shared memory.
     Entry {
@@ -74,13 +78,16 @@ const TABLE: &[Entry] = &[
         device_types: &[DeviceType::IntegratedGpu, DeviceType::VirtualGpu],
         gemm: tiles(128, 128, 8, 8, 8),
         gemm_any: tiles(64, 64, 16, 4, 4),
+        gemv_threads: 256,
     },
-    // CPU drivers (lavapipe, SwiftShader): small tiles; 16 KiB double-buffered.
+    // CPU drivers (lavapipe, SwiftShader): they run a workgroup's invocations as SIMD loops on
+    // one core, so fewer threads each doing more (8×8) is about twice as fast; 16 KiB.
     Entry {
         name: "cpu",
         device_types: &[DeviceType::Cpu],
-        gemm: tiles(64, 64, 16, 4, 4),
-        gemm_any: tiles(64, 64, 16, 4, 4),
+        gemm: tiles(64, 64, 16, 8, 8),
+        gemm_any: tiles(64, 64, 16, 8, 8),
+        gemv_threads: 64,
     },
     // Anything else, or a device whose limits the entries above do not fit: 64 threads,
     // 4 KiB double-buffered, within WebGPU's default limits.
@@ -89,6 +96,7 @@ const TABLE: &[Entry] = &[
         device_types: &[],
         gemm: tiles(32, 32, 8, 4, 4),
         gemm_any: tiles(32, 32, 8, 4, 4),
+        gemv_threads: 64,
     },
 ];
 
@@ -103,10 +111,10 @@ impl Tuning {
                     && e.gemm_any.fits(limits)
             })
             .unwrap_or(&TABLE[TABLE.len() - 1]);
-        let gemv_threads = if limits.max_compute_invocations_per_workgroup >= 256
-            && limits.max_compute_workgroup_size_x >= 256
+        let gemv_threads = if limits.max_compute_invocations_per_workgroup >= entry.gemv_threads
+            && limits.max_compute_workgroup_size_x >= entry.gemv_threads
         {
-            256
+            entry.gemv_threads
         } else {
             GEMV_ANY_THREADS
         };
@@ -135,6 +143,33 @@ impl Tuning {
             unroll,
             max_subgroups: (self.gemv_threads / self.min_subgroup).max(1),
         }
+    }
+
+    /// `config` with `max_subgroups` set for this device, or an [`Error::InvalidArgument`]
+    /// when the device or the kernel cannot run it: threads a power of two from the smallest
+    /// subgroup size to the device's limits, 1 to 8 rows and 1 to 8 chunks in flight.
+    pub fn gemv_override(&self, config: GemvConfig, limits: &wgpu::Limits) -> Result<GemvConfig> {
+        let t = config.threads;
+        let ok = t.is_power_of_two()
+            && t >= self.min_subgroup
+            && t <= limits.max_compute_invocations_per_workgroup
+            && t <= limits.max_compute_workgroup_size_x
+            && (1..=8).contains(&config.rows)
+            && (1..=8).contains(&config.unroll);
+        if !ok {
+            return Err(Error::InvalidArgument(format!(
+                "GEMV parameters {config:?} do not suit this device (threads a power of two from \
+                 {} to {}, rows and unroll 1 to 8)",
+                self.min_subgroup,
+                limits
+                    .max_compute_invocations_per_workgroup
+                    .min(limits.max_compute_workgroup_size_x)
+            )));
+        }
+        Ok(GemvConfig {
+            max_subgroups: t / self.min_subgroup,
+            ..config
+        })
     }
 
     /// Every tuning the table can produce, for every plausible subgroup size: what the shader
