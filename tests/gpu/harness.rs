@@ -43,7 +43,7 @@ fn in_ci() -> bool {
 }
 
 /// A context with validation on, checked for validation messages when dropped.
-pub struct Gpu {
+pub(crate) struct Gpu {
     ctx: Option<Context>,
 }
 
@@ -68,7 +68,7 @@ impl Drop for Gpu {
 }
 
 /// Fails if the validation layer has said anything since the last check.
-pub fn assert_no_validation_messages() {
+pub(crate) fn assert_no_validation_messages() {
     let messages: Vec<String> = MESSAGES.lock().map(|mut m| m.drain(..).collect()).unwrap_or_default();
     assert!(
         messages.is_empty(),
@@ -79,7 +79,7 @@ pub fn assert_no_validation_messages() {
 }
 
 /// The test context, or `None` (loudly) outside CI when this machine has no adapter.
-pub fn gpu() -> Option<Gpu> {
+pub(crate) fn gpu() -> Option<Gpu> {
     install_logger();
     if !strata_vk_validation_available() {
         let msg = "the Khronos validation layer is not installed (Debian: vulkan-validationlayers); \
@@ -105,7 +105,7 @@ fn strata_vk_validation_available() -> bool {
 }
 
 /// A seed from the clock, printed so a failure can be replayed.
-pub fn fresh_seed(test: &str) -> u64 {
+pub(crate) fn fresh_seed(test: &str) -> u64 {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);

@@ -25,6 +25,8 @@
 //!    that live until the call returns.
 //! 6. **A mapped file is not changed by others while mapped** (see [`file_map`]).
 
+#![warn(missing_docs)]
+
 mod allocation;
 mod device;
 mod error;
@@ -43,3 +45,26 @@ pub use error::VkError;
 pub use mapping::MappedMemory;
 pub use open::{OpenedDevice, open_device, open_device_async};
 pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
+
+#[cfg(test)]
+mod tests {
+    /// `docs/ARCHITECTURE.md` carries the invariants above word for word.
+    #[test]
+    fn architecture_doc_carries_the_invariants() {
+        let source = include_str!("lib.rs");
+        let doc = include_str!("../../../docs/ARCHITECTURE.md");
+        let invariants: Vec<&str> = source
+            .lines()
+            .skip_while(|line| !line.starts_with("//! # Invariants"))
+            .skip(2)
+            .take_while(|line| line.starts_with("//!"))
+            .map(|line| line.strip_prefix("//! ").unwrap_or(""))
+            .collect();
+        assert!(invariants.len() > 6, "the invariants were not found in lib.rs");
+        let text = invariants.join("\n");
+        assert!(
+            doc.contains(&text),
+            "the invariants in docs/ARCHITECTURE.md differ from crates/strata-vk/src/lib.rs; copy these over:\n{text}"
+        );
+    }
+}

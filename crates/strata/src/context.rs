@@ -111,7 +111,7 @@ impl ContextBuilder {
 /// `Send + Sync`: share it between threads by reference or in an `Arc`. Calls from several
 /// threads are safe; each waits for its own GPU work.
 ///
-/// ```no_run
+/// ```
 /// let ctx = strata::Context::new()?;
 /// let info = ctx.adapter_info();
 /// println!("{} on {:?}", info.name, info.backend);
@@ -171,7 +171,7 @@ impl Context {
     /// The application keeps its own uncaptured-error handler; Strata's own operations catch
     /// their errors in error scopes and return them as values.
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use strata::wgpu;
     /// let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());

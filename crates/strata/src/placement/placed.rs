@@ -17,7 +17,7 @@ use strata_vk::{AllocationRequest, PlacedAllocation};
 ///
 /// Dropping it releases the memory once the GPU is done with the buffer.
 ///
-/// ```no_run
+/// ```
 /// use strata::Placement;
 /// let ctx = strata::Context::new()?;
 /// let weights: Vec<f32> = (0..1024).map(|i| i as f32).collect();
@@ -210,7 +210,7 @@ impl Context {
     /// ([`PlacedBuffer::is_exact`] is `false`) and every other placement is
     /// [`Error::NeedsVulkan`].
     ///
-    /// ```no_run
+    /// ```
     /// use strata::{Error, Placement, Usage};
     /// let ctx = strata::Context::new()?;
     /// let weights = ctx.place(1 << 20, Placement::Auto(Usage::Weights))?; // works everywhere

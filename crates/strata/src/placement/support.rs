@@ -57,7 +57,7 @@ impl PlacementSupport {
     /// `Ok` when the device has `feature`; otherwise [`Error::NeedsVulkan`] (for
     /// [`PlacementFeature::Exact`]) or [`Error::DeviceLacks`] saying how to get it.
     ///
-    /// ```no_run
+    /// ```
     /// use strata::placement::PlacementFeature;
     /// let ctx = strata::Context::new()?;
     /// if let Err(e) = ctx.placement_support().require(PlacementFeature::MemoryPriority) {
@@ -124,7 +124,7 @@ impl Context {
     /// What placement can do on this device and what it lacks, with the way round for each
     /// missing piece.
     ///
-    /// ```no_run
+    /// ```
     /// let ctx = strata::Context::new()?;
     /// let support = ctx.placement_support();
     /// print!("{support}");
