@@ -3,8 +3,11 @@
 // must hold a multiple of 8 columns; x (f32) is read as the matching two vec4<f32>.
 //
 // Weights are stored as little-endian pairs in u32 words: element 2i is the low half of word i.
-// f16 is decoded with unpack2x16float (no SHADER_F16 needed); bf16, which WGSL lacks, is the
-// high half of an f32, so bitcast<f32>(bits << 16) decodes it exactly.
+// f16 is decoded with integer arithmetic (no SHADER_F16 needed, and much faster than
+// unpack2x16float on some drivers): its exponent and mantissa, shifted into f32 position and
+// scaled by 2^112, give the exact value of every finite f16, subnormals included; infinities
+// and NaNs are restored explicitly. bf16, which WGSL lacks, is the high half of an f32, so
+// bitcast<f32>(bits << 16) decodes it exactly.
 
 // @operands begin
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
@@ -29,12 +32,22 @@ fn load_x(i: u32) -> XChunk {
     return XChunk(x[2u * i], x[2u * i + 1u]);
 }
 
+// One f16 (in the low 16 bits of `h`) as f32.
+fn f16_to_f32(h: u32) -> f32 {
+    let magnitude = h & 0x7fffu;
+    let sign = (h & 0x8000u) << 16u;
+    // 2^112 rebiases the exponent from 15 to 127; exact for normals and subnormals.
+    let finite = bitcast<f32>(magnitude << 13u) * 5.192296858534828e33;
+    let special = bitcast<f32>(0x7f800000u | (magnitude & 0x3ffu) << 13u);
+    return bitcast<f32>(bitcast<u32>(select(finite, special, magnitude >= 0x7c00u)) | sign);
+}
+
 // The two weights of one word, low half first.
 fn decode(word: u32) -> vec2<f32> {
     if (WEIGHTS_BF16 == 1u) {
         return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
     }
-    return unpack2x16float(word);
+    return vec2<f32>(f16_to_f32(word & 0xffffu), f16_to_f32(word >> 16u));
 }
 
 fn dot_chunk(v: WChunk, xv: XChunk) -> f32 {

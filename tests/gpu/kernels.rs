@@ -16,10 +16,15 @@ use strata::{
 
 const KERNEL_TOLERANCE: f64 = 1e-5;
 
+/// Against the unrounded f32 inputs. bf16 keeps 8 mantissa bits: rounding the inputs alone
+/// moves a random dot product by ~0.4% on average, and a result of only a few outputs can land
+/// past 1%, so bf16 gets 2e-2 here; the kernel's own error is held to `KERNEL_TOLERANCE` against
+/// the rounded inputs.
 fn end_to_end_tolerance(dtype: KernelDtype) -> f64 {
     match dtype {
         KernelDtype::F32 => 1e-5,
-        KernelDtype::F16 | KernelDtype::Bf16 => 1e-2,
+        KernelDtype::F16 => 1e-2,
+        KernelDtype::Bf16 => 2e-2,
     }
 }
 

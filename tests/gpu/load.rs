@@ -73,7 +73,7 @@ fn small_tensors(rng: &mut StdRng, prefix: &str, count: usize) -> Vec<Tensor> {
 /// Live placed buffers of the context, after the GPU has finished (buffers are freed then).
 fn live(ctx: &Context) -> (u64, u64) {
     ctx.wait_idle().unwrap();
-    ctx.vulkan("test").unwrap().live_allocations()
+    ctx.live_allocations()
 }
 
 /// Loads `path` with a plan for this device and verification on; checks every tensor.

@@ -103,7 +103,7 @@ fn allocate_and_free_in_a_loop_returns_memory() {
     drop(warm);
     ctx.wait_idle().unwrap();
     let usage_before = heap_usage(&ctx);
-    let live_before = ctx.vulkan("test").unwrap().live_allocations();
+    let live_before = ctx.live_allocations();
     for i in 0..200u64 {
         let size = [4096, 1 << 20, 8 << 20, 40 << 20][(i % 4) as usize];
         let buf = ctx.place(size, Placement::Vram).unwrap();
@@ -114,8 +114,15 @@ fn allocate_and_free_in_a_loop_returns_memory() {
         }
     }
     ctx.wait_idle().unwrap();
-    assert_eq!(heap_usage(&ctx), usage_before, "heap usage must return to where it started");
-    assert_eq!(ctx.vulkan("test").unwrap().live_allocations(), live_before, "every placed buffer was freed");
+    // Heap usage is process-wide: tests running beside this one move it, so only a growth
+    // beyond what this loop placed at once would point at a leak here. (The soak binary checks
+    // exact heap usage in a process of its own.)
+    for (before, after) in usage_before.iter().zip(heap_usage(&ctx)) {
+        if let (Some(before), Some(after)) = (before, after) {
+            assert!(after <= before + (256 << 20), "heap usage grew from {before} to {after}");
+        }
+    }
+    assert_eq!(ctx.live_allocations(), live_before, "every placed buffer was freed");
 }
 
 #[test]

@@ -42,7 +42,12 @@ pub fn split_into_parts(total: u64, row_bytes: u64, limit: PartLimit, what: &str
         return Ok(vec![total]);
     }
     let row_bytes = row_bytes.max(1);
-    if row_bytes > limit.bytes || !total.is_multiple_of(row_bytes) {
+    if !total.is_multiple_of(row_bytes) {
+        return Err(Error::Shape(format!(
+            "{what}: {total} bytes are not a whole number of rows of {row_bytes} bytes"
+        )));
+    }
+    if row_bytes > limit.bytes {
         return Err(Error::TooLarge {
             what: format!("{what}: one row of {row_bytes} bytes (cannot split inside a row)"),
             bytes: row_bytes,

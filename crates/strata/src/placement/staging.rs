@@ -98,7 +98,30 @@ fn check_range(buffer: &PlacedBuffer, offset: u64, len: u64) -> Result<()> {
     Ok(())
 }
 
+impl StagingRings {
+    /// Buffers and bytes the rings hold (they live as long as the context).
+    pub(crate) fn footprint(&self) -> (u64, u64) {
+        [&self.upload, &self.readback]
+            .iter()
+            .filter_map(|ring| ring.lock().ok())
+            .filter_map(|guard| guard.as_ref().map(|r| r.slots.len() as u64))
+            .fold((0, 0), |(n, b), slots| (n + slots, b + slots * SLOT_BYTES))
+    }
+}
+
 impl Context {
+    /// Placed buffers alive now and their bytes, not counting the context's own staging
+    /// buffers. A dropped buffer counts until the GPU is done with it: call
+    /// [`Context::wait_idle`] first. Zero on a device without the Vulkan layer.
+    pub fn live_allocations(&self) -> (u64, u64) {
+        let Ok(vk) = self.vulkan("live allocations") else {
+            return (0, 0);
+        };
+        let (buffers, bytes) = vk.live_allocations();
+        let (ring_buffers, ring_bytes) = self.staging.footprint();
+        (buffers.saturating_sub(ring_buffers), bytes.saturating_sub(ring_bytes))
+    }
+
     /// Writes `data` into `buffer` at `offset` by the buffer's upload path.
     ///
     /// `offset` must be a multiple of 4; `data.len()` too, unless the write ends the buffer.

@@ -1,7 +1,7 @@
 //! Tensors placed as one or more buffers (split by the rule in [`super::split`]).
 
 use super::placed::{Fallback, PlaceOptions, PlacedBuffer};
-use super::policy::PolicyError;
+use super::policy::{PolicyError, choose_for_size};
 use super::split::{PartLimit, split_into_parts};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -73,6 +73,7 @@ impl Context {
         row_bytes: u64,
         options: &PlaceOptions,
     ) -> Result<(PlacedTensor, Vec<Fallback>)> {
+        self.check_fits_heap(bytes, options)?;
         let sizes = split_into_parts(bytes, row_bytes, self.part_limit(), "tensor")?;
         let mut sizes = sizes.into_iter();
         let first_size = sizes
@@ -113,6 +114,29 @@ impl Context {
             },
             fallbacks,
         ))
+    }
+
+    /// Refuses a tensor larger than the heap of the first placement of `options` that this
+    /// device serves: its parts could each fit, but never all of them.
+    fn check_fits_heap(&self, bytes: u64, options: &PlaceOptions) -> Result<()> {
+        let Ok(vk) = self.vulkan("placement") else {
+            return Ok(());
+        };
+        let table = vk.memory_table();
+        let chain = std::iter::once(options.placement).chain(options.fallback.iter().copied());
+        let mut last = None;
+        for placement in chain {
+            match choose_for_size(&table, placement, vk.storage_type_bits(), bytes) {
+                Ok(_) => return Ok(()),
+                Err(e @ PolicyError::TooLarge { .. }) => last = Some(e),
+                // Unavailable placements are reported by the placement itself.
+                Err(PolicyError::Unavailable { .. }) => {}
+            }
+        }
+        match last {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     /// Writes a whole tensor's bytes, part by part.
