@@ -25,7 +25,7 @@ for stage in "${stages[@]}"; do
       ;;
     tests)
       # The GPU test suite under the Khronos validation layer on the NVIDIA driver.
-      for t in $BIN/gpu-*; do [ -x "$t" ] && run "$t" --test-threads 2; done
+      for t in $BIN/tests-*; do [ -x "$t" ] && CI=1 run "$t" --test-threads 2; done
       ;;
     kernels)
       for d in f32 f16 bf16; do
@@ -35,10 +35,15 @@ for stage in "${stages[@]}"; do
         set -- $shape
         for b in 1 8; do run $BIN/strata gemv --rows $1 --cols $2 --batch $b --check --iters 50 --json; done
       done
+      run $BIN/strata matmul --m 1023 --k 1025 --n 1021 --check --json
       run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --check --iters 20 --json
-      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --iters 20 --json
-      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --iters 20 --json
+      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --check --iters 20 --json
+      for t in 128x128x16/8x8 128x128x8/8x8 128x64x16/8x4 64x64x16/4x4; do
+        run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --tiles $t --iters 10 --json
+      done
+      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --check --iters 20 --json
       run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype bf16 --layout nt --check --iters 20 --json
+      run $BIN/strata gemv --rows 16384 --cols 16384 --generic --check --iters 20 --json
       ;;
     bench)
       run $BIN/strata bench --json "$OUT/bench.json" --csv "$OUT/bench.csv" --plot "$OUT/bench.svg"

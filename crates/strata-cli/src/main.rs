@@ -29,6 +29,8 @@ enum Command {
     Matmul(cmd::matmul::Args),
     /// Matrix-vector product of random weights (f32/f16/bf16, batch 1-8); GB/s, --check.
     Gemv(cmd::gemv::Args),
+    /// The placement benchmark: upload, download, GPU read, GEMV and GEMM per placement.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Alloc(args) => cmd::alloc::run(args),
         Command::Matmul(args) => cmd::matmul::run(args),
         Command::Gemv(args) => cmd::gemv::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,7 @@
 //! One file per subcommand.
 
+pub mod bench;
+mod bench_plot;
 pub mod alloc;
 pub mod gemv;
 pub mod info;
