@@ -111,6 +111,11 @@ impl ContextBuilder {
 /// `Send + Sync`: share it between threads by reference or in an `Arc`. Calls from several
 /// threads are safe; each waits for its own GPU work.
 ///
+/// Creating a context has async forms ([`Context::new_async`], [`ContextBuilder::build_async`]).
+/// The other calls block the calling thread until the GPU has done what they need (a read-back
+/// waits for its copy, a kernel call for its dispatch): in an async application, call them from
+/// a blocking task (e.g. `tokio::task::spawn_blocking`).
+///
 /// ```
 /// let ctx = strata::Context::new()?;
 /// let info = ctx.adapter_info();
