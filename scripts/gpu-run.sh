@@ -49,10 +49,34 @@ for stage in "${stages[@]}"; do
       run $BIN/strata bench --json "$OUT/bench.json" --csv "$OUT/bench.csv" --plot "$OUT/bench.svg"
       ;;
     load)
-      run $BIN/strata-soak --make-model "$OUT/../model" --model-bytes 4GiB 2>/dev/null || true
+      # A 4.5 GiB model (36 tensors of 128 MiB, f32 and f16) written to disk, then loaded.
+      python3 - <<'PY'
+import numpy as np
+from safetensors.numpy import save_file
+rng = np.random.default_rng(1)
+t = {}
+for i in range(36):
+    dt = np.float32 if i % 2 == 0 else np.float16
+    rows = 8192 if dt == np.float32 else 16384
+    t[f"model.layers.{i}.mlp.weight"] = rng.standard_normal((rows, 4096), dtype=np.float32).astype(dt)
+save_file(t, "/tmp/model.safetensors")
+PY
+      cat /tmp/model.safetensors > /dev/null   # into the page cache
+      run $BIN/strata load /tmp/model.safetensors --verify --json
+      run $BIN/strata load /tmp/model.safetensors --policy only=vram --json
+      run $BIN/strata load /tmp/model.safetensors --policy only=host --json
+      run $BIN/strata plan /tmp/model.safetensors --vram-limit 2GiB
       ;;
     soak)
-      run $BIN/strata-soak --cycles 10000 --json
+      run $BIN/strata-soak --cycles 10000 --no-validation --json
+      ;;
+    sweep)
+      for t in 128 256 512; do for r in 1 2 4; do for u in 4 8; do
+        run $BIN/strata gemv --rows 16384 --cols 16384 --threads $t --rows-per-group $r --unroll $u --iters 10 --json
+      done; done; done
+      run $BIN/strata gemv --rows 32768 --cols 8192 --iters 20 --json
+      run $BIN/strata gemv --rows 32768 --cols 8192 --placement vram --iters 20 --json
+      run $BIN/strata gemv --rows 16384 --cols 16384 --placement vram --iters 20 --json
       ;;
     peer)
       PYTHONUNBUFFERED=1 OUT="$OUT" run python3 $BIN/torch_peer.py

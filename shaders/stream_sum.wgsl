@@ -1,8 +1,9 @@
 // Streaming read: sums an array of vec4<f32> into one partial sum per workgroup.
 //
 // Used to measure how fast the GPU reads a buffer where it was placed. Each thread walks the
-// array with a grid-wide stride (coalesced vec4 loads), then the workgroup reduces its threads'
-// sums in shared memory. Every index is checked against `len`, so any length works.
+// array with a grid-wide stride (coalesced vec4 loads), UNROLL independent loads in flight at a
+// time, then the workgroup reduces its threads' sums in shared memory. Every index is checked
+// against `len`, so any length works.
 
 struct Params {
     len: u32,
@@ -16,6 +17,7 @@ struct Params {
 @group(0) @binding(2) var<uniform> params: Params;
 
 const WG: u32 = 256u;
+const UNROLL: u32 = 4u;
 
 var<workgroup> scratch: array<f32, WG>;
 
@@ -26,11 +28,29 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let stride = groups.x * WG;
-    var acc = vec4<f32>(0.0);
-    for (var i = wid.x * WG + lid.x; i < params.len; i += stride) {
-        acc += data[i];
+    var acc: array<vec4<f32>, UNROLL>;
+    for (var u = 0u; u < UNROLL; u++) {
+        acc[u] = vec4<f32>(0.0);
     }
-    scratch[lid.x] = acc.x + acc.y + acc.z + acc.w;
+    var i = wid.x * WG + lid.x;
+    // Main loop: UNROLL loads issued before any is added.
+    for (; i + (UNROLL - 1u) * stride < params.len; i += UNROLL * stride) {
+        var v: array<vec4<f32>, UNROLL>;
+        for (var u = 0u; u < UNROLL; u++) {
+            v[u] = data[i + u * stride];
+        }
+        for (var u = 0u; u < UNROLL; u++) {
+            acc[u] += v[u];
+        }
+    }
+    for (; i < params.len; i += stride) {
+        acc[0] += data[i];
+    }
+    var total = vec4<f32>(0.0);
+    for (var u = 0u; u < UNROLL; u++) {
+        total += acc[u];
+    }
+    scratch[lid.x] = total.x + total.y + total.z + total.w;
     workgroupBarrier();
     for (var half = WG / 2u; half > 0u; half /= 2u) {
         if (lid.x < half) {

@@ -173,20 +173,19 @@ unsafe impl Send for SendPtr {}
 // SAFETY: as above; threads never touch the same bytes.
 unsafe impl Sync for SendPtr {}
 
-/// Runs `copy(start, end)` over `0..len`, split across threads for large copies.
+/// Runs `copy(start, end)` over `0..len`, split across the rayon pool's threads for large
+/// copies (a persistent pool: no thread is started per copy).
 fn parallel_chunks(len: usize, copy: impl Fn(usize, usize) + Sync) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads().min(16);
     if len < PARALLEL_THRESHOLD || threads == 1 {
         copy(0, len);
         return;
     }
     // Chunks of whole 64-byte lines keep write-combining buffers full.
     let chunk = len.div_ceil(threads).div_ceil(64) * 64;
-    std::thread::scope(|scope| {
-        let copy = &copy;
-        for start in (0..len).step_by(chunk) {
-            let end = (start + chunk).min(len);
-            scope.spawn(move || copy(start, end));
-        }
+    (0..len.div_ceil(chunk)).into_par_iter().for_each(|i| {
+        let start = i * chunk;
+        copy(start, (start + chunk).min(len));
     });
 }

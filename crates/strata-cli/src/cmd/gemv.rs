@@ -2,6 +2,7 @@
 //! timed in bytes per second (GEMV is memory-bound), optionally checked.
 
 use super::matmul::{clock_name, median_of, rand_seed, tolerance};
+use strata::{PlaceOptions, PlacedTensor, Placement};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -48,9 +49,12 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Where the weights live: vram, vram-mapped, host (gtt), host-cached, type=N or auto.
+    /// Default: an ordinary wgpu buffer.
+    #[arg(long)]
+    placement: Option<Placement>,
     #[command(flatten)]
     adapter: AdapterArgs,
-    // `--placement` (where the weights are placed) belongs here; see `upload_weights`.
 }
 
 #[derive(Debug, Serialize)]
@@ -92,8 +96,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (rows, cols, batch) = (args.rows as usize, args.cols as usize, args.batch as usize);
     let w = reference::random_f32(rows * cols, seed);
     let x = reference::random_f32(batch * cols, seed.wrapping_add(1));
-    let w_bufs = upload_weights(&ctx, &w, &spec)?;
-    let parts: Vec<Operand<'_>> = w_bufs.iter().map(Operand::from).collect();
+    let (w_bufs, placed) = match args.placement {
+        None => (upload_weights(&ctx, &w, &spec)?, None),
+        Some(placement) => (Vec::new(), Some(place_weights(&ctx, &w, &spec, placement)?)),
+    };
+    let parts: Vec<Operand<'_>> = match &placed {
+        Some(tensor) => tensor.operands(),
+        None => w_bufs.iter().map(Operand::from).collect(),
+    };
     let x_buf = ctx.upload(&x)?;
     // Poisoned output: NaN everywhere, so an element the kernel never wrote cannot pass.
     let y_buf = ctx.upload(&vec![f32::NAN; batch * rows])?;
@@ -195,8 +205,31 @@ fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
     })
 }
 
+/// The weights in `spec.dtype`, placed in `placement` (split into row parts by the engine).
+fn place_weights(
+    ctx: &Context,
+    w: &[f32],
+    spec: &GemvSpec,
+    placement: Placement,
+) -> anyhow::Result<PlacedTensor> {
+    let bytes = reference::encode(w, spec.dtype);
+    let row_bytes = u64::from(spec.cols) * spec.dtype.bytes();
+    if (bytes.len() as u64) != row_bytes * u64::from(spec.rows) {
+        anyhow::bail!("--placement needs rows of whole 32-bit words (cols × element size a multiple of 4)");
+    }
+    let (tensor, _) = ctx.place_tensor(bytes.len() as u64, row_bytes, &PlaceOptions::new(placement))?;
+    ctx.write_tensor(&tensor, &bytes)?;
+    eprintln!(
+        "weights in {placement}: memory type {}, heap {}, {} part(s)",
+        tensor.first().memory_type(),
+        tensor.first().heap(),
+        tensor.parts().len()
+    );
+    Ok(tensor)
+}
+
 /// The weights in `spec.dtype`, one buffer per row part no larger than a storage binding (or a
-/// buffer). The lead's `--placement` option places these buffers.
+/// buffer).
 fn upload_weights(ctx: &Context, w: &[f32], spec: &GemvSpec) -> anyhow::Result<Vec<wgpu::Buffer>> {
     let bytes = reference::encode(w, spec.dtype);
     let limits = ctx.limits();

@@ -194,22 +194,30 @@ impl Context {
 
     /// Reads `len` bytes of `buffer` from `offset` back to the CPU (waits for pending GPU work).
     pub fn read_placed(&self, buffer: &PlacedBuffer, offset: u64, len: u64) -> Result<Vec<u8>> {
-        self.check_lost("reading a placed buffer")?;
-        check_range(buffer, offset, len)?;
         let len_usize = usize::try_from(len)
             .map_err(|_| Error::InvalidArgument(format!("{len} bytes do not fit in memory")))?;
+        let mut out = vec![0u8; len_usize];
+        self.read_placed_into(buffer, offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Context::read_placed`], into memory the caller owns: no allocation per call, which
+    /// matters when the same gigabytes are read again and again.
+    pub fn read_placed_into(&self, buffer: &PlacedBuffer, offset: u64, out: &mut [u8]) -> Result<()> {
+        self.check_lost("reading a placed buffer")?;
+        let len = out.len() as u64;
+        check_range(buffer, offset, len)?;
         if !buffer.is_exact() {
             // The buffer is rounded up to whole words, so the rounded read stays inside it.
-            let mut out = self.read_buffer(buffer.buffer(), offset, len.next_multiple_of(4))?;
-            out.truncate(len_usize);
-            return Ok(out);
+            let words = self.read_buffer(buffer.buffer(), offset, len.next_multiple_of(4))?;
+            out.copy_from_slice(&words[..out.len()]);
+            return Ok(());
         }
-        let mut out = vec![0u8; len_usize];
         if let Some(mapping) = buffer.mapping() {
             if buffer.flags().contains(MemoryFlags::HOST_CACHED) {
                 self.wait_idle()?;
-                mapping.read(offset, &mut out)?;
-                return Ok(out);
+                mapping.read(offset, out)?;
+                return Ok(());
             }
         }
         let mut guard = lock(&self.staging.readback)?;
@@ -247,7 +255,7 @@ impl Context {
                 mapping.read(0, &mut out[start as usize..(start + n) as usize])?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Writes `data` at `offset` (a multiple of 4) into a plain wgpu buffer; a last partial
