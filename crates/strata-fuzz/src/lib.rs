@@ -16,6 +16,7 @@
 //! `strata-soak --cycles N [--seed S] [--json]`. `RELIABILITY.md` at the workspace root lists the
 //! figures and the commands that reproduce them.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod check;
 pub mod mutate;

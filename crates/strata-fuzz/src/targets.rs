@@ -33,7 +33,7 @@ pub struct Target {
     pub seeds: fn() -> Vec<Vec<u8>>,
     /// Repairs a mutated input so that it gets past the first check more often (for model
     /// files: the header length prefix). Applied to half of the inputs.
-    pub fixup: Option<fn(&mut Vec<u8>)>,
+    pub fixup: Option<fn(&mut [u8])>,
     /// Inputs are cut to this length.
     pub max_len: usize,
     /// Where the inputs hold JSON, for structured edits.
@@ -103,7 +103,7 @@ fn bucket(n: usize) -> &'static str {
 }
 
 /// Sets a model file's header length to where its JSON value ends, when it has one.
-pub fn fix_header_length(bytes: &mut Vec<u8>) {
+pub fn fix_header_length(bytes: &mut [u8]) {
     let Some(rest) = bytes.get(8..) else { return };
     let mut values =
         serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
@@ -195,11 +195,14 @@ fn check_split(bytes: u64, shape: &[u64], dtype: Dtype) {
                     "parts within the limit"
                 );
                 if parts.len() > 1 {
-                    assert!(parts.iter().all(|p| p % row == 0), "parts hold whole rows");
+                    assert!(
+                        parts.iter().all(|p| p.is_multiple_of(row)),
+                        "parts hold whole rows"
+                    );
                 }
             }
             Err(Error::TooLarge { .. }) => {
-                assert!(bytes > limit.bytes && (row > limit.bytes || bytes % row != 0));
+                assert!(bytes > limit.bytes && (row > limit.bytes || !bytes.is_multiple_of(row)));
             }
             Err(other) => panic!("unexpected split error: {other}"),
         }
