@@ -315,6 +315,9 @@ impl Context {
                     "placement `{placement}` (memory type {}): {e}",
                     choice.memory_type
                 )),
+                strata_vk::VkError::DeviceLost { call } => {
+                    Error::DeviceLost(format!("placement `{placement}` ({call})"))
+                }
                 strata_vk::VkError::TooLarge { bytes, max } => Error::TooLarge {
                     what: format!("one allocation for placement `{placement}`"),
                     bytes,
