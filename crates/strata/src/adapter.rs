@@ -85,7 +85,9 @@ pub fn backends_from_env() -> wgpu::Backends {
 pub fn create_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Instance {
     let mut flags = wgpu::InstanceFlags::empty().with_env();
     if validation {
-        flags |= wgpu::InstanceFlags::VALIDATION;
+        // DEBUG installs wgpu's debug messenger, which routes the layer's messages to `log`
+        // (without it the layer only prints to stdout, where no test can see them).
+        flags |= wgpu::InstanceFlags::VALIDATION | wgpu::InstanceFlags::DEBUG;
     }
     wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends,
