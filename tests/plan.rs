@@ -566,7 +566,11 @@ fn no_rebar_bulk_overflows_the_bar_window_to_vram_then_host() {
         }
     }
     // The 8 GiB VRAM heap is used before system memory.
-    assert!(plan.heaps[0].planned_bytes > 6 * GIB, "{}", plan.heaps[0].planned_bytes);
+    assert!(
+        plan.heaps[0].planned_bytes > 6 * GIB,
+        "{}",
+        plan.heaps[0].planned_bytes
+    );
     for t in plan.tensors.iter().filter(|t| t.tier == Tier::Critical) {
         assert_eq!(
             (t.placement, t.memory_type, t.heap),

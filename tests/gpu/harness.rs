@@ -17,7 +17,12 @@ impl log::Log for CaptureLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let text = format!("[{}] {}: {}", record.level(), record.target(), record.args());
+        let text = format!(
+            "[{}] {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        );
         eprintln!("{text}");
         // The debug messenger logs from this module; its warnings and errors are the layer's.
         // Lines starting with a tab are the context (objects, labels) of the message before.
@@ -82,7 +87,10 @@ impl Drop for Gpu {
 
 /// Fails if the validation layer has said anything since the last check.
 pub(crate) fn assert_no_validation_messages() {
-    let messages: Vec<String> = MESSAGES.lock().map(|mut m| m.drain(..).collect()).unwrap_or_default();
+    let messages: Vec<String> = MESSAGES
+        .lock()
+        .map(|mut m| m.drain(..).collect())
+        .unwrap_or_default();
     assert!(
         messages.is_empty(),
         "the Vulkan validation layer reported {} message(s):\n{}",

@@ -6,7 +6,7 @@
 
 mod embed;
 mod harness;
-mod load;
 mod kernels;
+mod load;
 mod placement;
 mod reliability;

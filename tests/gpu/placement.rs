@@ -25,19 +25,34 @@ fn placed_buffers_round_trip_and_compute() {
         let a_buf = ctx.place((a.len() * 4) as u64, placement).expect("place A");
         let b_buf = ctx.place((b.len() * 4) as u64, placement).expect("place B");
         let c_buf = ctx.place((m * n * 4) as u64, placement).expect("place C");
-        ctx.write_placed(&a_buf, 0, bytemuck::cast_slice(&a)).unwrap();
-        ctx.write_placed(&b_buf, 0, bytemuck::cast_slice(&b)).unwrap();
-        ctx.write_placed(&c_buf, 0, bytemuck::cast_slice(&vec![f32::NAN; m * n])).unwrap();
-        assert_eq!(ctx.read_placed(&a_buf, 0, a_buf.bytes()).unwrap(), bytemuck::cast_slice::<f32, u8>(&a));
-        let shape = MatmulShape { m: m as u32, n: n as u32, k: k as u32 };
-        ctx.matmul(a_buf.buffer(), b_buf.buffer(), c_buf.buffer(), shape).unwrap();
-        let c: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_placed(&c_buf, 0, c_buf.bytes()).unwrap());
+        ctx.write_placed(&a_buf, 0, bytemuck::cast_slice(&a))
+            .unwrap();
+        ctx.write_placed(&b_buf, 0, bytemuck::cast_slice(&b))
+            .unwrap();
+        ctx.write_placed(&c_buf, 0, bytemuck::cast_slice(&vec![f32::NAN; m * n]))
+            .unwrap();
+        assert_eq!(
+            ctx.read_placed(&a_buf, 0, a_buf.bytes()).unwrap(),
+            bytemuck::cast_slice::<f32, u8>(&a)
+        );
+        let shape = MatmulShape {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+        };
+        ctx.matmul(a_buf.buffer(), b_buf.buffer(), c_buf.buffer(), shape)
+            .unwrap();
+        let c: Vec<f32> =
+            bytemuck::pod_collect_to_vec(&ctx.read_placed(&c_buf, 0, c_buf.bytes()).unwrap());
         let cmp = strata::reference::compare(&c, &reference);
         assert!(cmp.passes(1e-5), "{placement}: {cmp:?}");
         let info = a_buf.info();
         assert_eq!(info.placement, placement);
         assert_eq!(info.memory_type, Some(a_buf.memory_type()));
-        assert!(info.exact && a_buf.is_exact(), "placements on Vulkan are exact");
+        assert!(
+            info.exact && a_buf.is_exact(),
+            "placements on Vulkan are exact"
+        );
     }
 }
 
@@ -45,13 +60,24 @@ fn placed_buffers_round_trip_and_compute() {
 fn unavailable_placements_are_typed_errors() {
     let Some(ctx) = gpu() else { return };
     if !is_cpu_driver(&ctx) {
-        eprintln!("lavapipe-specific expectations skipped on {}", ctx.adapter_info().name);
+        eprintln!(
+            "lavapipe-specific expectations skipped on {}",
+            ctx.adapter_info().name
+        );
         return;
     }
-    for placement in [Placement::Host, Placement::HostCached, Placement::Type(1), Placement::Type(31)] {
+    for placement in [
+        Placement::Host,
+        Placement::HostCached,
+        Placement::Type(1),
+        Placement::Type(31),
+    ] {
         match ctx.place(4096, placement) {
             Err(Error::Placement(PolicyError::Unavailable { table, .. })) => {
-                assert!(table.contains("type 0"), "the error lists the table: {table}");
+                assert!(
+                    table.contains("type 0"),
+                    "the error lists the table: {table}"
+                );
             }
             other => panic!("{placement}: expected a typed error, got {other:?}"),
         }
@@ -70,7 +96,10 @@ fn unavailable_placements_are_typed_errors() {
 #[test]
 fn bad_sizes_are_typed_errors() {
     let Some(ctx) = gpu() else { return };
-    assert!(matches!(ctx.place(0, Placement::Vram), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        ctx.place(0, Placement::Vram),
+        Err(Error::InvalidArgument(_))
+    ));
     let table = ctx.vulkan("test").unwrap().memory_table();
     let biggest_heap = table.heaps.iter().map(|h| h.size).max().unwrap();
     match ctx.place(biggest_heap + (1 << 30), Placement::Vram) {
@@ -78,16 +107,26 @@ fn bad_sizes_are_typed_errors() {
         other => panic!("over the heap: expected TooLarge, got {other:?}"),
     }
     let max_alloc = ctx.vulkan("test").unwrap().limits().max_allocation_size;
-    let vram_heap = strata::placement::choose_memory_type(&table, Placement::Vram, u32::MAX).unwrap().heap;
+    let vram_heap = strata::placement::choose_memory_type(&table, Placement::Vram, u32::MAX)
+        .unwrap()
+        .heap;
     if max_alloc < table.heaps[vram_heap as usize].size {
         match ctx.place(max_alloc + 4096, Placement::Vram) {
-            Err(Error::TooLarge { limit_name, .. }) => assert_eq!(limit_name, "maxMemoryAllocationSize"),
+            Err(Error::TooLarge { limit_name, .. }) => {
+                assert_eq!(limit_name, "maxMemoryAllocationSize")
+            }
             other => panic!("over one allocation: expected TooLarge, got {other:?}"),
         }
     }
     let buf = ctx.place(1024, Placement::Vram).unwrap();
-    assert!(ctx.write_placed(&buf, 1020, &[0u8; 8]).is_err(), "write past the end");
-    assert!(ctx.write_placed(&buf, 2, &[0u8; 4]).is_err(), "unaligned offset");
+    assert!(
+        ctx.write_placed(&buf, 1020, &[0u8; 8]).is_err(),
+        "write past the end"
+    );
+    assert!(
+        ctx.write_placed(&buf, 2, &[0u8; 4]).is_err(),
+        "unaligned offset"
+    );
     assert!(ctx.read_placed(&buf, 0, 2048).is_err(), "read past the end");
 }
 
@@ -95,7 +134,13 @@ fn bad_sizes_are_typed_errors() {
 fn allocate_and_free_in_a_loop_returns_memory() {
     let Some(ctx) = gpu() else { return };
     let heap_usage = |ctx: &strata::Context| {
-        ctx.vulkan("test").unwrap().memory_table().heaps.iter().map(|h| h.usage).collect::<Vec<_>>()
+        ctx.vulkan("test")
+            .unwrap()
+            .memory_table()
+            .heaps
+            .iter()
+            .map(|h| h.usage)
+            .collect::<Vec<_>>()
     };
     // Warm up the staging ring and allocator blocks first.
     let warm = ctx.place(8 << 20, Placement::Vram).unwrap();
@@ -107,7 +152,8 @@ fn allocate_and_free_in_a_loop_returns_memory() {
     for i in 0..200u64 {
         let size = [4096, 1 << 20, 8 << 20, 40 << 20][(i % 4) as usize];
         let buf = ctx.place(size, Placement::Vram).unwrap();
-        ctx.write_placed(&buf, 0, &vec![(i % 251) as u8; size as usize]).unwrap();
+        ctx.write_placed(&buf, 0, &vec![(i % 251) as u8; size as usize])
+            .unwrap();
         drop(buf);
         if i % 16 == 0 {
             ctx.wait_idle().unwrap();
@@ -119,10 +165,17 @@ fn allocate_and_free_in_a_loop_returns_memory() {
     // exact heap usage in a process of its own.)
     for (before, after) in usage_before.iter().zip(heap_usage(&ctx)) {
         if let (Some(before), Some(after)) = (before, after) {
-            assert!(after <= before + (256 << 20), "heap usage grew from {before} to {after}");
+            assert!(
+                after <= before + (256 << 20),
+                "heap usage grew from {before} to {after}"
+            );
         }
     }
-    assert_eq!(ctx.live_allocations(), live_before, "every placed buffer was freed");
+    assert_eq!(
+        ctx.live_allocations(),
+        live_before,
+        "every placed buffer was freed"
+    );
 }
 
 #[test]
@@ -136,14 +189,31 @@ fn tensors_over_the_binding_limit_are_split_and_compute() {
     let seed = fresh_seed("tensors_over_the_binding_limit_are_split_and_compute");
     let weights = strata::reference::random_f32(rows * cols, seed);
     let (tensor, _) = ctx
-        .place_tensor((rows * cols * 4) as u64, row_bytes, &PlaceOptions::new(Placement::Vram))
+        .place_tensor(
+            (rows * cols * 4) as u64,
+            row_bytes,
+            &PlaceOptions::new(Placement::Vram),
+        )
         .unwrap();
     if limit.bytes < (rows * cols * 4) as u64 {
-        assert!(tensor.parts().len() >= 2, "expected a split, got {} part(s)", tensor.parts().len());
+        assert!(
+            tensor.parts().len() >= 2,
+            "expected a split, got {} part(s)",
+            tensor.parts().len()
+        );
     }
-    assert!(tensor.parts().iter().all(|p| p.bytes() <= limit.bytes && p.bytes() % row_bytes == 0));
-    ctx.write_tensor(&tensor, bytemuck::cast_slice(&weights)).unwrap();
-    assert_eq!(ctx.read_tensor(&tensor).unwrap(), bytemuck::cast_slice::<f32, u8>(&weights));
+    assert!(
+        tensor
+            .parts()
+            .iter()
+            .all(|p| p.bytes() <= limit.bytes && p.bytes() % row_bytes == 0)
+    );
+    ctx.write_tensor(&tensor, bytemuck::cast_slice(&weights))
+        .unwrap();
+    assert_eq!(
+        ctx.read_tensor(&tensor).unwrap(),
+        bytemuck::cast_slice::<f32, u8>(&weights)
+    );
 
     // y = W·x part by part with the matmul kernel (n = 1), checked against the CPU.
     let x = strata::reference::random_f32(cols, seed + 1);
@@ -152,7 +222,11 @@ fn tensors_over_the_binding_limit_are_split_and_compute() {
     for part in tensor.parts() {
         let part_rows = (part.bytes() / row_bytes) as usize;
         let y_buf = ctx.upload(&vec![f32::NAN; part_rows]).unwrap();
-        let shape = MatmulShape { m: part_rows as u32, n: 1, k: cols as u32 };
+        let shape = MatmulShape {
+            m: part_rows as u32,
+            n: 1,
+            k: cols as u32,
+        };
         ctx.matmul(part.buffer(), &x_buf, &y_buf, shape).unwrap();
         let y = ctx.read_back::<f32>(&y_buf, part_rows).unwrap();
         let w = &weights[first_row * cols..(first_row + part_rows) * cols];
@@ -169,15 +243,32 @@ fn proof_of_placement_never_claims_without_a_witness() {
     let Some(ctx) = gpu() else { return };
     let vk = ctx.vulkan("test").unwrap();
     let info = ctx.adapter_info();
-    let before = strata::placement::UsageSnapshot::take(&vk.memory_table(), (info.vendor, info.device));
+    let before =
+        strata::placement::UsageSnapshot::take(&vk.memory_table(), (info.vendor, info.device));
     let buf = ctx.place(64 << 20, Placement::Vram).unwrap();
     let table = vk.memory_table();
     let after = strata::placement::UsageSnapshot::take(&table, (info.vendor, info.device));
-    let verdict = strata::placement::verify(&table, buf.heap(), buf.bytes(), buf.info().dedicated, &before, &after);
+    let verdict = strata::placement::verify(
+        &table,
+        buf.heap(),
+        buf.bytes(),
+        buf.info().dedicated,
+        &before,
+        &after,
+    );
     if before.heap_usage.is_none() && before.amdgpu.is_none() {
-        assert!(matches!(verdict, Verification::Unverifiable { .. }), "{verdict:?}");
+        assert!(
+            matches!(verdict, Verification::Unverifiable { .. }),
+            "{verdict:?}"
+        );
     } else {
-        assert!(matches!(verdict, Verification::Verified { .. }), "{verdict:?}");
+        assert!(
+            matches!(verdict, Verification::Verified { .. }),
+            "{verdict:?}"
+        );
     }
-    assert!(matches!(buf.upload_path(), UploadPath::Mapped | UploadPath::Staging));
+    assert!(matches!(
+        buf.upload_path(),
+        UploadPath::Mapped | UploadPath::Staging
+    ));
 }

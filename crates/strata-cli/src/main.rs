@@ -1,5 +1,8 @@
 //! `strata`: adapters and memory tables, checked kernels, placement, plans, loading, benchmarks.
-#![allow(unreachable_pub, reason = "a binary has no public API; `pub` marks what subcommands share")]
+#![allow(
+    unreachable_pub,
+    reason = "a binary has no public API; `pub` marks what subcommands share"
+)]
 
 mod cmd;
 mod common;

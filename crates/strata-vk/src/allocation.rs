@@ -139,14 +139,19 @@ impl VulkanDevice {
             .usage(PLACED_USAGE)
             .sharing_mode(vk::SharingMode::EXCLUSIVE);
         // SAFETY: valid create info (non-zero size, exclusive sharing) on a live device (inv. 1).
-        let buffer = unsafe { shared.device.create_buffer(&info, None) }
-            .map_err(|e| VkError::from_alloc("vkCreateBuffer", e, request.size, request.memory_type))?;
+        let buffer = unsafe { shared.device.create_buffer(&info, None) }.map_err(|e| {
+            VkError::from_alloc("vkCreateBuffer", e, request.size, request.memory_type)
+        })?;
 
         let mut dedicated_req = vk::MemoryDedicatedRequirements::default();
         let mut req2 = vk::MemoryRequirements2::default().push_next(&mut dedicated_req);
         let req_info = vk::BufferMemoryRequirementsInfo2::default().buffer(buffer);
         // SAFETY: `buffer` is live; the output chain is made of locals (invariant 5).
-        unsafe { shared.device.get_buffer_memory_requirements2(&req_info, &mut req2) };
+        unsafe {
+            shared
+                .device
+                .get_buffer_memory_requirements2(&req_info, &mut req2)
+        };
         let requirements = req2.memory_requirements;
         let wants_dedicated = dedicated_req.prefers_dedicated_allocation == vk::TRUE
             || dedicated_req.requires_dedicated_allocation == vk::TRUE;
@@ -234,7 +239,12 @@ impl VulkanDevice {
         // SAFETY: the type index was checked against the buffer's memoryTypeBits; the size comes
         // from the buffer's requirements; the p_next chain is made of locals (invariant 5).
         let memory = unsafe { shared.device.allocate_memory(&info, None) }.map_err(|e| {
-            VkError::from_alloc("vkAllocateMemory", e, requirements.size, request.memory_type)
+            VkError::from_alloc(
+                "vkAllocateMemory",
+                e,
+                requirements.size,
+                request.memory_type,
+            )
         })?;
         let free = || {
             // SAFETY: `memory` was just allocated and nothing is bound to it or uses it yet.

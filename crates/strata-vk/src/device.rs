@@ -102,8 +102,8 @@ impl VulkanDevice {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
 
-        let allocator = gpu_allocator::vulkan::Allocator::new(
-            &gpu_allocator::vulkan::AllocatorCreateDesc {
+        let allocator =
+            gpu_allocator::vulkan::Allocator::new(&gpu_allocator::vulkan::AllocatorCreateDesc {
                 instance: instance.clone(),
                 device: raw.clone(),
                 physical_device: physical,
@@ -114,12 +114,11 @@ impl VulkanDevice {
                 },
                 buffer_device_address: false,
                 allocation_sizes: gpu_allocator::AllocationSizes::new(64 << 20, 64 << 20),
-            },
-        )
-        .map_err(|e| VkError::Vulkan {
-            call: "gpu_allocator::Allocator::new",
-            result: e.to_string(),
-        })?;
+            })
+            .map_err(|e| VkError::Vulkan {
+                call: "gpu_allocator::Allocator::new",
+                result: e.to_string(),
+            })?;
 
         let memory_types = read_memory_table(&instance, physical, false)
             .types
@@ -183,7 +182,11 @@ impl VulkanDevice {
 
     /// The device's memory table, with budget and usage when `VK_EXT_memory_budget` is enabled.
     pub fn memory_table(&self) -> MemoryTable {
-        read_memory_table(&self.inner.instance, self.inner.physical, self.inner.has_budget)
+        read_memory_table(
+            &self.inner.instance,
+            self.inner.physical,
+            self.inner.has_budget,
+        )
     }
 }
 
@@ -261,9 +264,15 @@ pub fn adapter_memory_table(adapter: &wgpu::Adapter) -> Option<MemoryTable> {
     // SAFETY: the guard borrows the hal adapter; we use the instance handle and physical device
     // only inside this function, while `adapter` (and so the instance) is alive.
     let hal = unsafe { adapter.as_hal::<Vulkan>() }?;
-    let has_budget = hal.physical_device_capabilities().supports_extension(ash::ext::memory_budget::NAME);
+    let has_budget = hal
+        .physical_device_capabilities()
+        .supports_extension(ash::ext::memory_budget::NAME);
     let instance = hal.shared_instance().raw_instance();
-    Some(read_memory_table(instance, hal.raw_physical_device(), has_budget))
+    Some(read_memory_table(
+        instance,
+        hal.raw_physical_device(),
+        has_budget,
+    ))
 }
 
 /// Device extensions of a Vulkan adapter that matter for placement, and whether each is there.
@@ -278,10 +287,18 @@ pub fn adapter_memory_extensions(adapter: &wgpu::Adapter) -> Option<Vec<(&'stati
                 "VK_EXT_pageable_device_local_memory",
                 ash::ext::pageable_device_local_memory::NAME,
             ),
-            ("VK_KHR_cooperative_matrix", ash::khr::cooperative_matrix::NAME),
+            (
+                "VK_KHR_cooperative_matrix",
+                ash::khr::cooperative_matrix::NAME,
+            ),
         ]
         .into_iter()
-        .map(|(name, ext)| (name, hal.physical_device_capabilities().supports_extension(ext)))
+        .map(|(name, ext)| {
+            (
+                name,
+                hal.physical_device_capabilities().supports_extension(ext),
+            )
+        })
         .collect(),
     )
 }
@@ -295,7 +312,8 @@ pub fn validation_layer_available() -> bool {
     };
     // SAFETY: `entry` is a loaded Vulkan entry point; the call has no other preconditions.
     let layers = unsafe { entry.enumerate_instance_layer_properties() }.unwrap_or_default();
-    layers
-        .iter()
-        .any(|l| l.layer_name_as_c_str().is_ok_and(|n| n == c"VK_LAYER_KHRONOS_validation"))
+    layers.iter().any(|l| {
+        l.layer_name_as_c_str()
+            .is_ok_and(|n| n == c"VK_LAYER_KHRONOS_validation")
+    })
 }

@@ -89,7 +89,12 @@ impl VkError {
         }
     }
 
-    pub(crate) fn from_alloc(call: &'static str, result: ash::vk::Result, bytes: u64, memory_type: u32) -> Self {
+    pub(crate) fn from_alloc(
+        call: &'static str,
+        result: ash::vk::Result,
+        bytes: u64,
+        memory_type: u32,
+    ) -> Self {
         use ash::vk::Result as R;
         match result {
             R::ERROR_OUT_OF_DEVICE_MEMORY => Self::OutOfMemory {

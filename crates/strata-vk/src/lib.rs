@@ -30,13 +30,13 @@
 mod allocation;
 mod device;
 mod error;
+pub mod file_map;
 mod mapping;
 mod open;
-pub mod file_map;
 pub mod table;
 
-pub use allocation::{AllocationRequest, PlacedAllocation};
 pub use allocation::DEDICATED_THRESHOLD;
+pub use allocation::{AllocationRequest, PlacedAllocation};
 pub use device::{
     VulkanDevice, VulkanLimits, adapter_memory_extensions, adapter_memory_table,
     validation_layer_available,
@@ -60,7 +60,10 @@ mod tests {
             .take_while(|line| line.starts_with("//!"))
             .map(|line| line.strip_prefix("//! ").unwrap_or(""))
             .collect();
-        assert!(invariants.len() > 6, "the invariants were not found in lib.rs");
+        assert!(
+            invariants.len() > 6,
+            "the invariants were not found in lib.rs"
+        );
         let text = invariants.join("\n");
         assert!(
             doc.contains(&text),

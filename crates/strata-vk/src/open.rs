@@ -58,7 +58,8 @@ fn open_with_priority(
         // SAFETY: the guard only borrows the hal adapter for this query.
         let hal = unsafe { adapter.as_hal::<Vulkan>() };
         hal.is_some_and(|h| {
-            h.physical_device_capabilities().supports_extension(ash::ext::memory_priority::NAME)
+            h.physical_device_capabilities()
+                .supports_extension(ash::ext::memory_priority::NAME)
                 && h.shared_instance().instance_api_version() >= vk::API_VERSION_1_1
         })
     };
@@ -93,7 +94,9 @@ fn open_with_priority(
     let open = match open {
         Ok(open) => open,
         Err(err) => {
-            log::warn!("opening the device with VK_EXT_memory_priority failed ({err}); opening it plainly");
+            log::warn!(
+                "opening the device with VK_EXT_memory_priority failed ({err}); opening it plainly"
+            );
             return None;
         }
     };

@@ -96,10 +96,12 @@ macro_rules! vulkan_flags {
                     .trim_start_matches("VK_MEMORY_HEAP_")
                     .trim_end_matches("_BIT");
                 if let Some(hex) = short.strip_prefix("0x") {
-                    return u32::from_str_radix(hex, 16).map(Self).map_err(|_| UnknownFlag {
-                        kind: $what,
-                        name: trimmed.to_string(),
-                    });
+                    return u32::from_str_radix(hex, 16)
+                        .map(Self)
+                        .map_err(|_| UnknownFlag {
+                            kind: $what,
+                            name: trimmed.to_string(),
+                        });
                 }
                 $names
                     .iter()
@@ -238,7 +240,9 @@ pub enum TableError {
     #[error("not a memory table: {0}")]
     Json(String),
     /// An index does not match its position.
-    #[error("{what} at position {position} has index {index}; indices must be 0, 1, 2, ... in order")]
+    #[error(
+        "{what} at position {position} has index {index}; indices must be 0, 1, 2, ... in order"
+    )]
     IndexOrder {
         /// `heap` or `memory type`.
         what: &'static str,
@@ -324,7 +328,9 @@ impl MemoryTable {
                 .iter()
                 .find_map(|a| a.get("memory").filter(|m| !m.is_null()))
                 .cloned()
-                .ok_or_else(|| TableError::Json("no adapter in this document has a memory table".into()))?
+                .ok_or_else(|| {
+                    TableError::Json("no adapter in this document has a memory table".into())
+                })?
         } else if let Some(memory) = value.get("memory") {
             memory.clone()
         } else {
@@ -352,7 +358,13 @@ impl fmt::Display for MemoryTable {
     /// A vulkaninfo-like listing of heaps and types.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for heap in &self.heaps {
-            write!(f, "heap {}: {} flags {}", heap.index, human_bytes(heap.size), heap.flags)?;
+            write!(
+                f,
+                "heap {}: {} flags {}",
+                heap.index,
+                human_bytes(heap.size),
+                heap.flags
+            )?;
             match (heap.budget, heap.usage) {
                 (Some(b), Some(u)) => {
                     writeln!(f, "  budget {}  usage {}", human_bytes(b), human_bytes(u))?
@@ -421,7 +433,10 @@ mod tests {
                 flags: MemoryFlags::DEVICE_LOCAL,
             }],
         };
-        assert!(matches!(table.validate(), Err(TableError::MissingHeap { .. })));
+        assert!(matches!(
+            table.validate(),
+            Err(TableError::MissingHeap { .. })
+        ));
     }
 
     #[test]

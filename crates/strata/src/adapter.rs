@@ -73,7 +73,10 @@ pub fn validation_from_env() -> bool {
 
 /// `1`, `true`, `yes` or `on`, in any case.
 fn switch_is_on(value: &str) -> bool {
-    matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
 }
 
 /// The backends to search: `WGPU_BACKEND` if set, else every backend compiled in.
@@ -109,7 +112,9 @@ pub fn summarize(index: usize, adapter: &wgpu::Adapter) -> AdapterSummary {
         name: info.name.clone(),
         backend: backend_name(info.backend).to_string(),
         device_type: device_type_name(info.device_type).to_string(),
-        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
     }
 }
 
@@ -200,10 +205,13 @@ pub fn choose_adapter(
         }
     };
     match position {
-        Some(i) => Ok(adapters.into_iter().nth(i).ok_or_else(|| Error::AdapterNotFound {
-            selector: selector.to_string(),
-            available: Vec::new(),
-        })?),
+        Some(i) => Ok(adapters
+            .into_iter()
+            .nth(i)
+            .ok_or_else(|| Error::AdapterNotFound {
+                selector: selector.to_string(),
+                available: Vec::new(),
+            })?),
         None => Err(Error::AdapterNotFound {
             selector: selector.to_string(),
             available: available(),
@@ -241,17 +249,30 @@ mod tests {
 
     #[test]
     fn selector_parses_index_or_name() {
-        assert_eq!("2".parse::<AdapterSelector>().unwrap(), AdapterSelector::Index(2));
+        assert_eq!(
+            "2".parse::<AdapterSelector>().unwrap(),
+            AdapterSelector::Index(2)
+        );
         assert_eq!(
             "llvmpipe".parse::<AdapterSelector>().unwrap(),
             AdapterSelector::Name("llvmpipe".into())
         );
-        assert_eq!("".parse::<AdapterSelector>().unwrap(), AdapterSelector::Default);
+        assert_eq!(
+            "".parse::<AdapterSelector>().unwrap(),
+            AdapterSelector::Default
+        );
     }
 
     #[test]
     fn validation_switch_values() {
-        for (value, on) in [("1", true), ("true", true), (" ON ", true), ("0", false), ("", false), ("no", false)] {
+        for (value, on) in [
+            ("1", true),
+            ("true", true),
+            (" ON ", true),
+            ("0", false),
+            ("", false),
+            ("no", false),
+        ] {
             assert_eq!(switch_is_on(value), on, "{value:?}");
         }
     }
@@ -261,7 +282,9 @@ mod tests {
         use wgpu::{Backend::Vulkan, DeviceType as D, PowerPreference as P};
         let high = P::HighPerformance;
         assert!(rank(D::DiscreteGpu, Vulkan, high) < rank(D::Cpu, Vulkan, high));
-        assert!(rank(D::IntegratedGpu, Vulkan, P::LowPower) < rank(D::DiscreteGpu, Vulkan, P::LowPower));
+        assert!(
+            rank(D::IntegratedGpu, Vulkan, P::LowPower) < rank(D::DiscreteGpu, Vulkan, P::LowPower)
+        );
         assert!(rank(D::Cpu, Vulkan, high) < rank(D::Cpu, wgpu::Backend::Gl, high));
     }
 }

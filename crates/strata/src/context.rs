@@ -93,9 +93,11 @@ impl ContextBuilder {
             })?;
         // Errors inside Strata's own operations are caught by error scopes and returned as
         // values; anything else is logged rather than aborting the embedding program.
-        opened.device.on_uncaptured_error(Arc::new(|error: wgpu::Error| {
-            log::error!("uncaptured GPU error: {error}");
-        }));
+        opened
+            .device
+            .on_uncaptured_error(Arc::new(|error: wgpu::Error| {
+                log::error!("uncaptured GPU error: {error}");
+            }));
         Context::assemble(instance, adapter, opened.device, opened.queue, true)
     }
 }

@@ -76,11 +76,11 @@ pub mod table {
 pub use adapter::{AdapterSelector, VALIDATION_ENV};
 pub use context::{Context, ContextBuilder, WANTED_FEATURES};
 pub use error::{Error, NO_ADAPTER_HINT, Result};
-pub use load::{LoadError, LoadOptions, LoadedModel, LoadedTensor};
 pub use kernels::{
-    Clock, GemmSpec, GemvSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig, MatmulShape, Operand,
-    RunOptions, Timing, Tuning,
+    Clock, GemmSpec, GemvSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig,
+    MatmulShape, Operand, RunOptions, Timing, Tuning,
 };
+pub use load::{LoadError, LoadOptions, LoadedModel, LoadedTensor};
 pub use model::{Dtype, Model, ModelError, TensorInfo};
 pub use placement::{
     PlaceOptions, PlacedBuffer, PlacedTensor, Placement, PlacementSupport, Usage, Verification,

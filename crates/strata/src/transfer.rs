@@ -28,7 +28,9 @@ impl Context {
     /// Creates an uninitialised-by-us (wgpu zeroes it) storage buffer of `bytes` bytes.
     pub fn create_storage_buffer(&self, bytes: u64, label: &str) -> Result<wgpu::Buffer> {
         if bytes == 0 {
-            return Err(Error::InvalidArgument(format!("{label}: a buffer of 0 bytes")));
+            return Err(Error::InvalidArgument(format!(
+                "{label}: a buffer of 0 bytes"
+            )));
         }
         let max = self.limits().max_buffer_size;
         if bytes > max {
@@ -65,7 +67,9 @@ impl Context {
         let mut since_wait = 0u64;
         for (i, chunk) in data.chunks(TRANSFER_CHUNK as usize).enumerate() {
             let at = offset + i as u64 * TRANSFER_CHUNK;
-            self.scoped("write_buffer", || self.queue.write_buffer(buffer, at, chunk))?;
+            self.scoped("write_buffer", || {
+                self.queue.write_buffer(buffer, at, chunk)
+            })?;
             since_wait += chunk.len() as u64;
             if since_wait >= WRITE_WINDOW {
                 let submission = self.queue.submit([]);
@@ -85,8 +89,9 @@ impl Context {
                 "read_buffer: offset {offset} and length {len} must be multiples of 4"
             )));
         }
-        let len_usize = usize::try_from(len)
-            .map_err(|_| Error::InvalidArgument(format!("read_buffer: {len} bytes do not fit in memory")))?;
+        let len_usize = usize::try_from(len).map_err(|_| {
+            Error::InvalidArgument(format!("read_buffer: {len} bytes do not fit in memory"))
+        })?;
         let mut out = Vec::with_capacity(len_usize);
         let staging_size = len.clamp(4, TRANSFER_CHUNK);
         let staging = self.scoped("read_buffer staging", || {
@@ -102,7 +107,8 @@ impl Context {
             let n = (len - done).min(staging_size);
             let mut encoder = self.device.create_command_encoder(&Default::default());
             encoder.copy_buffer_to_buffer(buffer, offset + done, &staging, 0, n);
-            let submission = self.scoped("read_buffer copy", || self.queue.submit([encoder.finish()]))?;
+            let submission =
+                self.scoped("read_buffer copy", || self.queue.submit([encoder.finish()]))?;
             self.wait_for(submission)?;
             self.map_read(&staging, n, &mut out)?;
             done += n;

@@ -5,11 +5,11 @@ use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use strata::Placement;
 use strata::bench::{self, BenchConfig, BenchOp, BenchRow};
+use strata::kernels::KernelDtype;
 use strata::plan::parse_bytes;
 use strata::table::human_bytes;
-use strata::Placement;
-use strata::kernels::KernelDtype;
 
 /// Options of `strata bench`.
 #[derive(Debug, clap::Args)]
@@ -73,8 +73,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => bench::default_size(&ctx),
     };
     let config = BenchConfig {
-        placements: if args.placements.is_empty() { Placement::NAMED.to_vec() } else { args.placements.clone() },
-        ops: if args.ops.is_empty() { BenchOp::ALL.to_vec() } else { args.ops.clone() },
+        placements: if args.placements.is_empty() {
+            Placement::NAMED.to_vec()
+        } else {
+            args.placements.clone()
+        },
+        ops: if args.ops.is_empty() {
+            BenchOp::ALL.to_vec()
+        } else {
+            args.ops.clone()
+        },
         size,
         dtype,
         iters: args.iters.unwrap_or_else(|| bench::default_iters(&ctx)),
@@ -131,11 +139,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// The figure a row is judged by: GB/s, or GFLOP/s for gemm.
 pub(crate) fn row_figure(row: &BenchRow) -> Option<f64> {
-    if row.op == BenchOp::Gemm { row.gflops } else { row.gb_per_s }
+    if row.op == BenchOp::Gemm {
+        row.gflops
+    } else {
+        row.gb_per_s
+    }
 }
 
 pub(crate) fn op_unit(op: BenchOp) -> &'static str {
-    if op == BenchOp::Gemm { "GFLOP/s" } else { "GB/s" }
+    if op == BenchOp::Gemm {
+        "GFLOP/s"
+    } else {
+        "GB/s"
+    }
 }
 
 /// The `vram` figure of the same op (and upload path) that a row is compared with.
@@ -143,7 +159,9 @@ fn vram_figure(report: &Report, row: &BenchRow) -> Option<f64> {
     report
         .rows
         .iter()
-        .find(|r| r.op == row.op && r.placement == Placement::Vram && r.path == row.path && r.available)
+        .find(|r| {
+            r.op == row.op && r.placement == Placement::Vram && r.path == row.path && r.available
+        })
         .and_then(row_figure)
 }
 
@@ -167,8 +185,12 @@ fn print_table(report: &Report) {
             strata::placement::UploadPath::Mapped => "mapped",
             strata::placement::UploadPath::Staging => "staging",
         });
-        let median = row.seconds.map_or(String::new(), |s| format!("{:.3} ms", s.median * 1e3));
-        let spread = row.seconds.map_or(String::new(), |s| format!("{:.1}%", s.spread() * 100.0));
+        let median = row
+            .seconds
+            .map_or(String::new(), |s| format!("{:.3} ms", s.median * 1e3));
+        let spread = row
+            .seconds
+            .map_or(String::new(), |s| format!("{:.1}%", s.spread() * 100.0));
         let rate = row_figure(row).map_or(String::new(), |f| format!("{f:.1}"));
         let ratio = match (row_figure(row), vram_figure(report, row)) {
             (Some(f), Some(v)) if v > 0.0 => format!("{:.2}x", f / v),
@@ -202,7 +224,10 @@ fn to_csv(report: &Report) -> String {
     );
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for r in &report.rows {
-        let path = r.path.map(|p| format!("{p:?}").to_lowercase()).unwrap_or_default();
+        let path = r
+            .path
+            .map(|p| format!("{p:?}").to_lowercase())
+            .unwrap_or_default();
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
@@ -227,4 +252,3 @@ fn to_csv(report: &Report) -> String {
     }
     out
 }
-

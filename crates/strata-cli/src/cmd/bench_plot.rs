@@ -57,14 +57,21 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
             .draw()?;
         chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
             let mut bar = Rectangle::new(
-                [(0.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))],
+                [
+                    (0.0, SegmentValue::Exact(i)),
+                    (*v, SegmentValue::Exact(i + 1)),
+                ],
                 Palette99::pick(i).filled(),
             );
             bar.set_margin(4, 4, 0, 0);
             bar
         }))?;
         chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-            Text::new(format!("{v:.1}"), (*v, SegmentValue::CenterOf(i)), ("sans-serif", 13))
+            Text::new(
+                format!("{v:.1}"),
+                (*v, SegmentValue::CenterOf(i)),
+                ("sans-serif", 13),
+            )
         }))?;
     }
     root.present()?;

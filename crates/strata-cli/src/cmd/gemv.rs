@@ -2,13 +2,13 @@
 //! timed in bytes per second (GEMV is memory-bound), optionally checked.
 
 use super::matmul::{clock_name, median_of, rand_seed, tolerance};
-use strata::{PlaceOptions, PlacedTensor, Placement};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
 use strata::kernels::GemvConfig;
 use strata::reference::{self, Comparison};
 use strata::{Clock, Context, GemvSpec, KernelDtype, KernelPath, Operand, RunOptions, wgpu};
+use strata::{PlaceOptions, PlacedTensor, Placement};
 
 /// Options of `strata gemv`.
 #[derive(Debug, clap::Args)]
@@ -215,9 +215,12 @@ fn place_weights(
     let bytes = reference::encode(w, spec.dtype);
     let row_bytes = u64::from(spec.cols) * spec.dtype.bytes();
     if (bytes.len() as u64) != row_bytes * u64::from(spec.rows) {
-        anyhow::bail!("--placement needs rows of whole 32-bit words (cols × element size a multiple of 4)");
+        anyhow::bail!(
+            "--placement needs rows of whole 32-bit words (cols × element size a multiple of 4)"
+        );
     }
-    let (tensor, _) = ctx.place_tensor(bytes.len() as u64, row_bytes, &PlaceOptions::new(placement))?;
+    let (tensor, _) =
+        ctx.place_tensor(bytes.len() as u64, row_bytes, &PlaceOptions::new(placement))?;
     ctx.write_tensor(&tensor, &bytes)?;
     eprintln!(
         "weights in {placement}: memory type {}, heap {}, {} part(s)",

@@ -4,9 +4,9 @@ use crate::common::print_json;
 use serde::Serialize;
 use std::process::ExitCode;
 use strata::adapter;
-use strata::wgpu;
 use strata::placement::{describe_memory_type, placements_served_by};
 use strata::table::{MemoryHeap, human_bytes};
+use strata::wgpu;
 
 /// Options of `strata info`.
 #[derive(Debug, clap::Args)]
@@ -82,7 +82,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             backends: format!("{backends:?}"),
         });
     }
-    let wanted: Option<strata::AdapterSelector> = args.adapter.as_deref().map(|s| s.parse().unwrap_or_default());
+    let wanted: Option<strata::AdapterSelector> = args
+        .adapter
+        .as_deref()
+        .map(|s| s.parse().unwrap_or_default());
     let reports: Vec<AdapterReport> = adapters
         .iter()
         .enumerate()
@@ -154,7 +157,11 @@ fn describe(index: usize, a: &wgpu::Adapter) -> AdapterReport {
             subgroup_min_size: info.subgroup_min_size,
             subgroup_max_size: info.subgroup_max_size,
         },
-        features: a.features().iter_names().map(|(n, _)| n.to_string()).collect(),
+        features: a
+            .features()
+            .iter_names()
+            .map(|(n, _)| n.to_string())
+            .collect(),
         memory,
         extensions,
     }
@@ -171,7 +178,10 @@ fn strata_vk_extensions(a: &wgpu::Adapter) -> Option<Vec<Extension>> {
 fn print_human(report: &Report) {
     for a in &report.adapters {
         println!("adapter {}: {}", a.index, a.name);
-        println!("  backend {}, {}, driver {}", a.backend, a.device_type, a.driver);
+        println!(
+            "  backend {}, {}, driver {}",
+            a.backend, a.device_type, a.driver
+        );
         let l = &a.limits;
         println!(
             "  limits: buffer {}, storage binding {}, shared memory {}, {} invocations/workgroup, subgroup {}..{}",
@@ -196,7 +206,11 @@ fn print_human(report: &Report) {
                 println!("  memory heaps:");
                 for h in &m.heaps {
                     let budget = match (h.budget, h.usage) {
-                        (Some(b), Some(u)) => format!("budget {:>10}  usage {:>10}", human_bytes(b), human_bytes(u)),
+                        (Some(b), Some(u)) => format!(
+                            "budget {:>10}  usage {:>10}",
+                            human_bytes(b),
+                            human_bytes(u)
+                        ),
                         _ => "budget n/a (no VK_EXT_memory_budget)".into(),
                     };
                     println!(

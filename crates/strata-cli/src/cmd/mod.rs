@@ -1,8 +1,8 @@
 //! One file per subcommand.
 
+pub mod alloc;
 pub mod bench;
 mod bench_plot;
-pub mod alloc;
 pub mod gemv;
 pub mod info;
 pub mod load;

@@ -188,7 +188,9 @@ pub fn run(
         return Err(Error::InvalidArgument("--iters must be at least 1".into()));
     }
     if config.size < 4096 {
-        return Err(Error::InvalidArgument("the benchmark size must be at least 4 KiB".into()));
+        return Err(Error::InvalidArgument(
+            "the benchmark size must be at least 4 KiB".into(),
+        ));
     }
     let total = config.placements.len() * config.ops.len();
     let mut rows = Vec::new();

@@ -24,9 +24,12 @@ pub(super) fn measure(
     };
     match result {
         Ok(rows) => Ok(rows),
-        Err(e @ (Error::Placement(_) | Error::NeedsVulkan { .. } | Error::OutOfMemory(_) | Error::TooLarge { .. })) => {
-            Ok(vec![BenchRow::unavailable(op, placement, e.to_string())])
-        }
+        Err(
+            e @ (Error::Placement(_)
+            | Error::NeedsVulkan { .. }
+            | Error::OutOfMemory(_)
+            | Error::TooLarge { .. }),
+        ) => Ok(vec![BenchRow::unavailable(op, placement, e.to_string())]),
         Err(e) => Err(e),
     }
 }
@@ -81,7 +84,8 @@ fn kernel_times(iters: u32, mut f: impl FnMut() -> Result<Timing>) -> Result<(Sa
         clock = t.clock;
         seconds.push(t.seconds);
     }
-    let samples = Samples::of(seconds).ok_or_else(|| Error::InvalidArgument("no timed runs".into()))?;
+    let samples =
+        Samples::of(seconds).ok_or_else(|| Error::InvalidArgument("no timed runs".into()))?;
     Ok((samples, clock))
 }
 
@@ -101,7 +105,13 @@ fn upload(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<V
             ctx.write_placed_with(&buffer, 0, &data, path)?;
             ctx.wait_idle()
         })?;
-        let mut r = row(BenchOp::Upload, &buffer, config.size, samples, Clock::WallClock);
+        let mut r = row(
+            BenchOp::Upload,
+            &buffer,
+            config.size,
+            samples,
+            Clock::WallClock,
+        );
         r.path = Some(path);
         rows.push(r);
     }
@@ -137,7 +147,13 @@ fn download(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result
     // One destination for every run: the cost measured is the transfer, not page faults.
     let mut out = vec![0u8; config.size as usize];
     let samples = wall_times(config.iters, || ctx.read_placed_into(&buffer, 0, &mut out))?;
-    Ok(row(BenchOp::Download, &buffer, config.size, samples, Clock::WallClock))
+    Ok(row(
+        BenchOp::Download,
+        &buffer,
+        config.size,
+        samples,
+        Clock::WallClock,
+    ))
 }
 
 fn read(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
@@ -146,15 +162,28 @@ fn read(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     ctx.write_tensor(&tensor, bytemuck::cast_slice(&values))?;
     let expected: f64 = values.iter().map(|&v| f64::from(v)).sum();
     let (sum, _) = ctx.stream_sum(&tensor.operands())?;
-    let tolerance = 1e-3 * values.iter().map(|v| f64::from(v.abs())).sum::<f64>().max(1.0);
+    let tolerance = 1e-3
+        * values
+            .iter()
+            .map(|v| f64::from(v.abs()))
+            .sum::<f64>()
+            .max(1.0);
     if (sum - expected).abs() > tolerance {
         return Err(Error::Gpu {
             during: format!("checking the streaming read of {placement}"),
             message: format!("GPU sum {sum} differs from the CPU sum {expected}"),
         });
     }
-    let (samples, clock) = kernel_times(config.iters, || ctx.stream_sum(&tensor.operands()).map(|(_, t)| t))?;
-    let mut r = row(BenchOp::Read, tensor.first(), tensor.bytes(), samples, clock);
+    let (samples, clock) = kernel_times(config.iters, || {
+        ctx.stream_sum(&tensor.operands()).map(|(_, t)| t)
+    })?;
+    let mut r = row(
+        BenchOp::Read,
+        tensor.first(),
+        tensor.bytes(),
+        samples,
+        clock,
+    );
     r.kernel = Some("stream_sum (vec4 loads, subgroup/shared reduction)".into());
     Ok(r)
 }
@@ -168,10 +197,19 @@ fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     };
     let row_bytes = u64::from(cols) * dtype.bytes();
     let rows = u32::try_from((config.size / row_bytes).max(1)).unwrap_or(u32::MAX);
-    let spec = GemvSpec { rows, cols, batch: 1, dtype };
+    let spec = GemvSpec {
+        rows,
+        cols,
+        batch: 1,
+        dtype,
+    };
     let values = reference::random_f32(rows as usize * cols as usize, config.seed ^ 0x6E);
     let weights = reference::encode(&values, dtype);
-    let (tensor, _) = ctx.place_tensor(weights.len() as u64, row_bytes, &PlaceOptions::new(placement))?;
+    let (tensor, _) = ctx.place_tensor(
+        weights.len() as u64,
+        row_bytes,
+        &PlaceOptions::new(placement),
+    )?;
     ctx.write_tensor(&tensor, &weights)?;
     let x = reference::random_f32(cols as usize, config.seed ^ 0x7E);
     let x_buf = ctx.upload(&x)?;
@@ -179,16 +217,31 @@ fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     let parts = tensor.operands();
     let first = ctx.gemv(&parts, &x_buf, &y_buf, spec)?;
     let y = ctx.read_back::<f32>(&y_buf, rows as usize)?;
-    let expected = reference::gemv(&reference::round_to(&values, dtype), &x, rows as usize, cols as usize, 1);
+    let expected = reference::gemv(
+        &reference::round_to(&values, dtype),
+        &x,
+        rows as usize,
+        cols as usize,
+        1,
+    );
     let cmp = reference::compare(&y, &expected);
-    let tolerance = if dtype == KernelDtype::F32 { 1e-5 } else { 1e-2 };
+    let tolerance = if dtype == KernelDtype::F32 {
+        1e-5
+    } else {
+        1e-2
+    };
     if !cmp.passes(tolerance) {
         return Err(Error::Gpu {
             during: format!("checking the gemv benchmark in {placement}"),
-            message: format!("relative error {:.2e} (tolerance {tolerance:.0e})", cmp.rel_error),
+            message: format!(
+                "relative error {:.2e} (tolerance {tolerance:.0e})",
+                cmp.rel_error
+            ),
         });
     }
-    let (samples, clock) = kernel_times(config.iters, || ctx.gemv(&parts, &x_buf, &y_buf, spec).map(|r| r.timing))?;
+    let (samples, clock) = kernel_times(config.iters, || {
+        ctx.gemv(&parts, &x_buf, &y_buf, spec).map(|r| r.timing)
+    })?;
     let bytes = weights.len() as u64 + 4 * (u64::from(cols) + u64::from(rows));
     let mut r = row(BenchOp::Gemv, tensor.first(), bytes, samples, clock);
     r.gflops = Some(2.0 * f64::from(rows) * f64::from(cols) / samples.median / 1e9);
@@ -208,16 +261,36 @@ fn gemm(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     let a = ctx.place(in_bytes, placement)?;
     let b = ctx.place(in_bytes, placement)?;
     let c = ctx.place(4 * elements, placement)?;
-    let av = reference::round_to(&reference::random_f32(elements as usize, config.seed ^ 0xA), dtype);
-    let bv = reference::round_to(&reference::random_f32(elements as usize, config.seed ^ 0xB), dtype);
+    let av = reference::round_to(
+        &reference::random_f32(elements as usize, config.seed ^ 0xA),
+        dtype,
+    );
+    let bv = reference::round_to(
+        &reference::random_f32(elements as usize, config.seed ^ 0xB),
+        dtype,
+    );
     ctx.write_placed(&a, 0, &reference::encode(&av, dtype))?;
     ctx.write_placed(&b, 0, &reference::encode(&bv, dtype))?;
-    let spec = GemmSpec { m: n, n, k: n, dtype, layout: Layout::NN };
+    let spec = GemmSpec {
+        m: n,
+        n,
+        k: n,
+        dtype,
+        layout: Layout::NN,
+    };
     let first = ctx.gemm(a.buffer(), b.buffer(), c.buffer(), spec)?;
     check_gemm_sample(ctx, &c, &av, &bv, n as usize, config.seed)?;
-    let (samples, clock) =
-        kernel_times(config.iters, || ctx.gemm(a.buffer(), b.buffer(), c.buffer(), spec).map(|r| r.timing))?;
-    let mut r = row(BenchOp::Gemm, &a, 2 * in_bytes + 4 * elements, samples, clock);
+    let (samples, clock) = kernel_times(config.iters, || {
+        ctx.gemm(a.buffer(), b.buffer(), c.buffer(), spec)
+            .map(|r| r.timing)
+    })?;
+    let mut r = row(
+        BenchOp::Gemm,
+        &a,
+        2 * in_bytes + 4 * elements,
+        samples,
+        clock,
+    );
     r.gflops = Some(2.0 * f64::from(n).powi(3) / samples.median / 1e9);
     r.gb_per_s = None;
     r.kernel = Some(format!("{} ({n}x{n}x{n} {dtype})", first.variant));
@@ -225,7 +298,14 @@ fn gemm(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
 }
 
 /// Checks 64 sampled elements of C = A·B against f64 dot products.
-fn check_gemm_sample(ctx: &Context, c: &PlacedBuffer, a: &[f32], b: &[f32], n: usize, seed: u64) -> Result<()> {
+fn check_gemm_sample(
+    ctx: &Context,
+    c: &PlacedBuffer,
+    a: &[f32],
+    b: &[f32],
+    n: usize,
+    seed: u64,
+) -> Result<()> {
     let out: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_placed(c, 0, c.bytes())?);
     let picks = reference::random_f32(128, seed ^ 0xC);
     let mut got = Vec::new();
@@ -233,7 +313,11 @@ fn check_gemm_sample(ctx: &Context, c: &PlacedBuffer, a: &[f32], b: &[f32], n: u
     for pair in picks.chunks(2) {
         let i = ((pair[0] + 1.0) / 2.0 * n as f32) as usize % n;
         let j = ((pair[1] + 1.0) / 2.0 * n as f32) as usize % n;
-        want.push((0..n).map(|p| f64::from(a[i * n + p]) * f64::from(b[p * n + j])).sum::<f64>());
+        want.push(
+            (0..n)
+                .map(|p| f64::from(a[i * n + p]) * f64::from(b[p * n + j]))
+                .sum::<f64>(),
+        );
         got.push(out[i * n + j]);
     }
     let cmp = reference::compare(&got, &want);

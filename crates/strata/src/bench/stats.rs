@@ -38,7 +38,11 @@ impl Samples {
 
     /// Relative spread (max − min) / median.
     pub fn spread(&self) -> f64 {
-        if self.median > 0.0 { (self.max - self.min) / self.median } else { 0.0 }
+        if self.median > 0.0 {
+            (self.max - self.min) / self.median
+        } else {
+            0.0
+        }
     }
 }
 

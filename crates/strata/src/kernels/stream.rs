@@ -33,7 +33,11 @@ impl Context {
             })?;
             // A CPU driver runs workgroups on a few cores and pays for every barrier: fewer,
             // longer workgroups; a GPU wants many in flight.
-            let max_groups = if self.adapter_info().device_type == wgpu::DeviceType::Cpu { 64 } else { GROUPS };
+            let max_groups = if self.adapter_info().device_type == wgpu::DeviceType::Cpu {
+                64
+            } else {
+                GROUPS
+            };
             let groups = vec4s.div_ceil(256).clamp(1, max_groups);
             let params = [vec4s, 0, 0, 0];
             let timing = self.dispatch(

@@ -279,7 +279,10 @@ impl Context {
         let table = vk.memory_table();
         let choice = choose_memory_type(&table, placement, vk.storage_type_bits())?;
         let heap = table.heaps.get(choice.heap as usize).ok_or_else(|| {
-            Error::InvalidArgument(format!("memory type {} names a missing heap", choice.memory_type))
+            Error::InvalidArgument(format!(
+                "memory type {} names a missing heap",
+                choice.memory_type
+            ))
         })?;
         if size > heap.size {
             return Err(PolicyError::TooLarge {
@@ -338,7 +341,8 @@ impl Context {
 
     /// `auto` off Vulkan: a plain wgpu storage buffer, wherever wgpu puts it.
     fn place_in_wgpu(&self, bytes: u64, placement: Placement) -> Result<PlacedBuffer> {
-        let buffer = self.create_storage_buffer(bytes, &format!("strata placed buffer ({placement})"))?;
+        let buffer =
+            self.create_storage_buffer(bytes, &format!("strata placed buffer ({placement})"))?;
         Ok(PlacedBuffer {
             memory: Memory::Wgpu(buffer),
             placement,

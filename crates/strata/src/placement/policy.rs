@@ -118,7 +118,8 @@ pub fn choose_memory_type(
             if rule.forbidden != UNUSABLE {
                 reason.push_str(&format!(
                     " without {}",
-                    rule.forbidden.intersection(MemoryFlags::from_bits(!UNUSABLE.bits()))
+                    rule.forbidden
+                        .intersection(MemoryFlags::from_bits(!UNUSABLE.bits()))
                 ));
             }
             if allowed_type_bits != u32::MAX {

@@ -133,8 +133,15 @@ pub fn verify(
             .heaps
             .get(heap as usize)
             .is_some_and(|h| h.flags.contains(HeapFlags::DEVICE_LOCAL));
-        let (vram, gtt) = (grew_by(b.vram_used, a.vram_used), grew_by(b.gtt_used, a.gtt_used));
-        let (mine, other, name) = if device_local { (vram, gtt, "vram") } else { (gtt, vram, "gtt") };
+        let (vram, gtt) = (
+            grew_by(b.vram_used, a.vram_used),
+            grew_by(b.gtt_used, a.gtt_used),
+        );
+        let (mine, other, name) = if device_local {
+            (vram, gtt, "vram")
+        } else {
+            (gtt, vram, "gtt")
+        };
         if close(mine) && other < bytes / 2 {
             return Verification::Verified {
                 witness: format!("amdgpu mem_info_{name}_used +{}", human_bytes(mine)),
@@ -183,7 +190,11 @@ fn read_hex(path: &Path) -> Option<u32> {
 
 fn read_amdgpu(dir: &Path) -> Option<AmdgpuCounters> {
     let read = |name: &str| -> Option<u64> {
-        std::fs::read_to_string(dir.join(name)).ok()?.trim().parse().ok()
+        std::fs::read_to_string(dir.join(name))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     };
     Some(AmdgpuCounters {
         vram_used: read("mem_info_vram_used")?,
@@ -199,20 +210,46 @@ mod tests {
     fn table() -> MemoryTable {
         MemoryTable {
             heaps: vec![
-                MemoryHeap { index: 0, size: 80 << 30, flags: HeapFlags::DEVICE_LOCAL, budget: Some(79 << 30), usage: Some(0) },
-                MemoryHeap { index: 1, size: 90 << 30, flags: HeapFlags::NONE, budget: Some(90 << 30), usage: Some(0) },
+                MemoryHeap {
+                    index: 0,
+                    size: 80 << 30,
+                    flags: HeapFlags::DEVICE_LOCAL,
+                    budget: Some(79 << 30),
+                    usage: Some(0),
+                },
+                MemoryHeap {
+                    index: 1,
+                    size: 90 << 30,
+                    flags: HeapFlags::NONE,
+                    budget: Some(90 << 30),
+                    usage: Some(0),
+                },
             ],
-            types: vec![MemoryType { index: 0, heap: 0, flags: MemoryFlags::DEVICE_LOCAL }],
+            types: vec![MemoryType {
+                index: 0,
+                heap: 0,
+                flags: MemoryFlags::DEVICE_LOCAL,
+            }],
         }
     }
 
     fn snap(h0: u64, h1: u64) -> UsageSnapshot {
-        UsageSnapshot { heap_usage: Some(vec![h0, h1]), amdgpu: None }
+        UsageSnapshot {
+            heap_usage: Some(vec![h0, h1]),
+            amdgpu: None,
+        }
     }
 
     #[test]
     fn growth_on_the_intended_heap_verifies() {
-        let v = verify(&table(), 0, 1 << 30, true, &snap(1 << 20, 0), &snap((1 << 30) + (1 << 20), 0));
+        let v = verify(
+            &table(),
+            0,
+            1 << 30,
+            true,
+            &snap(1 << 20, 0),
+            &snap((1 << 30) + (1 << 20), 0),
+        );
         assert_eq!(v.word(), "verified", "{v:?}");
     }
 
@@ -224,16 +261,37 @@ mod tests {
 
     #[test]
     fn no_witness_is_unverifiable() {
-        let none = UsageSnapshot { heap_usage: None, amdgpu: None };
+        let none = UsageSnapshot {
+            heap_usage: None,
+            amdgpu: None,
+        };
         let v = verify(&table(), 0, 1 << 30, true, &none, &none);
         assert_eq!(v.word(), "unverifiable");
     }
 
     #[test]
     fn amdgpu_counters_are_a_witness() {
-        let before = UsageSnapshot { heap_usage: None, amdgpu: Some(AmdgpuCounters { vram_used: 1_100_000_000, gtt_used: 0 }) };
-        let after = UsageSnapshot { heap_usage: None, amdgpu: Some(AmdgpuCounters { vram_used: 1_100_000_000 + (1 << 30), gtt_used: 0 }) };
-        assert_eq!(verify(&table(), 0, 1 << 30, true, &before, &after).word(), "verified");
-        assert_eq!(verify(&table(), 1, 1 << 30, true, &before, &after).word(), "mismatch");
+        let before = UsageSnapshot {
+            heap_usage: None,
+            amdgpu: Some(AmdgpuCounters {
+                vram_used: 1_100_000_000,
+                gtt_used: 0,
+            }),
+        };
+        let after = UsageSnapshot {
+            heap_usage: None,
+            amdgpu: Some(AmdgpuCounters {
+                vram_used: 1_100_000_000 + (1 << 30),
+                gtt_used: 0,
+            }),
+        };
+        assert_eq!(
+            verify(&table(), 0, 1 << 30, true, &before, &after).word(),
+            "verified"
+        );
+        assert_eq!(
+            verify(&table(), 1, 1 << 30, true, &before, &after).word(),
+            "mismatch"
+        );
     }
 }

@@ -61,7 +61,8 @@ pub struct FlagRule {
 /// Flags no named placement ever picks: memory a compute buffer cannot use.
 pub const UNUSABLE: MemoryFlags = MemoryFlags::PROTECTED.union(MemoryFlags::LAZILY_ALLOCATED);
 /// Flags every named placement avoids: AMD's device-coherent types are slow for bulk data.
-pub const SLOW: MemoryFlags = MemoryFlags::DEVICE_COHERENT_AMD.union(MemoryFlags::DEVICE_UNCACHED_AMD);
+pub const SLOW: MemoryFlags =
+    MemoryFlags::DEVICE_COHERENT_AMD.union(MemoryFlags::DEVICE_UNCACHED_AMD);
 
 impl Placement {
     /// The flag rule, or `None` for `type=N` (which names its type).

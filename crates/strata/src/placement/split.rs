@@ -34,9 +34,16 @@ impl PartLimit {
 }
 
 /// Byte sizes of the parts of a tensor of `total` bytes made of rows of `row_bytes`.
-pub fn split_into_parts(total: u64, row_bytes: u64, limit: PartLimit, what: &str) -> Result<Vec<u64>> {
+pub fn split_into_parts(
+    total: u64,
+    row_bytes: u64,
+    limit: PartLimit,
+    what: &str,
+) -> Result<Vec<u64>> {
     if total == 0 {
-        return Err(Error::InvalidArgument(format!("{what}: an empty tensor cannot be placed")));
+        return Err(Error::InvalidArgument(format!(
+            "{what}: an empty tensor cannot be placed"
+        )));
     }
     if total <= limit.bytes {
         return Ok(vec![total]);
@@ -71,14 +78,21 @@ pub fn split_into_parts(total: u64, row_bytes: u64, limit: PartLimit, what: &str
 /// Row size in bytes of a tensor with this shape and element size (see the module docs).
 pub fn row_bytes(shape: &[u64], element_bytes: u64) -> u64 {
     let inner: u64 = shape.iter().skip(1).product();
-    if shape.len() <= 1 { element_bytes } else { inner.saturating_mul(element_bytes) }
+    if shape.len() <= 1 {
+        element_bytes
+    } else {
+        inner.saturating_mul(element_bytes)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const MIB128: PartLimit = PartLimit { bytes: 128 << 20, name: "max_storage_buffer_binding_size" };
+    const MIB128: PartLimit = PartLimit {
+        bytes: 128 << 20,
+        name: "max_storage_buffer_binding_size",
+    };
 
     #[test]
     fn small_tensors_stay_whole() {
@@ -93,7 +107,11 @@ mod tests {
         let total = rows * row;
         let parts = split_into_parts(total, row, MIB128, "t").unwrap();
         assert_eq!(parts.iter().sum::<u64>(), total);
-        assert!(parts.iter().all(|&p| p <= MIB128.bytes && p.is_multiple_of(row)));
+        assert!(
+            parts
+                .iter()
+                .all(|&p| p <= MIB128.bytes && p.is_multiple_of(row))
+        );
         assert_eq!(parts.len(), 3);
     }
 

@@ -119,7 +119,10 @@ impl Context {
         };
         let (buffers, bytes) = vk.live_allocations();
         let (ring_buffers, ring_bytes) = self.staging.footprint();
-        (buffers.saturating_sub(ring_buffers), bytes.saturating_sub(ring_bytes))
+        (
+            buffers.saturating_sub(ring_buffers),
+            bytes.saturating_sub(ring_bytes),
+        )
     }
 
     /// Writes `data` into `buffer` at `offset` by the buffer's upload path.
@@ -168,14 +171,17 @@ impl Context {
         if guard.is_none() {
             *guard = Some(Ring::new(self, Usage::Staging, UPLOAD_SLOTS)?);
         }
-        let ring = guard.as_mut().ok_or_else(|| Error::InvalidArgument("no staging ring".into()))?;
+        let ring = guard
+            .as_mut()
+            .ok_or_else(|| Error::InvalidArgument("no staging ring".into()))?;
         let mut done = 0usize;
         while done < data.len() {
             let n = (data.len() - done).min(SLOT_BYTES as usize);
             let slot = ring.take(self)?;
-            let staging = slot.buffer.mapping().ok_or_else(|| {
-                Error::InvalidArgument("staging slot lost its mapping".into())
-            })?;
+            let staging = slot
+                .buffer
+                .mapping()
+                .ok_or_else(|| Error::InvalidArgument("staging slot lost its mapping".into()))?;
             staging.write(0, &data[done..done + n])?;
             let copy_len = (n as u64).next_multiple_of(4);
             let mut encoder = self.device.create_command_encoder(&Default::default());
@@ -186,7 +192,8 @@ impl Context {
                 offset + done as u64,
                 copy_len,
             );
-            slot.pending = Some(self.scoped("staging upload", || self.queue.submit([encoder.finish()]))?);
+            slot.pending =
+                Some(self.scoped("staging upload", || self.queue.submit([encoder.finish()]))?);
             done += n;
         }
         Ok(())
@@ -203,7 +210,12 @@ impl Context {
 
     /// Like [`Context::read_placed`], into memory the caller owns: no allocation per call, which
     /// matters when the same gigabytes are read again and again.
-    pub fn read_placed_into(&self, buffer: &PlacedBuffer, offset: u64, out: &mut [u8]) -> Result<()> {
+    pub fn read_placed_into(
+        &self,
+        buffer: &PlacedBuffer,
+        offset: u64,
+        out: &mut [u8],
+    ) -> Result<()> {
         self.check_lost("reading a placed buffer")?;
         let len = out.len() as u64;
         check_range(buffer, offset, len)?;
@@ -224,7 +236,9 @@ impl Context {
         if guard.is_none() {
             *guard = Some(Ring::new(self, Usage::Readback, READBACK_SLOTS)?);
         }
-        let ring = guard.as_mut().ok_or_else(|| Error::InvalidArgument("no read-back ring".into()))?;
+        let ring = guard
+            .as_mut()
+            .ok_or_else(|| Error::InvalidArgument("no read-back ring".into()))?;
         // Double-buffered: the GPU copies chunk i+1 while the CPU reads chunk i.
         let chunks: Vec<(u64, u64)> = (0..len)
             .step_by(SLOT_BYTES as usize)
@@ -233,10 +247,19 @@ impl Context {
         let submit = |ring: &mut Ring, (start, n): (u64, u64)| -> Result<usize> {
             let index = ring.next;
             let slot = ring.take(self)?;
-            let copy_len = n.next_multiple_of(4).min(buffer.buffer().size() - offset - start);
+            let copy_len = n
+                .next_multiple_of(4)
+                .min(buffer.buffer().size() - offset - start);
             let mut encoder = self.device.create_command_encoder(&Default::default());
-            encoder.copy_buffer_to_buffer(buffer.buffer(), offset + start, slot.buffer.buffer(), 0, copy_len);
-            slot.pending = Some(self.scoped("read-back copy", || self.queue.submit([encoder.finish()]))?);
+            encoder.copy_buffer_to_buffer(
+                buffer.buffer(),
+                offset + start,
+                slot.buffer.buffer(),
+                0,
+                copy_len,
+            );
+            slot.pending =
+                Some(self.scoped("read-back copy", || self.queue.submit([encoder.finish()]))?);
             Ok(index)
         };
         let mut in_flight = std::collections::VecDeque::new();
@@ -244,7 +267,9 @@ impl Context {
             in_flight.push_back((submit(ring, chunk)?, chunk));
             let last = i + 1 == chunks.len();
             while in_flight.len() >= READBACK_SLOTS || (last && !in_flight.is_empty()) {
-                let Some((index, (start, n))) = in_flight.pop_front() else { break };
+                let Some((index, (start, n))) = in_flight.pop_front() else {
+                    break;
+                };
                 let slot = &mut ring.slots[index];
                 if let Some(pending) = slot.pending.take() {
                     self.wait_for(pending)?;

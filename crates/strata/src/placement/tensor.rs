@@ -55,7 +55,10 @@ impl Context {
     pub fn part_limit(&self) -> PartLimit {
         let limits = self.limits();
         let mut caps = vec![
-            (limits.max_storage_buffer_binding_size, "max_storage_buffer_binding_size"),
+            (
+                limits.max_storage_buffer_binding_size,
+                "max_storage_buffer_binding_size",
+            ),
             (limits.max_buffer_size, "max_buffer_size"),
         ];
         if let Ok(vk) = self.vulkan("part limit") {
