@@ -45,7 +45,7 @@ fn every_shader_file_validates() {
 
 #[test]
 fn every_shader_file_is_registered() {
-    let registered: Vec<&str> = strata::shaders::ALL.iter().map(|s| s.name).collect();
+    let registered: Vec<&str> = strata::shaders::ALL.iter().map(|s| s.name()).collect();
     for entry in std::fs::read_dir(shaders_dir()).expect("the shaders/ directory") {
         let name = entry
             .expect("a directory entry")

@@ -24,6 +24,12 @@
 //! 5. **Structures passed to Vulkan outlive the call**: every `p_next` chain is built from locals
 //!    that live until the call returns.
 //! 6. **A mapped file is not changed by others while mapped** (see [`file_map`]).
+//! 7. **Every loop of Strata's kernels terminates**, so they are compiled without wgpu's
+//!    loop-bounding counters (bounds checks stay on). Only [`shaders::KernelText`], which is built
+//!    from the sources in `shaders/` and nothing else, reaches [`shaders::create_kernel_module`].
+//!    Each loop steps a `u32` index by a constant of at least 1 (checked when parameters are set)
+//!    towards a bound that is a constant or a dimension below 2^31 (the host checks each dimension
+//!    against the size of the buffer bound for it), so no index wraps and no loop runs forever.
 
 #![warn(missing_docs)]
 
@@ -33,6 +39,7 @@ mod error;
 pub mod file_map;
 mod mapping;
 mod open;
+pub mod shaders;
 pub mod table;
 
 pub use allocation::DEDICATED_THRESHOLD;

@@ -65,7 +65,7 @@ pub mod model;
 pub mod placement;
 pub mod plan;
 pub mod reference;
-pub mod shaders;
+pub use strata_vk::shaders;
 mod transfer;
 
 /// The memory table model: heaps and memory types as plain data.

@@ -8,7 +8,7 @@ use super::matmul::MatmulConfig;
 use super::{KernelDtype, KernelPath, KernelRun, Layout, Operand, RunOptions, SharedMemory, Step};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::shaders;
+use crate::shaders::{self, KernelText};
 use serde::Serialize;
 
 /// What to multiply: C = A·B with A `[m, k]` row-major and C `[m, n]` row-major f32.
@@ -68,14 +68,13 @@ pub(crate) fn fast_source(
     dtype: KernelDtype,
     layout: Layout,
     tiles: &MatmulConfig,
-) -> Result<String, String> {
+) -> Result<KernelText, String> {
     let engine = match dtype {
-        KernelDtype::F32 => shaders::GEMM.text.to_string(),
+        KernelDtype::F32 => KernelText::of(&shaders::GEMM),
         KernelDtype::F16 => shaders::splice(&shaders::GEMM, &shaders::GEMM_F16)?,
         KernelDtype::Bf16 => shaders::splice(&shaders::GEMM, &shaders::GEMM_BF16)?,
     };
     shaders::specialize_text(
-        shaders::GEMM.name,
         &engine,
         &[
             ("BM", tiles.bm),
@@ -93,7 +92,7 @@ pub(crate) fn any_source(
     dtype: KernelDtype,
     layout: Layout,
     tiles: &MatmulConfig,
-) -> Result<String, String> {
+) -> Result<KernelText, String> {
     shaders::specialize(
         &shaders::GEMM_ANY,
         &[

@@ -11,7 +11,7 @@ use super::tuning::{GEMV_ANY_THREADS, GemvConfig, MAX_GEMV_BATCH};
 use super::{KernelDtype, KernelPath, KernelRun, Operand, RunOptions, SharedMemory, Step};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::shaders;
+use crate::shaders::{self, KernelText};
 use serde::Serialize;
 
 /// What to multiply: weights `[rows, cols]` of `dtype` times `batch` vectors x `[batch, cols]`
@@ -119,7 +119,7 @@ pub(crate) fn fast_source(
     dtype: KernelDtype,
     batch: u32,
     config: &GemvConfig,
-) -> Result<String, String> {
+) -> Result<KernelText, String> {
     let mut params = vec![
         ("WG", config.threads),
         ("ROWS", config.rows),
@@ -128,17 +128,17 @@ pub(crate) fn fast_source(
         ("MAX_SUBGROUPS", config.max_subgroups),
     ];
     let engine = match dtype {
-        KernelDtype::F32 => shaders::GEMV.text.to_string(),
+        KernelDtype::F32 => KernelText::of(&shaders::GEMV),
         KernelDtype::F16 | KernelDtype::Bf16 => {
             params.push(("WEIGHTS_BF16", u32::from(dtype == KernelDtype::Bf16)));
             shaders::splice(&shaders::GEMV, &shaders::GEMV_16BIT)?
         }
     };
-    shaders::specialize_text(shaders::GEMV.name, &engine, &params)
+    shaders::specialize_text(&engine, &params)
 }
 
 /// The WGSL of the generic path.
-pub(crate) fn any_source(dtype: KernelDtype, batch: u32) -> Result<String, String> {
+pub(crate) fn any_source(dtype: KernelDtype, batch: u32) -> Result<KernelText, String> {
     shaders::specialize(
         &shaders::GEMV_ANY,
         &[

@@ -105,17 +105,21 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
         for dtype in KernelDtype::ALL {
             for layout in [Layout::NN, Layout::NT] {
                 let fast = gemm::variant_name(true, dtype, layout, &tuning.gemm);
-                sources.push((fast, gemm::fast_source(dtype, layout, &tuning.gemm)?));
+                let text = gemm::fast_source(dtype, layout, &tuning.gemm)?;
+                sources.push((fast, text.as_str().to_string()));
                 let any = gemm::variant_name(false, dtype, layout, &tuning.gemm_any);
-                sources.push((any, gemm::any_source(dtype, layout, &tuning.gemm_any)?));
+                let text = gemm::any_source(dtype, layout, &tuning.gemm_any)?;
+                sources.push((any, text.as_str().to_string()));
             }
             for batch in 1..=tuning::MAX_GEMV_BATCH {
                 let config = tuning.gemv(batch);
                 let fast = gemv::variant_name(dtype, batch, Some(&config));
-                sources.push((fast, gemv::fast_source(dtype, batch, &config)?));
+                let text = gemv::fast_source(dtype, batch, &config)?;
+                sources.push((fast, text.as_str().to_string()));
+                let text = gemv::any_source(dtype, batch)?;
                 sources.push((
                     gemv::variant_name(dtype, batch, None),
-                    gemv::any_source(dtype, batch)?,
+                    text.as_str().to_string(),
                 ));
             }
         }
@@ -173,7 +177,7 @@ impl Context {
     pub(crate) fn kernel(
         &self,
         key: &str,
-        source: impl FnOnce() -> Result<String, String>,
+        source: impl FnOnce() -> Result<crate::shaders::KernelText, String>,
     ) -> Result<Arc<Kernel>> {
         self.kernel_with(key, SharedMemory::Zeroed, source)
     }
@@ -186,7 +190,7 @@ impl Context {
         &self,
         key: &str,
         shared: SharedMemory,
-        source: impl FnOnce() -> Result<String, String>,
+        source: impl FnOnce() -> Result<crate::shaders::KernelText, String>,
     ) -> Result<Arc<Kernel>> {
         let mut cache = self.kernels.kernels.lock().map_err(|_| Error::Gpu {
             during: "kernel cache".into(),
@@ -200,12 +204,7 @@ impl Context {
             message,
         })?;
         let kernel = self.scoped(&format!("compiling kernel {key}"), || {
-            let module = self
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(key),
-                    source: wgpu::ShaderSource::Wgsl(text.into()),
-                });
+            let module = crate::shaders::create_kernel_module(&self.device, &text);
             let pipeline = self
                 .device
                 .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -12,7 +12,9 @@ impl Context {
     /// Sums every f32 in `parts` (each a multiple of 16 bytes) on the GPU. Returns the sum and
     /// the GPU time of the reads (the parts' timings added).
     pub fn stream_sum(&self, parts: &[Operand<'_>]) -> Result<(f64, Timing)> {
-        let kernel = self.kernel("stream_sum", || Ok(shaders::STREAM_SUM.text.to_string()))?;
+        let kernel = self.kernel("stream_sum", || {
+            Ok(shaders::KernelText::of(&shaders::STREAM_SUM))
+        })?;
         let partials = self.create_storage_buffer(u64::from(GROUPS) * 4, "stream_sum partials")?;
         let mut total = 0f64;
         let mut seconds = 0f64;

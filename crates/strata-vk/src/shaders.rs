@@ -8,15 +8,64 @@
 //! one engine file; the engine's operand block, between the lines `// @operands begin` and
 //! `// @operands end`, is replaced by [`splice`] with the block of an operand file, which is
 //! itself a valid WGSL module (bindings and functions, no entry point).
+//!
+//! These sources live in this crate because Strata compiles them without wgpu's loop-bounding
+//! counters (see [`create_kernel_module`] and invariant 7 of the crate): only text derived from
+//! these files ([`KernelText`]) can be compiled that way.
 
 /// A shader source in `shaders/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ShaderSource {
-    /// File name in `shaders/`.
-    pub name: &'static str,
-    /// The WGSL text.
-    pub text: &'static str,
+    name: &'static str,
+    text: &'static str,
 }
+
+impl ShaderSource {
+    /// File name in `shaders/`.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The WGSL text as committed.
+    pub const fn text(&self) -> &'static str {
+        self.text
+    }
+}
+
+/// WGSL derived from Strata's own sources by [`specialize`] and [`splice`] only: the one kind
+/// of text [`create_kernel_module`] compiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelText {
+    name: &'static str,
+    text: String,
+}
+
+impl KernelText {
+    /// A source as it is, with its default parameters.
+    pub fn of(source: &ShaderSource) -> Self {
+        Self {
+            name: source.name,
+            text: source.text.to_string(),
+        }
+    }
+
+    /// The file it came from.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The WGSL.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Parameters that are switches or codes and may be 0; every other parameter is a size or a
+/// step and must be at least 1, so that every loop stepping by it advances.
+const MAY_BE_ZERO: &[&str] = &["WEIGHTS_BF16", "DTYPE", "B_NT"];
+
+/// The largest parameter value accepted (a tile size, a thread count, an unroll factor).
+pub const MAX_PARAM: u32 = 1 << 16;
 
 macro_rules! shader {
     ($name:literal) => {
@@ -56,13 +105,22 @@ const END: &str = "// @operands end";
 /// Returns `source` with each `const NAME: u32 = ...;` line of `params` rewritten to the given
 /// value. A name the source does not define is reported as an error, so a typo cannot silently
 /// leave a default in place.
-pub fn specialize(source: &ShaderSource, params: &[(&str, u32)]) -> Result<String, String> {
-    specialize_text(source.name, source.text, params)
+pub fn specialize(source: &ShaderSource, params: &[(&str, u32)]) -> Result<KernelText, String> {
+    specialize_text(&KernelText::of(source), params)
 }
 
-/// [`specialize`] on text that is not a file of `shaders/` as is (a [`splice`] result); `name`
-/// is used in error messages.
-pub fn specialize_text(name: &str, source: &str, params: &[(&str, u32)]) -> Result<String, String> {
+/// [`specialize`] on a [`splice`] result.
+pub fn specialize_text(kernel: &KernelText, params: &[(&str, u32)]) -> Result<KernelText, String> {
+    let name = kernel.name;
+    for &(param, value) in params {
+        let least = u32::from(!MAY_BE_ZERO.contains(&param));
+        if !(least..=MAX_PARAM).contains(&value) {
+            return Err(format!(
+                "shader {name}: parameter {param} = {value} is outside {least}..={MAX_PARAM}"
+            ));
+        }
+    }
+    let source = kernel.text.as_str();
     let mut text = String::with_capacity(source.len());
     let mut found = vec![false; params.len()];
     for line in source.lines() {
@@ -80,13 +138,13 @@ pub fn specialize_text(name: &str, source: &str, params: &[(&str, u32)]) -> Resu
     if let Some(i) = found.iter().position(|f| !f) {
         return Err(format!("shader {name} has no `const {}: u32`", params[i].0));
     }
-    Ok(text)
+    Ok(KernelText { name, text })
 }
 
 /// Returns `engine` with its operand block replaced by the operand block of `operands`, and
 /// the `enable` directives of `operands` (which WGSL wants before any declaration) moved to
 /// the top.
-pub fn splice(engine: &ShaderSource, operands: &ShaderSource) -> Result<String, String> {
+pub fn splice(engine: &ShaderSource, operands: &ShaderSource) -> Result<KernelText, String> {
     let (before, _, after) = operand_block(engine)?;
     let (_, block, _) = operand_block(operands)?;
     let mut text = String::with_capacity(engine.text.len() + block.len());
@@ -99,7 +157,29 @@ pub fn splice(engine: &ShaderSource, operands: &ShaderSource) -> Result<String, 
     text.push_str(before);
     text.push_str(block);
     text.push_str(after);
-    Ok(text)
+    Ok(KernelText {
+        name: engine.name,
+        text,
+    })
+}
+
+/// Compiles one of Strata's kernels. wgpu's runtime bounds checks stay on; its loop-bounding
+/// counters (a 64-bit counter and an extra exit test added to every loop, which stop the
+/// driver from unrolling the kernels' fixed-size loops) are left out, because every loop of
+/// these sources terminates (invariant 7).
+pub fn create_kernel_module(device: &wgpu::Device, kernel: &KernelText) -> wgpu::ShaderModule {
+    let descriptor = wgpu::ShaderModuleDescriptor {
+        label: Some(kernel.name),
+        source: wgpu::ShaderSource::Wgsl(kernel.text.as_str().into()),
+    };
+    let mut checks = wgpu::ShaderRuntimeChecks::checked();
+    checks.force_loop_bounding = false;
+    // SAFETY: only loop bounding is turned off, and `kernel` is text derived from the sources
+    // of this module, every loop of which terminates (invariant 7): each loop steps a u32 index
+    // by a constant of at least 1 (parameters are checked in `specialize_text`) towards a bound
+    // that is a constant or a dimension below 2^31 (the host checks every dimension against
+    // the size of the buffer bound for it), so the index reaches its bound without wrapping.
+    unsafe { device.create_shader_module_trusted(descriptor, checks) }
 }
 
 /// Splits a source into the text before its operand block, the block (markers included) and
@@ -121,14 +201,21 @@ mod tests {
     #[test]
     fn specialize_rewrites_and_rejects_unknown_names() {
         let text = specialize(&GEMM_ANY, &[("BM", 32), ("TM", 2)]).unwrap();
+        let text = text.as_str();
         assert!(text.contains("const BM: u32 = 32u;"));
         assert!(text.contains("const TM: u32 = 2u;"));
         assert!(specialize(&GEMM_ANY, &[("NOPE", 1)]).is_err());
+        assert!(
+            specialize(&GEMM_ANY, &[("BK", 0)]).is_err(),
+            "a step of 0 never ends a loop"
+        );
+        assert!(specialize(&GEMM_ANY, &[("BK", MAX_PARAM + 1)]).is_err());
     }
 
     #[test]
     fn splice_replaces_the_operand_block_and_hoists_enables() {
         let text = splice(&GEMM, &GEMM_F16).unwrap();
+        let text = text.as_str();
         assert!(text.starts_with("enable f16;\n"));
         assert!(text.contains("array<vec4<f16>>"));
         assert!(!text.contains("array<vec4<f32>>;\n@group(0) @binding(1)"));
