@@ -27,7 +27,7 @@ for example in hello_matmul placement_tour embed_wgpu tiered_load decode_loop; d
   # ("InconsistentSpirv ... Invalid source language operand: 10"): a false positive of that old
   # layer, dropped here with its context lines; any other message fails the example.
   if grep -vE 'InconsistentSpirv|wgpu_hal::vulkan::instance\][[:space:]]+(objects|queues|command buffers):' "$log" \
-      | grep -qE 'Validation (Error|Warning)|^\[(WARN|ERROR) wgpu_hal::vulkan::instance\]'; then
+      | grep -qE 'Validation (Error|Warning)|^\[(WARN|ERROR) wgpu_hal::vulkan::instance\] [A-Z_ |]*(VALIDATION|PERFORMANCE) \['; then
     echo "example $example: the validation layer reported messages (above)" >&2
     exit 1
   fi

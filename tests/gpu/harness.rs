@@ -25,11 +25,8 @@ impl log::Log for CaptureLogger {
         );
         eprintln!("{text}");
         // The debug messenger logs from this module; its warnings and errors are the layer's.
-        // Lines starting with a tab are the context (objects, labels) of the message before.
-        let context_line = record.args().to_string().starts_with('\t');
         if record.target().starts_with("wgpu_hal::vulkan::instance")
-            && !context_line
-            && !known_false_positive(&text)
+            && strata::adapter::is_validation_message(&record.args().to_string())
         {
             if let Ok(mut messages) = MESSAGES.lock() {
                 messages.push(text);
@@ -38,14 +35,6 @@ impl log::Log for CaptureLogger {
     }
 
     fn flush(&self) {}
-}
-
-/// Messages of the old Khronos layer (Debian 12's 1.3.239) that are not about our usage: it
-/// rejects the SPIR-V source-language id naga writes for WGSL in debug builds
-/// ("Invalid source language operand: 10"), fixed in later layers.
-fn known_false_positive(text: &str) -> bool {
-    text.contains("Invalid source language operand: 10")
-        || (text.contains("InconsistentSpirv") && text.contains("source language"))
 }
 
 fn install_logger() {

@@ -135,6 +135,22 @@ pub fn validation_layer_available() -> bool {
     strata_vk::validation_layer_available()
 }
 
+/// `true` when `message`, a record wgpu logs from the Vulkan debug messenger (log target
+/// `wgpu_hal::vulkan::instance`), is the validation layer reporting on API usage: its type is
+/// VALIDATION or PERFORMANCE. Driver and loader chatter (type GENERAL, such as a CPU driver
+/// noting an allocation it refused), the context lines that follow a message (they start with a
+/// tab) and one known false positive of old layers are not: Debian 12's layer (1.3.239) rejects
+/// the SPIR-V source-language id naga writes for WGSL ("Invalid source language operand: 10").
+pub fn is_validation_message(message: &str) -> bool {
+    if message.starts_with('\t') {
+        return false;
+    }
+    let kind = message.split(" [").next().unwrap_or("");
+    let about_usage = kind.contains("VALIDATION") || kind.contains("PERFORMANCE");
+    let known_false_positive = message.contains("Invalid source language operand: 10");
+    about_usage && !known_false_positive
+}
+
 /// wgpu's backend as a lowercase word.
 pub fn backend_name(backend: wgpu::Backend) -> &'static str {
     match backend {
@@ -246,6 +262,22 @@ fn rank(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_messages_are_told_from_driver_chatter() {
+        assert!(is_validation_message(
+            "VALIDATION [VUID-vkCmdDispatch-None-02697 (0x1)]\n\tValidation Error: ..."
+        ));
+        assert!(!is_validation_message(
+            "GENERAL [../src/gallium/frontends/lavapipe/lvp_device.c:1799 (0x0)]\n\tVK_ERROR_OUT_OF_DEVICE_MEMORY"
+        ));
+        assert!(!is_validation_message(
+            "\tobjects: (type: DEVICE, hndl: 0x1, name: ?)"
+        ));
+        assert!(!is_validation_message(
+            "VALIDATION [UNASSIGNED-CoreValidation-Shader-InconsistentSpirv (0x6bbb14)]\n\tValidation Error: [ UNASSIGNED-CoreValidation-Shader-InconsistentSpirv ] SPIR-V module not valid: Invalid source language operand: 10"
+        ));
+    }
 
     #[test]
     fn selector_parses_index_or_name() {

@@ -74,7 +74,9 @@ impl log::Log for Logger {
             record.target(),
             record.args()
         );
-        if record.target().starts_with("wgpu_hal::vulkan::instance") {
+        if record.target().starts_with("wgpu_hal::vulkan::instance")
+            && strata::adapter::is_validation_message(&record.args().to_string())
+        {
             VALIDATION_MESSAGES.fetch_add(1, Ordering::Relaxed);
         }
     }

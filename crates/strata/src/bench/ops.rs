@@ -74,11 +74,19 @@ fn wall_times(iters: u32, mut f: impl FnMut() -> Result<()>) -> Result<Samples> 
     Samples::of(seconds).ok_or_else(|| Error::InvalidArgument("no timed runs".into()))
 }
 
-/// Samples from kernel timings (one warm-up, then `iters` runs).
+/// How long kernels run back to back before timing starts. A GPU that idled while the CPU
+/// prepared data runs at low clocks; short kernels timed straight away then measure the clock
+/// ramp, not the memory (seen on an H200: the same GEMV 2.5x slower right after other ops).
+const WARM_UP: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Samples from kernel timings: back-to-back runs for [`WARM_UP`], then `iters` timed runs.
 fn kernel_times(iters: u32, mut f: impl FnMut() -> Result<Timing>) -> Result<(Samples, Clock)> {
-    let first = f()?;
+    let start = Instant::now();
+    let mut clock = f()?.clock;
+    while start.elapsed() < WARM_UP {
+        f()?;
+    }
     let mut seconds = Vec::with_capacity(iters as usize);
-    let mut clock = first.clock;
     for _ in 0..iters {
         let t = f()?;
         clock = t.clock;

@@ -225,7 +225,7 @@ impl Context {
         let tuning = self.kernel_tuning();
         let config = match options.gemv {
             Some(config) => tuning.gemv_override(config, &self.limits())?,
-            None => tuning.gemv(batch),
+            None => tuning.gemv_for(batch, spec.dtype),
         };
         let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
         let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {

@@ -112,7 +112,7 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
                 sources.push((any, text.as_str().to_string()));
             }
             for batch in 1..=tuning::MAX_GEMV_BATCH {
-                let config = tuning.gemv(batch);
+                let config = tuning.gemv_for(batch, dtype);
                 let fast = gemv::variant_name(dtype, batch, Some(&config));
                 let text = gemv::fast_source(dtype, batch, &config)?;
                 sources.push((fast, text.as_str().to_string()));
