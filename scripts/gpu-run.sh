@@ -41,7 +41,15 @@ for stage in "${stages[@]}"; do
       for t in 128x128x16/8x8 128x128x8/8x8 128x64x16/8x4 64x64x16/4x4; do
         run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --tiles $t --iters 10 --json
       done
+      # f16: cooperative matrices (the default where the device has them) against the FMA path,
+      # both layouts, and shapes that are not multiples of the tiles (edge tiles of C).
       run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --check --iters 20 --json
+      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --layout nt --check --iters 20 --json
+      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --fma --check --iters 20 --json
+      run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype f16 --check --iters 20 --json
+      run $BIN/strata matmul --m 1001 --k 1004 --n 1020 --dtype f16 --check --json
+      run $BIN/strata matmul --m 1001 --k 1004 --n 1020 --dtype f16 --layout nt --check --json
+      run $BIN/strata matmul --m 1 --k 4096 --n 4 --dtype f16 --check --json
       run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype bf16 --layout nt --check --iters 20 --json
       run $BIN/strata gemv --rows 16384 --cols 16384 --generic --check --iters 20 --json
       ;;
@@ -69,6 +77,22 @@ PY
       ;;
     soak)
       run $BIN/strata-soak --cycles 10000 --no-validation --json
+      ;;
+    coop)
+      # f16 GEMM: cooperative matrices against the FMA path, and edge shapes.
+      for l in nn nt; do
+        run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --layout $l --check --iters 20 --json
+        run $BIN/strata matmul --m 1001 --k 1004 --n 1020 --dtype f16 --layout $l --check --json
+      done
+      run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --fma --check --iters 20 --json
+      run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype f16 --check --iters 20 --json
+      run $BIN/strata matmul --m 1 --k 4096 --n 4 --dtype f16 --check --json
+      ;;
+    sweep16)
+      # GEMV fast-path parameters for 16-bit weights.
+      for d in f16 bf16; do for t in 128 256 512; do for r in 1 2 4; do for u in 1 2 4 8; do
+        run $BIN/strata gemv --rows 16384 --cols 16384 --dtype $d --threads $t --rows-per-group $r --unroll $u --iters 10 --json
+      done; done; done; done
       ;;
     sweep)
       for t in 128 256 512; do for r in 1 2 4; do for u in 4 8; do

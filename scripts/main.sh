@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Strata's main job: list the adapters and memory tables, then run a checked matrix multiply on
-# the chosen adapter (Mesa lavapipe when there is no GPU).
+# Strata's main job: list the adapters and their memory tables, check a matrix multiply against
+# the CPU, then run the placement benchmark (VRAM vs mapped VRAM vs GTT/system memory) on the
+# chosen adapter (Mesa lavapipe when there is no GPU). Extra arguments go to `strata bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/vulkan-setup.sh
 cargo build --release -q -p strata-cli
 ./target/release/strata info
 ./target/release/strata matmul --m 257 --k 129 --n 65 --check
+./target/release/strata bench "$@"

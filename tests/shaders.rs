@@ -77,3 +77,56 @@ fn every_kernel_variant_validates() {
         failures.join("\n\n")
     );
 }
+
+/// Translates `source` to SPIR-V as wgpu's Vulkan backend does (every bounds-check policy it
+/// may choose), catching a translator panic as a failure.
+fn translate_to_spirv(what: &str, source: &str) -> Result<(), String> {
+    use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| format!("{what}: {e}"))?;
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| format!("{what}: {e}"))?;
+    for policy in [
+        BoundsCheckPolicy::Restrict,
+        BoundsCheckPolicy::ReadZeroSkipWrite,
+        BoundsCheckPolicy::Unchecked,
+    ] {
+        let options = naga::back::spv::Options {
+            lang_version: (1, 3),
+            bounds_check_policies: BoundsCheckPolicies {
+                index: policy,
+                buffer: policy,
+                image_load: policy,
+                binding_array: policy,
+            },
+            ..Default::default()
+        };
+        let written =
+            std::panic::catch_unwind(|| naga::back::spv::write_vec(&module, &info, &options, None));
+        match written {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("{what} ({policy:?}): {e}")),
+            Err(_) => return Err(format!("{what} ({policy:?}): the SPIR-V writer panicked")),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_kernel_variant_translates_to_spirv() {
+    let sources = strata::kernels::every_variant_source().expect("variant sources");
+    let failures: Vec<String> = sources
+        .iter()
+        .filter_map(|(name, source)| translate_to_spirv(name, source).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} variants fail:\n{}",
+        failures.len(),
+        sources.len(),
+        failures.join("\n\n")
+    );
+}

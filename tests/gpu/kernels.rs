@@ -94,6 +94,44 @@ fn check_gemm_with(ctx: &Context, spec: GemmSpec, options: RunOptions, seed: u64
     run.variant
 }
 
+/// f16 GEMMs run on cooperative matrices exactly when the device offers them (on lavapipe it
+/// does not: the FMA path runs), and are right on shapes whose tiles of C cross the matrix's
+/// edges; `KernelPath::Fma` always takes the FMA path.
+#[test]
+fn f16_gemm_takes_cooperative_matrices_where_offered() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("f16_gemm_takes_cooperative_matrices_where_offered");
+    let coop = ctx.cooperative_gemm();
+    eprintln!("cooperative GEMM on this device: {coop:?}");
+    let shapes = [
+        (1, 4, 4),
+        (127, 132, 36),
+        (129, 128, 64),
+        (256, 260, 100),
+        (300, 4, 4096),
+    ];
+    for (i, &(m, n, k)) in shapes.iter().enumerate() {
+        for layout in [Layout::NN, Layout::NT] {
+            let spec = GemmSpec {
+                m,
+                n,
+                k,
+                dtype: KernelDtype::F16,
+                layout,
+            };
+            let seed = seed.wrapping_add(i as u64);
+            let variant = check_gemm(&ctx, spec, KernelPath::Auto, seed);
+            assert_eq!(
+                variant.starts_with("gemm_coop/"),
+                coop.is_some(),
+                "{spec:?} ran {variant}"
+            );
+            let fma = check_gemm(&ctx, spec, KernelPath::Fma, seed);
+            assert!(fma.starts_with("gemm/f16/"), "{spec:?} with Fma ran {fma}");
+        }
+    }
+}
+
 #[test]
 fn gemm_matches_the_reference_on_awkward_shapes() {
     let Some(ctx) = gpu() else { return };
@@ -128,7 +166,7 @@ fn gemm_matches_the_reference_on_awkward_shapes() {
                     layout,
                 };
                 let variant = check_gemm(&ctx, spec, KernelPath::Auto, seed.wrapping_add(i as u64));
-                let fast = variant.starts_with("gemm/");
+                let fast = variant.starts_with("gemm/") || variant.starts_with("gemm_coop/");
                 assert_eq!(fast, spec.vector_aligned(), "{spec:?} ran {variant}");
                 variants.insert(variant);
             }

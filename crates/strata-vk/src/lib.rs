@@ -30,6 +30,11 @@
 //!    Each loop steps a `u32` index by a constant of at least 1 (checked when parameters are set)
 //!    towards a bound that is a constant or a dimension below 2^31 (the host checks each dimension
 //!    against the size of the buffer bound for it), so no index wraps and no loop runs forever.
+//! 8. **Experimental wgpu features are opted into only for cooperative matrices**, and only
+//!    `gemm_coop.wgsl` uses them: each of its cooperative loads reads a 16×16 block that lies
+//!    inside a shared-memory tile of its own, and each cooperative store writes either its own
+//!    shared staging area or a 16×16 block of C inside the tile it has checked to be inside C
+//!    (the host checks C's binding holds M·N elements).
 
 #![warn(missing_docs)]
 
@@ -50,7 +55,7 @@ pub use device::{
 };
 pub use error::VkError;
 pub use mapping::MappedMemory;
-pub use open::{OpenedDevice, open_device, open_device_async};
+pub use open::{OpenedDevice, experimental_features_for, open_device, open_device_async};
 pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 
 #[cfg(test)]

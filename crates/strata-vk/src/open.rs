@@ -7,6 +7,19 @@
 use ash::vk;
 use wgpu_hal::api::Vulkan;
 
+/// The experimental-features token for a device that will have `features`: enabled when they
+/// include `EXPERIMENTAL_COOPERATIVE_MATRIX` (which wgpu refuses without it), else disabled.
+pub fn experimental_features_for(features: wgpu::Features) -> wgpu::ExperimentalFeatures {
+    if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        // SAFETY: the only experimental feature Strata requests is cooperative matrices, and
+        // the only shader that uses them is `gemm_coop.wgsl`, whose every cooperative load and
+        // store stays inside memory it has checked (invariant 8).
+        unsafe { wgpu::ExperimentalFeatures::enabled() }
+    } else {
+        wgpu::ExperimentalFeatures::disabled()
+    }
+}
+
 /// A device opened by [`open_device`].
 #[derive(Debug)]
 pub struct OpenedDevice {

@@ -82,6 +82,8 @@ pub const GEMM: ShaderSource = shader!("gemm.wgsl");
 pub const GEMM_F16: ShaderSource = shader!("gemm_f16.wgsl");
 /// Operand block of [`GEMM`] for bf16 A and B (u32 pairs).
 pub const GEMM_BF16: ShaderSource = shader!("gemm_bf16.wgsl");
+/// GEMM on cooperative matrices (tensor cores): f16 A and B, f32 accumulation.
+pub const GEMM_COOP: ShaderSource = shader!("gemm_coop.wgsl");
 /// GEMM for any shape and dtype (scalar loads): the edge path.
 pub const GEMM_ANY: ShaderSource = shader!("gemm_any.wgsl");
 /// GEMV fast path (engine): 16-byte loads, subgroup reduction; f32 weights.
@@ -96,7 +98,7 @@ pub const STREAM_SUM: ShaderSource = shader!("stream_sum.wgsl");
 
 /// Every shader Strata ships.
 pub const ALL: &[ShaderSource] = &[
-    GEMM, GEMM_F16, GEMM_BF16, GEMM_ANY, GEMV, GEMV_16BIT, GEMV_ANY, STREAM_SUM,
+    GEMM, GEMM_F16, GEMM_BF16, GEMM_COOP, GEMM_ANY, GEMV, GEMV_16BIT, GEMV_ANY, STREAM_SUM,
 ];
 
 const BEGIN: &str = "// @operands begin";

@@ -21,6 +21,7 @@ pub struct ContextBuilder {
     backends: wgpu::Backends,
     power: wgpu::PowerPreference,
     validation: bool,
+    cooperative_matrix: bool,
 }
 
 impl Default for ContextBuilder {
@@ -32,6 +33,7 @@ impl Default for ContextBuilder {
             backends: adapter::backends_from_env(),
             power: wgpu::PowerPreference::HighPerformance,
             validation: adapter::validation_from_env(),
+            cooperative_matrix: true,
         }
     }
 }
@@ -63,6 +65,14 @@ impl ContextBuilder {
         self
     }
 
+    /// Whether to enable cooperative matrices (tensor cores) when the adapter offers the
+    /// configuration Strata's f16 GEMM uses (wgpu's `EXPERIMENTAL_COOPERATIVE_MATRIX`, 16×16×16
+    /// f16 with f32 sums). Default: on. Off, f16 GEMMs run on the FMA path.
+    pub fn cooperative_matrix(mut self, on: bool) -> Self {
+        self.cooperative_matrix = on;
+        self
+    }
+
     /// Finds the adapter and creates the device, blocking until both are ready
     /// ([`ContextBuilder::build_async`] without an executor).
     pub fn build(self) -> Result<Context> {
@@ -76,12 +86,20 @@ impl ContextBuilder {
         let adapters = instance.enumerate_adapters(self.backends).await;
         let adapter = adapter::choose_adapter(adapters, &self.selector, self.power, self.backends)?;
         let info = adapter.get_info();
-        let features = adapter.features() & WANTED_FEATURES;
+        let mut features = adapter.features() & WANTED_FEATURES;
+        if self.cooperative_matrix
+            && adapter
+                .features()
+                .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+            && crate::kernels::coop::supports_kernel(&adapter.cooperative_matrix_properties())
+        {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("strata"),
             required_features: features,
             required_limits: adapter.limits(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features: strata_vk::experimental_features_for(features),
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };

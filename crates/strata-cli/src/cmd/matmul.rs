@@ -28,8 +28,12 @@ pub struct Args {
     #[arg(long, default_value = "nn")]
     layout: Layout,
     /// Run the generic (edge) kernel whatever the shape, for comparison.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fma")]
     generic: bool,
+    /// Run the vector FMA kernel even where cooperative matrices (tensor cores) would serve
+    /// f16, for comparison.
+    #[arg(long)]
+    fma: bool,
     /// Tiles instead of the per-device table's, as BMxBNxBK/TMxTN (e.g. 128x128x16/8x8), for
     /// tuning experiments.
     #[arg(long, value_name = "BMxBNxBK/TMxTN")]
@@ -109,6 +113,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         repeats: 1,
         path: if args.generic {
             KernelPath::Generic
+        } else if args.fma {
+            KernelPath::Fma
         } else {
             KernelPath::Auto
         },

@@ -1,9 +1,12 @@
 //! GEMM: C = A·B (or A·Bᵀ) with f32, f16 or bf16 operands and f32 accumulation.
 //!
-//! Two kernels: the fast path (`gemm.wgsl`: vec4 loads, register-blocked double-buffered
-//! tiles) when K and N are multiples of 4, and the edge path (`gemm_any.wgsl`: scalar loads)
-//! for every other shape. Tiles come from the per-device table in [`super::tuning`].
+//! Three kernels: cooperative matrices (`gemm_coop.wgsl`, see [`super::coop`]) for f16 where
+//! the device has them, the fast path (`gemm.wgsl`: vec4 loads, register-blocked
+//! double-buffered tiles) when K and N are multiples of 4, and the edge path (`gemm_any.wgsl`:
+//! scalar loads) for every other shape. Tiles come from the per-device table in
+//! [`super::tuning`].
 
+use super::coop;
 use super::matmul::MatmulConfig;
 use super::{KernelDtype, KernelPath, KernelRun, Layout, Operand, RunOptions, SharedMemory, Step};
 use crate::context::Context;
@@ -121,8 +124,9 @@ pub(crate) fn variant_name(
 impl Context {
     /// C = A·B (layout `nn`) or C = A·Bᵀ (layout `nt`); see [`GemmSpec`] for the operands.
     ///
-    /// Chooses the fast path when K and N are multiples of 4, the edge path otherwise, with
-    /// tiles from the per-device table ([`Context::kernel_tuning`]). Returns the time and the
+    /// Chooses cooperative matrices for f16 where the device has them
+    /// ([`Context::cooperative_gemm`]), else the fast path when K and N are multiples of 4, the
+    /// edge path otherwise, with tiles from the per-device table ([`Context::kernel_tuning`]). Returns the time and the
     /// variant that ran. Shapes that do not fit the buffers are [`Error::Shape`]; operands
     /// larger than a storage binding are [`Error::TooLarge`]; f16 needs the device feature
     /// `SHADER_F16` ([`Error::DeviceLacks`]).
@@ -166,8 +170,27 @@ impl Context {
         self.check_operand("gemm B", &b, b_bytes, &format!("{b_shape} {}", spec.dtype))?;
         self.check_operand("gemm C", &c, c_bytes, &format!("{m}x{n} f32"))?;
 
+        if options.path == KernelPath::Auto
+            && options.gemm_tiles.is_none()
+            && spec.dtype == KernelDtype::F16
+            && spec.vector_aligned()
+            && let Some(config) = self.cooperative_gemm()
+        {
+            let variant = coop::variant_name(spec.layout, &config);
+            let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
+                coop::source(spec.layout, &config)
+            })?;
+            let step = Step {
+                operands: vec![a, b, c],
+                uniforms: bytemuck::cast_slice(&[m, n, k, 0]).to_vec(),
+                workgroups: [n.div_ceil(config.bn), m.div_ceil(config.bm), 1],
+            };
+            let timing = self.dispatch_steps(&variant, &kernel, &[step], options.repeats)?;
+            return Ok(KernelRun { timing, variant });
+        }
+
         let tuning = self.kernel_tuning();
-        let fast = options.path == KernelPath::Auto && spec.vector_aligned();
+        let fast = options.path != KernelPath::Generic && spec.vector_aligned();
         let tiles = match (options.gemm_tiles, fast) {
             (Some(tiles), _) => {
                 tiles.check(&self.limits(), fast)?;

@@ -219,7 +219,7 @@ impl Context {
             &format!("{batch}x{rows} f32"),
         )?;
 
-        let fast = options.path == KernelPath::Auto
+        let fast = options.path != KernelPath::Generic
             && self.features().contains(wgpu::Features::SUBGROUP)
             && cols.is_multiple_of(spec.chunk());
         let tuning = self.kernel_tuning();

@@ -8,6 +8,7 @@
 //! Kernel parameters come from a per-device table ([`Tuning`]); `docs/KERNELS.md` describes
 //! each kernel, its tiles and its bounds argument.
 
+pub(crate) mod coop;
 mod dtype;
 mod gemm;
 mod gemv;
@@ -16,6 +17,7 @@ mod stream;
 mod timing;
 pub mod tuning;
 
+pub use coop::CoopConfig;
 pub use dtype::{KernelDtype, Layout};
 pub use gemm::GemmSpec;
 pub use gemv::GemvSpec;
@@ -44,9 +46,13 @@ pub struct KernelRun {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelPath {
-    /// The fastest path the shape and device allow (the default).
+    /// The fastest path the shape and device allow (the default): cooperative matrices for
+    /// f16 GEMMs where the device has them, else the vector FMA paths.
     #[default]
     Auto,
+    /// The vector FMA fast paths (`gemm.wgsl`, `gemv.wgsl`) where the shape allows, never
+    /// cooperative matrices: for comparisons.
+    Fma,
     /// The generic path (`gemm_any.wgsl`, `gemv_any.wgsl`) whatever the shape: for tests and
     /// comparisons.
     Generic,
@@ -124,6 +130,17 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
             }
         }
     }
+    for subgroup in [16, 32, 64, 128] {
+        if let Some(config) = CoopConfig::for_subgroup(subgroup) {
+            for layout in [Layout::NN, Layout::NT] {
+                let text = coop::source(layout, &config)?;
+                sources.push((
+                    coop::variant_name(layout, &config),
+                    text.as_str().to_string(),
+                ));
+            }
+        }
+    }
     sources.sort();
     sources.dedup();
     Ok(sources)
@@ -141,6 +158,7 @@ pub(crate) struct Kernel {
 pub(crate) struct KernelCache {
     kernels: Mutex<HashMap<String, Arc<Kernel>>>,
     tuning: OnceLock<Tuning>,
+    coop: OnceLock<Option<CoopConfig>>,
 }
 
 /// One operand of a dispatch: a whole buffer or a byte range of one.
@@ -171,6 +189,28 @@ impl Context {
             .kernels
             .tuning
             .get_or_init(|| Tuning::for_device(&self.adapter_info(), &self.limits()))
+    }
+
+    /// The cooperative-matrix GEMM configuration for this device, or `None` when f16 GEMMs run
+    /// on the FMA path: the device lacks `EXPERIMENTAL_COOPERATIVE_MATRIX` (wgpu offers it
+    /// where Vulkan's `VK_KHR_cooperative_matrix` has the configurations it maps),
+    /// `SHADER_F16` or `SUBGROUP`, a 16×16×16 f16·f16 + f32 configuration, or a fixed
+    /// subgroup size, or the kernel's tiles exceed its limits.
+    pub fn cooperative_gemm(&self) -> Option<CoopConfig> {
+        *self.kernels.coop.get_or_init(|| {
+            use wgpu::Features as F;
+            let needed = F::EXPERIMENTAL_COOPERATIVE_MATRIX | F::SHADER_F16 | F::SUBGROUP;
+            if !self.features().contains(needed)
+                || !coop::supports_kernel(&self.adapter.cooperative_matrix_properties())
+            {
+                return None;
+            }
+            let info = self.adapter_info();
+            if info.subgroup_min_size != info.subgroup_max_size {
+                return None;
+            }
+            CoopConfig::for_subgroup(info.subgroup_min_size).filter(|c| c.fits(&self.limits()))
+        })
     }
 
     /// The kernel for `key`, compiling `source()` the first time.

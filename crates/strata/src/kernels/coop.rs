@@ -1,0 +1,176 @@
+//! Cooperative-matrix GEMM (`gemm_coop.wgsl`): f16 A and B on the tensor cores, f32 sums.
+//!
+//! Chosen automatically for f16 GEMMs with K and N multiples of 4 when the device has wgpu's
+//! `EXPERIMENTAL_COOPERATIVE_MATRIX` with a 16×16×16 f16·f16 + f32 configuration and a fixed
+//! subgroup size; everything else runs on the FMA paths of [`super::gemm`].
+
+use super::Layout;
+use crate::shaders::{self, KernelText};
+use serde::Serialize;
+
+/// The fragment size the kernel uses (wgpu's `coop_mat16x16`).
+const FRAGMENT: u32 = 16;
+
+/// Threads per workgroup the kernel aims at.
+const THREADS: u32 = 256;
+
+/// Tiles of the cooperative-matrix GEMM for one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CoopConfig {
+    /// Rows of C per workgroup.
+    pub bm: u32,
+    /// Columns of C per workgroup.
+    pub bn: u32,
+    /// K per step through shared memory.
+    pub bk: u32,
+    /// Subgroups along M.
+    pub sg_m: u32,
+    /// Subgroups along N.
+    pub sg_n: u32,
+    /// The device's subgroup size (fixed: min = max).
+    pub subgroup: u32,
+}
+
+impl std::fmt::Display for CoopConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{}x{}/{}x{}sg{}",
+            self.bm, self.bn, self.bk, self.sg_m, self.sg_n, self.subgroup
+        )
+    }
+}
+
+impl CoopConfig {
+    /// The configuration for a device with a fixed subgroup size of `subgroup`: 128×128 tiles
+    /// of C, 32 deep, over 256 threads (8 subgroups of 32 as 2×4, each 64×32 of C; 4 of 64 as
+    /// 2×2). `None` when 256 threads do not split into 2 to 16 subgroups.
+    pub fn for_subgroup(subgroup: u32) -> Option<CoopConfig> {
+        if !subgroup.is_power_of_two() || !(16..=128).contains(&subgroup) {
+            return None;
+        }
+        let subgroups = THREADS / subgroup;
+        let sg_m = if subgroups >= 4 { 2 } else { 1 };
+        let config = CoopConfig {
+            bm: 128,
+            bn: 128,
+            bk: 32,
+            sg_m,
+            sg_n: subgroups / sg_m,
+            subgroup,
+        };
+        config.shape_ok().then_some(config)
+    }
+
+    /// Threads per workgroup.
+    pub fn threads(&self) -> u32 {
+        self.sg_m * self.sg_n * self.subgroup
+    }
+
+    /// Bytes of shared memory a workgroup uses (A and B tiles in f16, padded rows, and one
+    /// 16×16 f32 staging area per subgroup).
+    pub fn shared_bytes(&self) -> u64 {
+        let a = self.bm * (self.bk + 8);
+        let b = (self.bk * (self.bn + 8)).max(self.bn * (self.bk + 8));
+        let c = self.sg_m * self.sg_n * FRAGMENT * FRAGMENT * 4;
+        u64::from((a + b) * 2 + c)
+    }
+
+    /// The kernel's rules: every subgroup owns whole 16×16 fragments, BK is whole fragments,
+    /// and the vec4 loads of each tile divide evenly among the threads.
+    fn shape_ok(&self) -> bool {
+        let threads = self.threads();
+        self.bm.is_multiple_of(FRAGMENT * self.sg_m)
+            && self.bn.is_multiple_of(FRAGMENT * self.sg_n)
+            && self.bk.is_multiple_of(FRAGMENT)
+            && (self.bm * self.bk / 4).is_multiple_of(threads)
+            && (self.bn * self.bk / 4).is_multiple_of(threads)
+    }
+
+    /// The configuration runs within `limits`.
+    pub(crate) fn fits(&self, limits: &wgpu::Limits) -> bool {
+        self.shape_ok()
+            && self.threads() <= limits.max_compute_invocations_per_workgroup
+            && self.threads() <= limits.max_compute_workgroup_size_x
+            && self.shared_bytes() <= u64::from(limits.max_compute_workgroup_storage_size)
+    }
+}
+
+/// `true` when the device's cooperative-matrix configurations include the one the kernel
+/// multiplies with: 16×16×16, f16 A and B, f32 C.
+pub(crate) fn supports_kernel(properties: &[wgpu::CooperativeMatrixProperties]) -> bool {
+    use wgpu::CooperativeScalarType as S;
+    properties.iter().any(|p| {
+        p.m_size == FRAGMENT
+            && p.n_size == FRAGMENT
+            && p.k_size == FRAGMENT
+            && p.ab_type == S::F16
+            && p.cr_type == S::F32
+    })
+}
+
+/// The WGSL of the kernel for `layout` and `config`.
+pub(crate) fn source(layout: Layout, config: &CoopConfig) -> Result<KernelText, String> {
+    shaders::specialize(
+        &shaders::GEMM_COOP,
+        &[
+            ("BM", config.bm),
+            ("BN", config.bn),
+            ("BK", config.bk),
+            ("SG_M", config.sg_m),
+            ("SG_N", config.sg_n),
+            ("SG_SIZE", config.subgroup),
+            ("B_NT", u32::from(layout == Layout::NT)),
+        ],
+    )
+}
+
+/// The variant name (and kernel cache key) of a cooperative-matrix pipeline.
+pub(crate) fn variant_name(layout: Layout, config: &CoopConfig) -> String {
+    format!("gemm_coop/f16/{layout}/{config}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subgroups_of_32_and_64_get_256_threads_within_48k() {
+        for subgroup in [16, 32, 64, 128] {
+            let config = CoopConfig::for_subgroup(subgroup).expect("a configuration");
+            assert_eq!(config.threads(), 256, "{config}");
+            assert!(config.shared_bytes() <= 48 << 10, "{config}");
+        }
+        let c = CoopConfig::for_subgroup(32).expect("a configuration");
+        assert_eq!((c.sg_m, c.sg_n), (2, 4));
+    }
+
+    #[test]
+    fn odd_subgroup_sizes_get_none() {
+        for subgroup in [0, 1, 4, 8, 24, 256] {
+            assert_eq!(CoopConfig::for_subgroup(subgroup), None, "{subgroup}");
+        }
+    }
+
+    #[test]
+    fn only_the_16x16x16_f16_f32_configuration_serves() {
+        use wgpu::CooperativeScalarType as S;
+        let p = |m, ab, cr| wgpu::CooperativeMatrixProperties {
+            m_size: m,
+            n_size: m,
+            k_size: m,
+            ab_type: ab,
+            cr_type: cr,
+            saturating_accumulation: false,
+        };
+        assert!(supports_kernel(&[
+            p(8, S::F32, S::F32),
+            p(16, S::F16, S::F32)
+        ]));
+        assert!(!supports_kernel(&[
+            p(16, S::F16, S::F16),
+            p(8, S::F32, S::F32)
+        ]));
+        assert!(!supports_kernel(&[]));
+    }
+}
