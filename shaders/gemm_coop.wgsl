@@ -5,8 +5,9 @@
 // host checks), the device features SHADER_F16, SUBGROUP and EXPERIMENTAL_COOPERATIVE_MATRIX
 // with a 16×16×16 f16·f16 + f32 configuration, and a fixed subgroup size SG_SIZE.
 //
-// A workgroup of SG_M·SG_N subgroups computes a BM×BN tile of C; subgroup (sm, sn) owns a
-// (BM/SG_M)×(BN/SG_N) block of it as FM×FN 16×16 f32 accumulators. K is walked in steps of BK:
+// A workgroup of SG_M·SG_N subgroups computes a BM×BN tile of C; subgroup (sm, sn) owns a 64×32
+// block of it as 4×2 16×16 f32 accumulators, each its own variable (an array of cooperative
+// matrices indexed in a loop would live in local memory). K is walked in steps of BK:
 // every thread loads its share of the A and B tiles from global memory as vec4<f16>, zero
 // outside the matrices, and stores it into shared memory; the subgroups then multiply the
 // shared tiles 16 deep at a time. The next step's global loads are issued into registers
@@ -39,8 +40,6 @@ struct Dims {
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> dims: Dims;
 
-const BM: u32 = 128u;
-const BN: u32 = 128u;
 const BK: u32 = 32u;
 // Subgroups along M and along N, and the device's (fixed) subgroup size.
 const SG_M: u32 = 2u;
@@ -50,9 +49,9 @@ const SG_SIZE: u32 = 32u;
 const B_NT: u32 = 0u;
 
 const THREADS: u32 = SG_M * SG_N * SG_SIZE;
-// 16×16 fragments per subgroup along M and N.
-const FM: u32 = BM / (16u * SG_M);
-const FN: u32 = BN / (16u * SG_N);
+// Each subgroup's block of C: 64 rows (4 fragments) by 32 columns (2 fragments).
+const BM: u32 = SG_M * 64u;
+const BN: u32 = SG_N * 32u;
 // Padded row strides of the shared tiles, in elements.
 const A_STRIDE: u32 = BK + 8u;
 const B_STRIDE_NN: u32 = BN + 8u;
@@ -103,6 +102,42 @@ fn shared_b_index(v: u32) -> u32 {
     return (v / (BN / 4u)) * B_STRIDE_NN + (v % (BN / 4u)) * 4u;
 }
 
+// One 16×16 fragment of B at tile row kk and tile column col.
+fn load_b(col: u32, kk: u32) -> coop_mat16x16<f16, B> {
+    if B_NT == 1u {
+        // Element (k, n) at n·A_STRIDE + k: column-major.
+        return coopLoad<coop_mat16x16<f16, B>>(&tile_b[col * A_STRIDE + kk], A_STRIDE);
+    }
+    return coopLoadT<coop_mat16x16<f16, B>>(&tile_b[kk * B_STRIDE_NN + col], B_STRIDE_NN);
+}
+
+// One 16×16 fragment of A at tile row `row` and tile column kk.
+fn load_a(row: u32, kk: u32) -> coop_mat16x16<f16, A> {
+    return coopLoadT<coop_mat16x16<f16, A>>(&tile_a[row * A_STRIDE + kk], A_STRIDE);
+}
+
+// Stores a fragment whose 16×16 block at (row, col) lies inside C. Every operand of a
+// cooperative store is a parameter: naga 30 lowers the store without emitting the
+// expressions of its arguments first, so they must be values already.
+fn store_inside(fragment: coop_mat16x16<f32, C>, at: u32, n: u32) {
+    coopStoreT(fragment, &c[at], n);
+}
+
+// Stores the part of a fragment at (row, col) that lies inside C, through the subgroup's
+// staging area, element by element.
+fn store_edge(fragment: coop_mat16x16<f32, C>, row: u32, col: u32, staging: u32, lane: u32) {
+    coopStoreT(fragment, &tile_c[staging], 16u);
+    workgroupBarrier();
+    for (var e = lane; e < 256u; e += SG_SIZE) {
+        let r = row + e / 16u;
+        let q = col + e % 16u;
+        if r < dims.m && q < dims.n {
+            c[r * dims.n + q] = tile_c[staging + e];
+        }
+    }
+    workgroupBarrier();
+}
+
 @compute @workgroup_size(THREADS)
 fn main(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -112,14 +147,18 @@ fn main(
 ) {
     let tile_m = group.y * BM;
     let tile_n = group.x * BN;
-    // This subgroup's block of the tile.
-    let block_m = (sg / SG_N) * (FM * 16u);
-    let block_n = (sg % SG_N) * (FN * 16u);
+    // This subgroup's 64×32 block of the tile.
+    let block_m = (sg / SG_N) * 64u;
+    let block_n = (sg % SG_N) * 32u;
 
-    var acc: array<coop_mat16x16<f32, C>, FM * FN>;
-    for (var i = 0u; i < FM * FN; i += 1u) {
-        acc[i] = coop_mat16x16<f32, C>();
-    }
+    var c00 = coop_mat16x16<f32, C>();
+    var c01 = coop_mat16x16<f32, C>();
+    var c10 = coop_mat16x16<f32, C>();
+    var c11 = coop_mat16x16<f32, C>();
+    var c20 = coop_mat16x16<f32, C>();
+    var c21 = coop_mat16x16<f32, C>();
+    var c30 = coop_mat16x16<f32, C>();
+    var c31 = coop_mat16x16<f32, C>();
 
     var next_a: array<vec4<f16>, A_LOADS>;
     var next_b: array<vec4<f16>, B_LOADS>;
@@ -162,64 +201,45 @@ fn main(
         }
 
         for (var kk = 0u; kk < BK; kk += 16u) {
-            var frag_a: array<coop_mat16x16<f16, A>, FM>;
-            for (var i = 0u; i < FM; i += 1u) {
-                frag_a[i] = coopLoadT<coop_mat16x16<f16, A>>(
-                    &tile_a[(block_m + i * 16u) * A_STRIDE + kk],
-                    A_STRIDE,
-                );
-            }
-            for (var j = 0u; j < FN; j += 1u) {
-                var frag_b: coop_mat16x16<f16, B>;
-                if B_NT == 1u {
-                    // Element (k, n) at n·A_STRIDE + k: column-major.
-                    frag_b = coopLoad<coop_mat16x16<f16, B>>(
-                        &tile_b[(block_n + j * 16u) * A_STRIDE + kk],
-                        A_STRIDE,
-                    );
-                } else {
-                    frag_b = coopLoadT<coop_mat16x16<f16, B>>(
-                        &tile_b[kk * B_STRIDE_NN + block_n + j * 16u],
-                        B_STRIDE_NN,
-                    );
-                }
-                for (var i = 0u; i < FM; i += 1u) {
-                    acc[i * FN + j] = coopMultiplyAdd(frag_a[i], frag_b, acc[i * FN + j]);
-                }
-            }
+            let a0 = load_a(block_m, kk);
+            let a1 = load_a(block_m + 16u, kk);
+            let a2 = load_a(block_m + 32u, kk);
+            let a3 = load_a(block_m + 48u, kk);
+            let b0 = load_b(block_n, kk);
+            let b1 = load_b(block_n + 16u, kk);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+            c20 = coopMultiplyAdd(a2, b0, c20);
+            c21 = coopMultiplyAdd(a2, b1, c21);
+            c30 = coopMultiplyAdd(a3, b0, c30);
+            c31 = coopMultiplyAdd(a3, b1, c31);
         }
         workgroupBarrier();
     }
 
-    // Every operand of a cooperative store is a `let`: naga 30 lowers the store without
-    // emitting the expressions of its arguments first, so they must be emitted already.
     let n = dims.n;
+    let row = tile_m + block_m;
+    let col = tile_n + block_n;
     if tile_m + BM <= dims.m && tile_n + BN <= n {
-        for (var i = 0u; i < FM; i += 1u) {
-            for (var j = 0u; j < FN; j += 1u) {
-                let row = tile_m + block_m + i * 16u;
-                let col = tile_n + block_n + j * 16u;
-                let at = row * n + col;
-                let fragment = acc[i * FN + j];
-                coopStoreT(fragment, &c[at], n);
-            }
-        }
+        store_inside(c00, row * n + col, n);
+        store_inside(c01, row * n + col + 16u, n);
+        store_inside(c10, (row + 16u) * n + col, n);
+        store_inside(c11, (row + 16u) * n + col + 16u, n);
+        store_inside(c20, (row + 32u) * n + col, n);
+        store_inside(c21, (row + 32u) * n + col + 16u, n);
+        store_inside(c30, (row + 48u) * n + col, n);
+        store_inside(c31, (row + 48u) * n + col + 16u, n);
     } else {
         let staging = sg * 256u;
-        for (var i = 0u; i < FM; i += 1u) {
-            for (var j = 0u; j < FN; j += 1u) {
-                let fragment = acc[i * FN + j];
-                coopStoreT(fragment, &tile_c[staging], 16u);
-                workgroupBarrier();
-                for (var e = lane; e < 256u; e += SG_SIZE) {
-                    let row = tile_m + block_m + i * 16u + e / 16u;
-                    let col = tile_n + block_n + j * 16u + e % 16u;
-                    if row < dims.m && col < dims.n {
-                        c[row * dims.n + col] = tile_c[staging + e];
-                    }
-                }
-                workgroupBarrier();
-            }
-        }
+        store_edge(c00, row, col, staging, lane);
+        store_edge(c01, row, col + 16u, staging, lane);
+        store_edge(c10, row + 16u, col, staging, lane);
+        store_edge(c11, row + 16u, col + 16u, staging, lane);
+        store_edge(c20, row + 32u, col, staging, lane);
+        store_edge(c21, row + 32u, col + 16u, staging, lane);
+        store_edge(c30, row + 48u, col, staging, lane);
+        store_edge(c31, row + 48u, col + 16u, staging, lane);
     }
 }

@@ -421,3 +421,46 @@ fn alloc_of_an_unavailable_placement_shows_the_table() {
     assert_eq!(doc["placement"], "vram");
     assert_eq!(doc["fallbacks"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn matmul_with_placed_operands_checks_and_says_where() {
+    let Some(_) = adapter() else { return };
+    for dtype in ["f32", "bf16"] {
+        let doc = json(&strata_gpu(&[
+            "matmul",
+            "--m",
+            "37",
+            "--k",
+            "20",
+            "--n",
+            "12",
+            "--dtype",
+            dtype,
+            "--placement",
+            "vram",
+            "--check",
+            "--json",
+        ]));
+        assert_eq!(doc["ok"], true, "{doc}");
+        assert_eq!(doc["placement"], "vram", "{doc}");
+        assert!(doc["repeats"].as_u64().is_some_and(|r| r >= 1), "{doc}");
+    }
+    // A placement the device cannot give is an error naming it, before any work.
+    let output = strata_gpu(&[
+        "matmul",
+        "--m",
+        "4",
+        "--k",
+        "4",
+        "--n",
+        "4",
+        "--placement",
+        "type=99",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("type=99"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -305,15 +305,30 @@ pub fn adapter_memory_extensions(adapter: &wgpu::Adapter) -> Option<Vec<(&'stati
 
 /// `true` when the Khronos validation layer is installed (so GPU tests can insist on it).
 pub fn validation_layer_available() -> bool {
+    validation_layer_version().is_some()
+}
+
+/// The spec version of the installed Khronos validation layer (packed as by
+/// `vk::make_api_version`), or `None` when it is not installed.
+pub fn validation_layer_version() -> Option<u32> {
     // SAFETY: loading the Vulkan loader library has no preconditions beyond it being a genuine
-    // loader; a failure is reported as an error, which we map to `false`.
-    let Ok(entry) = (unsafe { ash::Entry::load() }) else {
-        return false;
-    };
+    // loader; a failure is reported as an error, which we map to `None`.
+    let entry = unsafe { ash::Entry::load() }.ok()?;
     // SAFETY: `entry` is a loaded Vulkan entry point; the call has no other preconditions.
     let layers = unsafe { entry.enumerate_instance_layer_properties() }.unwrap_or_default();
-    layers.iter().any(|l| {
-        l.layer_name_as_c_str()
-            .is_ok_and(|n| n == c"VK_LAYER_KHRONOS_validation")
-    })
+    layers
+        .iter()
+        .find(|l| {
+            l.layer_name_as_c_str()
+                .is_ok_and(|n| n == c"VK_LAYER_KHRONOS_validation")
+        })
+        .map(|l| l.spec_version)
+}
+
+/// `false` when the installed validation layer predates `VK_KHR_cooperative_matrix` (Vulkan
+/// 1.3.255): it then rejects the extension's structures and shaders as unknown, so a device
+/// validated by it should not enable cooperative matrices. `true` when it knows the extension
+/// or no layer is installed.
+pub fn validation_layer_knows_cooperative_matrix() -> bool {
+    validation_layer_version().is_none_or(|v| v >= vk::make_api_version(0, 1, 3, 255))
 }

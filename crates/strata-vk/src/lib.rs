@@ -51,7 +51,8 @@ pub use allocation::DEDICATED_THRESHOLD;
 pub use allocation::{AllocationRequest, PlacedAllocation};
 pub use device::{
     VulkanDevice, VulkanLimits, adapter_memory_extensions, adapter_memory_table,
-    validation_layer_available,
+    validation_layer_available, validation_layer_knows_cooperative_matrix,
+    validation_layer_version,
 };
 pub use error::VkError;
 pub use mapping::MappedMemory;

@@ -139,27 +139,24 @@ pub fn validation_layer_available() -> bool {
 /// `wgpu_hal::vulkan::instance`), is the validation layer reporting on API usage: its type is
 /// VALIDATION or PERFORMANCE. Driver and loader chatter (type GENERAL, such as a CPU driver
 /// noting an allocation it refused), the context lines that follow a message (they start with a
-/// tab) and the known false positives of old layers are not. Debian 12's layer (1.3.239)
-/// rejects the SPIR-V source-language id naga writes for WGSL ("Invalid source language
-/// operand: 10"), and predates `VK_KHR_cooperative_matrix` (Vulkan 1.3.255): it warns that it
-/// does not support the extension and rejects the extension's feature structure
-/// (`VkPhysicalDeviceCooperativeMatrixFeaturesKHR`, structure type 1000506000) that wgpu chains
-/// into device creation when cooperative matrices are enabled.
+/// tab) and one known false positive of old layers are not: Debian 12's layer (1.3.239) rejects
+/// the SPIR-V source-language id naga writes for WGSL ("Invalid source language operand: 10").
+/// (That layer also predates cooperative matrices; Strata leaves them off under it, see
+/// [`ContextBuilder::cooperative_matrix`](crate::ContextBuilder::cooperative_matrix).)
 pub fn is_validation_message(message: &str) -> bool {
     if message.starts_with('\t') {
         return false;
     }
     let kind = message.split(" [").next().unwrap_or("");
     let about_usage = kind.contains("VALIDATION") || kind.contains("PERFORMANCE");
-    const OLD_LAYER_FALSE_POSITIVES: &[&str] = &[
-        "Invalid source language operand: 10",
-        "Device Extension VK_KHR_cooperative_matrix is not supported by this layer",
-        "includes a structure with unknown VkStructureType (1000506000)",
-    ];
-    let known_false_positive = OLD_LAYER_FALSE_POSITIVES
-        .iter()
-        .any(|text| message.contains(text));
+    let known_false_positive = message.contains("Invalid source language operand: 10");
     about_usage && !known_false_positive
+}
+
+/// `false` when the installed validation layer predates cooperative matrices (see
+/// [`ContextBuilder::cooperative_matrix`](crate::ContextBuilder::cooperative_matrix)).
+pub fn validation_layer_knows_cooperative_matrix() -> bool {
+    strata_vk::validation_layer_knows_cooperative_matrix()
 }
 
 /// wgpu's backend as a lowercase word.

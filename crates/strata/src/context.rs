@@ -67,7 +67,9 @@ impl ContextBuilder {
 
     /// Whether to enable cooperative matrices (tensor cores) when the adapter offers the
     /// configuration Strata's f16 GEMM uses (wgpu's `EXPERIMENTAL_COOPERATIVE_MATRIX`, 16×16×16
-    /// f16 with f32 sums). Default: on. Off, f16 GEMMs run on the FMA path.
+    /// f16 with f32 sums). Default: on. Off, f16 GEMMs run on the FMA path. They also stay off
+    /// when validation is on and the installed validation layer predates them (Vulkan
+    /// 1.3.255), since that layer rejects them as unknown.
     pub fn cooperative_matrix(mut self, on: bool) -> Self {
         self.cooperative_matrix = on;
         self
@@ -87,7 +89,12 @@ impl ContextBuilder {
         let adapter = adapter::choose_adapter(adapters, &self.selector, self.power, self.backends)?;
         let info = adapter.get_info();
         let mut features = adapter.features() & WANTED_FEATURES;
+        // A validation layer that predates cooperative matrices reports every use of them as
+        // an error: under such a layer they stay off.
+        let layer_allows_coop =
+            !self.validation || strata_vk::validation_layer_knows_cooperative_matrix();
         if self.cooperative_matrix
+            && layer_allows_coop
             && adapter
                 .features()
                 .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)

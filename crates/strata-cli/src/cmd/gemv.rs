@@ -40,7 +40,8 @@ pub struct Args {
     /// Compare with an f64 CPU reference; exit non-zero on mismatch.
     #[arg(long)]
     check: bool,
-    /// Timed runs (after one warm-up); the median is reported.
+    /// Timed samples (after a warm-up); the median is reported. Each sample runs the kernel
+    /// back to back, in one pass, for about 2 ms of GPU time (at least once).
     #[arg(long, default_value_t = 20)]
     iters: u32,
     /// Seed of the random inputs (default: fresh every run).
@@ -72,6 +73,8 @@ struct Report {
     seconds: f64,
     clock: Clock,
     iters: usize,
+    /// Back-to-back runs per timed sample (`seconds` is per run).
+    repeats: u32,
     gflops: f64,
     /// Bytes moved (weights + x + y) per run.
     bytes: u64,
@@ -117,10 +120,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         gemv: gemv_config(&ctx, &args),
         ..RunOptions::default()
     };
-    let mut gemv = || ctx.gemv_with(&parts, &x_buf, &y_buf, spec, options);
+    let mut gemv = |repeats: u32| {
+        ctx.gemv_with(
+            &parts,
+            &x_buf,
+            &y_buf,
+            spec,
+            RunOptions { repeats, ..options },
+        )
+    };
 
     // The warm-up run, which the check reads.
-    gemv()?;
+    gemv(1)?;
     let mut comparison: Option<Comparison> = None;
     if args.check {
         let y = ctx.read_back::<f32>(&y_buf, batch * rows)?;
@@ -129,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &reference::gemv(&w, &x, rows, cols, batch),
         ));
     }
-    let (median, runs) = median_of(args.iters, &mut gemv)?;
+    let (median, runs, repeats) = median_of(args.iters, &mut gemv)?;
     let tolerance = tolerance(args.dtype);
     let ok = comparison.map(|c| c.passes(tolerance));
     let seconds = median.timing.seconds;
@@ -144,6 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         seconds,
         clock: median.timing.clock,
         iters: runs,
+        repeats,
         gflops: spec.flops() / seconds / 1e9,
         bytes: spec.bytes_moved(),
         gb_per_s: spec.bytes_moved() as f64 / seconds / 1e9,

@@ -5,8 +5,8 @@ use serde::Serialize;
 use std::process::ExitCode;
 use strata::reference::{self, Comparison};
 use strata::{
-    Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig, RunOptions,
-    wgpu,
+    Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig,
+    PlacedBuffer, Placement, RunOptions, wgpu,
 };
 
 /// Options of `strata matmul`.
@@ -42,7 +42,8 @@ pub struct Args {
     /// on mismatch.
     #[arg(long)]
     check: bool,
-    /// Timed runs (after one warm-up); the median is reported.
+    /// Timed samples (after a warm-up); the median is reported. Each sample runs the kernel
+    /// back to back, in one pass, for about 2 ms of GPU time (at least once).
     #[arg(long, default_value_t = 5)]
     iters: u32,
     /// Seed of the random inputs (default: fresh every run).
@@ -51,9 +52,12 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Where A, B and C live: vram, vram-mapped, host (gtt), host-cached, type=N or auto.
+    /// Default: ordinary wgpu buffers.
+    #[arg(long)]
+    placement: Option<Placement>,
     #[command(flatten)]
     adapter: AdapterArgs,
-    // `--placement` (where A, B and C are placed) belongs here; see `upload_operands`.
 }
 
 #[derive(Debug, Serialize)]
@@ -65,11 +69,15 @@ struct Report {
     dtype: KernelDtype,
     layout: Layout,
     /// The kernel variant that ran.
+    /// Where A, B and C lived (`--placement`), or null for ordinary buffers.
+    placement: Option<String>,
     variant: String,
     /// Median seconds per run.
     seconds: f64,
     clock: Clock,
     iters: usize,
+    /// Back-to-back runs per timed sample (`seconds` is per run).
+    repeats: u32,
     gflops: f64,
     /// Operand bytes (A + B + C) over the time: the least traffic a run needs.
     gb_per_s: f64,
@@ -108,7 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (m, n, k) = (args.m as usize, args.n as usize, args.k as usize);
     let a = reference::random_f32(m * k, seed);
     let b = reference::random_f32(k * n, seed.wrapping_add(1));
-    let [a_buf, b_buf, c_buf] = upload_operands(&ctx, &a, &b, &spec)?;
+    let operands = upload_operands(&ctx, &a, &b, &spec, args.placement)?;
+    let [a_buf, b_buf, c_buf] = operands.buffers();
     let options = RunOptions {
         repeats: 1,
         path: if args.generic {
@@ -121,16 +130,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         gemm_tiles: args.tiles,
         ..RunOptions::default()
     };
-    let mut gemm = || ctx.gemm_with(&a_buf, &b_buf, &c_buf, spec, options);
+    let mut gemm =
+        |repeats: u32| ctx.gemm_with(a_buf, b_buf, c_buf, spec, RunOptions { repeats, ..options });
 
     // The warm-up run, which the check reads.
-    gemm()?;
+    gemm(1)?;
     let mut comparison: Option<(Comparison, String)> = None;
     if args.check {
-        let c = ctx.read_back::<f32>(&c_buf, m * n)?;
+        let c = operands.read_c(&ctx, m * n)?;
         comparison = Some(check(&a, &b, &c, &spec, seed));
     }
-    let (median, runs) = median_of(args.iters, &mut gemm)?;
+    let (median, runs, repeats) = median_of(args.iters, &mut gemm)?;
     let tolerance = tolerance(args.dtype);
     let ok = comparison.as_ref().map(|(c, _)| c.passes(tolerance));
     let [a_bytes, b_bytes, c_bytes] = spec.operand_bytes()?;
@@ -141,10 +151,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         k: args.k,
         dtype: args.dtype,
         layout: args.layout,
+        placement: args.placement.map(|p| p.to_string()),
         variant: median.variant.clone(),
         seconds: median.timing.seconds,
         clock: median.timing.clock,
         iters: runs,
+        repeats,
         gflops: spec.flops() / median.timing.seconds / 1e9,
         gb_per_s: (a_bytes + b_bytes + c_bytes) as f64 / median.timing.seconds / 1e9,
         checked: comparison.as_ref().map(|(_, how)| how.clone()),
@@ -191,18 +203,75 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// A, B and C: ordinary buffers, or buffers placed by `--placement`.
+enum Operands {
+    Plain([wgpu::Buffer; 3]),
+    Placed([PlacedBuffer; 3]),
+}
+
+impl Operands {
+    fn buffers(&self) -> [&wgpu::Buffer; 3] {
+        match self {
+            Operands::Plain(b) => [&b[0], &b[1], &b[2]],
+            Operands::Placed(p) => [p[0].buffer(), p[1].buffer(), p[2].buffer()],
+        }
+    }
+
+    /// The `len` elements of C, read back by the buffer's own path.
+    fn read_c(&self, ctx: &Context, len: usize) -> strata::Result<Vec<f32>> {
+        match self {
+            Operands::Plain(b) => ctx.read_back::<f32>(&b[2], len),
+            Operands::Placed(p) => {
+                let bytes = ctx.read_placed(&p[2], 0, len as u64 * 4)?;
+                Ok(bytes
+                    .chunks_exact(4)
+                    .map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                    .collect())
+            }
+        }
+    }
+}
+
 /// A, B (in `spec.dtype`) and C (poisoned with NaN, so an element the kernel never wrote
-/// cannot pass). The lead's `--placement` option places these three buffers.
+/// cannot pass), in ordinary buffers or in `placement`.
 fn upload_operands(
     ctx: &Context,
     a: &[f32],
     b: &[f32],
     spec: &GemmSpec,
-) -> anyhow::Result<[wgpu::Buffer; 3]> {
-    let a_buf = ctx.upload(&reference::encode(a, spec.dtype))?;
-    let b_buf = ctx.upload(&reference::encode(b, spec.dtype))?;
-    let c_buf = ctx.upload(&vec![f32::NAN; spec.m as usize * spec.n as usize])?;
-    Ok([a_buf, b_buf, c_buf])
+    placement: Option<Placement>,
+) -> anyhow::Result<Operands> {
+    let contents = [
+        reference::encode(a, spec.dtype),
+        reference::encode(b, spec.dtype),
+        reference::encode(
+            &vec![f32::NAN; spec.m as usize * spec.n as usize],
+            KernelDtype::F32,
+        ),
+    ];
+    let Some(placement) = placement else {
+        let [a, b, c] = contents;
+        return Ok(Operands::Plain([
+            ctx.upload(&a)?,
+            ctx.upload(&b)?,
+            ctx.upload(&c)?,
+        ]));
+    };
+    let mut placed = Vec::with_capacity(3);
+    for (name, bytes) in ["A", "B", "C"].iter().zip(&contents) {
+        let buffer = ctx.place(bytes.len() as u64, placement)?;
+        ctx.write_placed(&buffer, 0, bytes)?;
+        eprintln!(
+            "{name} in {placement}: memory type {}, heap {}",
+            buffer.memory_type(),
+            buffer.heap()
+        );
+        placed.push(buffer);
+    }
+    let placed: [PlacedBuffer; 3] = placed
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("three operands"))?;
+    Ok(Operands::Placed(placed))
 }
 
 /// Compares C with the f64 reference on the unrounded f32 inputs: all of C, or sampled rows
@@ -236,19 +305,31 @@ fn check(a: &[f32], b: &[f32], c: &[f32], spec: &GemmSpec, seed: u64) -> (Compar
     )
 }
 
-/// The median of `iters` timed runs (run after the caller's warm-up) and how many there were.
+/// GPU time each timed sample aims at: back-to-back runs in one pass until about this much
+/// work, so every sample sees the GPU at its working clocks and a submission's fixed cost is
+/// spread over many runs (as the peer's timing loop does).
+const SAMPLE_SECONDS: f64 = 2e-3;
+
+/// Times `run` (called with the number of back-to-back runs per sample): one calibration run,
+/// one untimed sample at the chosen repeat count, then `iters` timed samples. Returns the
+/// median sample (its time is per run), the number of samples and the runs per sample.
 pub fn median_of(
     iters: u32,
-    mut run: impl FnMut() -> strata::Result<KernelRun>,
-) -> anyhow::Result<(KernelRun, usize)> {
+    mut run: impl FnMut(u32) -> strata::Result<KernelRun>,
+) -> anyhow::Result<(KernelRun, usize, u32)> {
+    let once = run(1)?;
+    let repeats = (SAMPLE_SECONDS / once.timing.seconds.max(1e-9))
+        .ceil()
+        .clamp(1.0, 1000.0) as u32;
+    run(repeats)?;
     let mut runs = Vec::with_capacity(iters.max(1) as usize);
     for _ in 0..iters.max(1) {
-        runs.push(run()?);
+        runs.push(run(repeats)?);
     }
     runs.sort_by(|x, y| x.timing.seconds.total_cmp(&y.timing.seconds));
     let count = runs.len();
     let median = runs.swap_remove(count / 2);
-    Ok((median, count))
+    Ok((median, count, repeats))
 }
 
 /// `gpu-timestamps` or `wall-clock`.

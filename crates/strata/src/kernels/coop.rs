@@ -11,15 +11,16 @@ use serde::Serialize;
 /// The fragment size the kernel uses (wgpu's `coop_mat16x16`).
 const FRAGMENT: u32 = 16;
 
-/// Threads per workgroup the kernel aims at.
-const THREADS: u32 = 256;
+/// Each subgroup's block of C: 4×2 fragments (64×32), one accumulator variable each.
+const SUBGROUP_ROWS: u32 = 64;
+const SUBGROUP_COLS: u32 = 32;
 
 /// Tiles of the cooperative-matrix GEMM for one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CoopConfig {
-    /// Rows of C per workgroup.
+    /// Rows of C per workgroup (64 per subgroup row).
     pub bm: u32,
-    /// Columns of C per workgroup.
+    /// Columns of C per workgroup (32 per subgroup column).
     pub bn: u32,
     /// K per step through shared memory.
     pub bk: u32,
@@ -42,24 +43,23 @@ impl std::fmt::Display for CoopConfig {
 }
 
 impl CoopConfig {
-    /// The configuration for a device with a fixed subgroup size of `subgroup`: 128×128 tiles
-    /// of C, 32 deep, over 256 threads (8 subgroups of 32 as 2×4, each 64×32 of C; 4 of 64 as
-    /// 2×2). `None` when 256 threads do not split into 2 to 16 subgroups.
+    /// The configuration for a device with a fixed subgroup size of `subgroup` (16 to 128):
+    /// 8 subgroups as 2×4, each 64×32 of C, so 128×128 tiles of C, 32 deep. `None` for other
+    /// subgroup sizes.
     pub fn for_subgroup(subgroup: u32) -> Option<CoopConfig> {
         if !subgroup.is_power_of_two() || !(16..=128).contains(&subgroup) {
             return None;
         }
-        let subgroups = THREADS / subgroup;
-        let sg_m = if subgroups >= 4 { 2 } else { 1 };
-        let config = CoopConfig {
-            bm: 128,
-            bn: 128,
+        let (sg_m, sg_n) = (2, 4);
+        Some(CoopConfig {
+            bm: sg_m * SUBGROUP_ROWS,
+            bn: sg_n * SUBGROUP_COLS,
             bk: 32,
             sg_m,
-            sg_n: subgroups / sg_m,
+            sg_n,
             subgroup,
-        };
-        config.shape_ok().then_some(config)
+        })
+        .filter(CoopConfig::shape_ok)
     }
 
     /// Threads per workgroup.
@@ -76,12 +76,12 @@ impl CoopConfig {
         u64::from((a + b) * 2 + c)
     }
 
-    /// The kernel's rules: every subgroup owns whole 16×16 fragments, BK is whole fragments,
-    /// and the vec4 loads of each tile divide evenly among the threads.
+    /// The kernel's rules: each subgroup owns a 64×32 block, BK is whole fragments, and the
+    /// vec4 loads of each tile divide evenly among the threads.
     fn shape_ok(&self) -> bool {
         let threads = self.threads();
-        self.bm.is_multiple_of(FRAGMENT * self.sg_m)
-            && self.bn.is_multiple_of(FRAGMENT * self.sg_n)
+        self.bm == self.sg_m * SUBGROUP_ROWS
+            && self.bn == self.sg_n * SUBGROUP_COLS
             && self.bk.is_multiple_of(FRAGMENT)
             && (self.bm * self.bk / 4).is_multiple_of(threads)
             && (self.bn * self.bk / 4).is_multiple_of(threads)
@@ -114,8 +114,6 @@ pub(crate) fn source(layout: Layout, config: &CoopConfig) -> Result<KernelText, 
     shaders::specialize(
         &shaders::GEMM_COOP,
         &[
-            ("BM", config.bm),
-            ("BN", config.bn),
             ("BK", config.bk),
             ("SG_M", config.sg_m),
             ("SG_N", config.sg_n),
@@ -135,10 +133,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn subgroups_of_32_and_64_get_256_threads_within_48k() {
+    fn every_subgroup_size_gets_eight_subgroups_within_48k() {
         for subgroup in [16, 32, 64, 128] {
             let config = CoopConfig::for_subgroup(subgroup).expect("a configuration");
-            assert_eq!(config.threads(), 256, "{config}");
+            assert_eq!(config.threads(), 8 * subgroup, "{config}");
+            assert_eq!((config.bm, config.bn), (128, 128), "{config}");
             assert!(config.shared_bytes() <= 48 << 10, "{config}");
         }
         let c = CoopConfig::for_subgroup(32).expect("a configuration");

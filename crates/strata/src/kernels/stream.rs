@@ -5,8 +5,12 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::shaders;
 
-/// Workgroups of the streaming kernel: enough to fill a large GPU many times over.
-const GROUPS: u32 = 4096;
+/// vec4s one workgroup reads per step (`WG · UNROLL` of `stream_sum.wgsl`).
+const STEP: u32 = 256 * 8;
+/// Steps per workgroup on a GPU.
+const STEPS_PER_GROUP: u32 = 2;
+/// At most this many workgroups (one grid dimension; the partial sums buffer is this long).
+const MAX_GROUPS: u32 = 65535;
 
 impl Context {
     /// Sums every f32 in `parts` (each a multiple of 16 bytes) on the GPU. Returns the sum and
@@ -15,7 +19,8 @@ impl Context {
         let kernel = self.kernel("stream_sum", || {
             Ok(shaders::KernelText::of(&shaders::STREAM_SUM))
         })?;
-        let partials = self.create_storage_buffer(u64::from(GROUPS) * 4, "stream_sum partials")?;
+        let partials =
+            self.create_storage_buffer(u64::from(MAX_GROUPS) * 4, "stream_sum partials")?;
         let mut total = 0f64;
         let mut seconds = 0f64;
         let mut clock = super::Clock::GpuTimestamps;
@@ -33,15 +38,16 @@ impl Context {
                 limit_name: "u32 vec4 index",
                 limit: u64::from(u32::MAX) * 16,
             })?;
-            // A CPU driver runs workgroups on a few cores and pays for every barrier: fewer,
-            // longer workgroups; a GPU wants many in flight.
-            let max_groups = if self.adapter_info().device_type == wgpu::DeviceType::Cpu {
-                64
+            // A CPU driver runs workgroups on a few cores and pays for every barrier: a few
+            // long slices; a GPU wants many workgroups in flight, each a few steps of
+            // WG·UNROLL vec4s (as the GEMV's rows are).
+            let groups = if self.adapter_info().device_type == wgpu::DeviceType::Cpu {
+                vec4s.div_ceil(STEP).clamp(1, 64)
             } else {
-                GROUPS
+                vec4s.div_ceil(STEP * STEPS_PER_GROUP).clamp(1, MAX_GROUPS)
             };
-            let groups = vec4s.div_ceil(256).clamp(1, max_groups);
-            let params = [vec4s, 0, 0, 0];
+            let per_group = vec4s.div_ceil(groups).next_multiple_of(STEP);
+            let params = [vec4s, per_group, 0, 0];
             let timing = self.dispatch(
                 "stream_sum",
                 &kernel,
