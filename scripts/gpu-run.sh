@@ -53,6 +53,12 @@ for stage in "${stages[@]}"; do
       run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype bf16 --layout nt --check --iters 20 --json
       run $BIN/strata gemv --rows 16384 --cols 16384 --generic --check --iters 20 --json
       ;;
+    examples)
+      # Every example under the Khronos validation layer.
+      for e in hello_matmul placement_tour embed_wgpu tiered_load decode_loop; do
+        STRATA_VALIDATION=1 run $BIN/$e
+      done
+      ;;
     bench)
       run $BIN/strata bench --json "$OUT/bench.json" --csv "$OUT/bench.csv" --plot "$OUT/bench.svg"
       ;;
