@@ -94,6 +94,14 @@ PY
       run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype f16 --check --iters 20 --json
       run $BIN/strata matmul --m 1 --k 4096 --n 4 --dtype f16 --check --json
       ;;
+    probe)
+      # GEMV bandwidth by where the weights live and by shape.
+      for p in "" "--placement vram" "--placement vram-mapped" "--placement type=1"; do
+        run $BIN/strata gemv --rows 16384 --cols 16384 $p --iters 20 --json
+        run $BIN/strata gemv --rows 32768 --cols 8192 $p --iters 20 --json
+      done
+      run $BIN/strata bench --ops read,gemv --placements vram,vram-mapped --iters 10
+      ;;
     sweep16)
       # GEMV fast-path parameters for 16-bit weights.
       for d in f16 bf16; do for t in 128 256 512; do for r in 1 2 4; do for u in 1 2 4 8; do

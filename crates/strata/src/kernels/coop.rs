@@ -1,6 +1,6 @@
 //! Cooperative-matrix GEMM (`gemm_coop.wgsl`): f16 A and B on the tensor cores, f32 sums.
 //!
-//! Chosen automatically for f16 GEMMs with K and N multiples of 4 when the device has wgpu's
+//! Chosen automatically for f16 GEMMs with K and N multiples of 8 when the device has wgpu's
 //! `EXPERIMENTAL_COOPERATIVE_MATRIX` with a 16×16×16 f16·f16 + f32 configuration and a fixed
 //! subgroup size; everything else runs on the FMA paths of [`super::gemm`].
 
@@ -11,16 +11,16 @@ use serde::Serialize;
 /// The fragment size the kernel uses (wgpu's `coop_mat16x16`).
 const FRAGMENT: u32 = 16;
 
-/// Each subgroup's block of C: 4×2 fragments (64×32), one accumulator variable each.
+/// Each subgroup's block of C: 4×4 fragments (64×64), one accumulator variable each.
 const SUBGROUP_ROWS: u32 = 64;
-const SUBGROUP_COLS: u32 = 32;
+const SUBGROUP_COLS: u32 = 64;
 
 /// Tiles of the cooperative-matrix GEMM for one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CoopConfig {
     /// Rows of C per workgroup (64 per subgroup row).
     pub bm: u32,
-    /// Columns of C per workgroup (32 per subgroup column).
+    /// Columns of C per workgroup (64 per subgroup column).
     pub bn: u32,
     /// K per step through shared memory.
     pub bk: u32,
@@ -43,11 +43,11 @@ impl std::fmt::Display for CoopConfig {
 }
 
 impl CoopConfig {
-    /// The configuration for a device with a fixed subgroup size of `subgroup` (16 to 128):
-    /// 8 subgroups as 2×4, each 64×32 of C, so 128×128 tiles of C, 32 deep. `None` for other
+    /// The configuration for a device with a fixed subgroup size of `subgroup` (16 to 64):
+    /// 8 subgroups as 2×4, each 64×64 of C, so 128×256 tiles of C, 32 deep. `None` for other
     /// subgroup sizes.
     pub fn for_subgroup(subgroup: u32) -> Option<CoopConfig> {
-        if !subgroup.is_power_of_two() || !(16..=128).contains(&subgroup) {
+        if !subgroup.is_power_of_two() || !(16..=64).contains(&subgroup) {
             return None;
         }
         let (sg_m, sg_n) = (2, 4);
@@ -67,13 +67,19 @@ impl CoopConfig {
         self.sg_m * self.sg_n * self.subgroup
     }
 
-    /// Bytes of shared memory a workgroup uses (A and B tiles in f16, padded rows, and one
-    /// 16×16 f32 staging area per subgroup).
+    /// Bytes of shared memory a workgroup uses (A and B tiles in f16, rows padded by 8
+    /// halves, and one 16×16 f32 staging area per subgroup).
     pub fn shared_bytes(&self) -> u64 {
         let a = self.bm * (self.bk + 8);
         let b = (self.bk * (self.bn + 8)).max(self.bn * (self.bk + 8));
         let c = self.sg_m * self.sg_n * FRAGMENT * FRAGMENT * 4;
         u64::from((a + b) * 2 + c)
+    }
+
+    /// `true` when the kernel takes this shape: K and N multiples of 8 (16-byte loads of
+    /// 8 halves lie wholly inside or outside the matrices).
+    pub fn takes(k: u32, n: u32) -> bool {
+        k.is_multiple_of(8) && n.is_multiple_of(8)
     }
 
     /// The kernel's rules: each subgroup owns a 64×32 block, BK is whole fragments, and the
@@ -83,8 +89,8 @@ impl CoopConfig {
         self.bm == self.sg_m * SUBGROUP_ROWS
             && self.bn == self.sg_n * SUBGROUP_COLS
             && self.bk.is_multiple_of(FRAGMENT)
-            && (self.bm * self.bk / 4).is_multiple_of(threads)
-            && (self.bn * self.bk / 4).is_multiple_of(threads)
+            && (self.bm * self.bk / 8).is_multiple_of(threads)
+            && (self.bn * self.bk / 8).is_multiple_of(threads)
     }
 
     /// The configuration runs within `limits`.
@@ -134,10 +140,10 @@ mod tests {
 
     #[test]
     fn every_subgroup_size_gets_eight_subgroups_within_48k() {
-        for subgroup in [16, 32, 64, 128] {
+        for subgroup in [16, 32, 64] {
             let config = CoopConfig::for_subgroup(subgroup).expect("a configuration");
             assert_eq!(config.threads(), 8 * subgroup, "{config}");
-            assert_eq!((config.bm, config.bn), (128, 128), "{config}");
+            assert_eq!((config.bm, config.bn), (128, 256), "{config}");
             assert!(config.shared_bytes() <= 48 << 10, "{config}");
         }
         let c = CoopConfig::for_subgroup(32).expect("a configuration");
@@ -146,7 +152,7 @@ mod tests {
 
     #[test]
     fn odd_subgroup_sizes_get_none() {
-        for subgroup in [0, 1, 4, 8, 24, 256] {
+        for subgroup in [0, 1, 4, 8, 24, 128, 256] {
             assert_eq!(CoopConfig::for_subgroup(subgroup), None, "{subgroup}");
         }
     }

@@ -124,8 +124,8 @@ pub(crate) fn variant_name(
 impl Context {
     /// C = A·B (layout `nn`) or C = A·Bᵀ (layout `nt`); see [`GemmSpec`] for the operands.
     ///
-    /// Chooses cooperative matrices for f16 where the device has them
-    /// ([`Context::cooperative_gemm`]), else the fast path when K and N are multiples of 4, the
+    /// Chooses cooperative matrices for f16 with K and N multiples of 8 where the device has
+    /// them ([`Context::cooperative_gemm`]), else the fast path when K and N are multiples of 4, the
     /// edge path otherwise, with tiles from the per-device table ([`Context::kernel_tuning`]). Returns the time and the
     /// variant that ran. Shapes that do not fit the buffers are [`Error::Shape`]; operands
     /// larger than a storage binding are [`Error::TooLarge`]; f16 needs the device feature
@@ -173,7 +173,7 @@ impl Context {
         if options.path == KernelPath::Auto
             && options.gemm_tiles.is_none()
             && spec.dtype == KernelDtype::F16
-            && spec.vector_aligned()
+            && coop::CoopConfig::takes(spec.k, spec.n)
             && let Some(config) = self.cooperative_gemm()
         {
             let variant = coop::variant_name(spec.layout, &config);

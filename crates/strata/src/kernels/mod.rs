@@ -130,7 +130,7 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
             }
         }
     }
-    for subgroup in [16, 32, 64, 128] {
+    for subgroup in [16, 32, 64] {
         if let Some(config) = CoopConfig::for_subgroup(subgroup) {
             for layout in [Layout::NN, Layout::NT] {
                 let text = coop::source(layout, &config)?;
