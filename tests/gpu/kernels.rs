@@ -7,7 +7,7 @@
 //! end-to-end tolerance of the issue (1e-5 for f32, 1e-2 for f16/bf16).
 
 use crate::harness::{fresh_seed, gpu};
-use strata::kernels::GemvConfig;
+use strata::kernels::{CoopConfig, GemvConfig};
 use strata::reference::{self, Comparison};
 use strata::{
     Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, MatmulShape,
@@ -120,12 +120,14 @@ fn f16_gemm_takes_cooperative_matrices_where_offered() {
             .expect("a context without validation");
         contexts.push(&unvalidated);
     }
+    // (m, n, k): cooperative matrices take K and N multiples of 8 (the last shape does not).
     let shapes = [
-        (1, 4, 4),
-        (127, 132, 36),
-        (129, 128, 64),
-        (256, 260, 100),
-        (300, 4, 4096),
+        (1, 8, 8),
+        (127, 136, 40),
+        (129, 256, 64),
+        (256, 264, 104),
+        (300, 8, 4096),
+        (5, 12, 20),
     ];
     for ctx in contexts {
         let coop = ctx.cooperative_gemm();
@@ -143,7 +145,7 @@ fn f16_gemm_takes_cooperative_matrices_where_offered() {
                 let variant = check_gemm(ctx, spec, KernelPath::Auto, seed);
                 assert_eq!(
                     variant.starts_with("gemm_coop/"),
-                    coop.is_some(),
+                    coop.is_some() && CoopConfig::takes(k, n),
                     "{spec:?} ran {variant}"
                 );
                 let fma = check_gemm(ctx, spec, KernelPath::Fma, seed);

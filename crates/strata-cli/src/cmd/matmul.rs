@@ -305,22 +305,15 @@ fn check(a: &[f32], b: &[f32], c: &[f32], spec: &GemmSpec, seed: u64) -> (Compar
     )
 }
 
-/// GPU time each timed sample aims at: back-to-back runs in one pass until about this much
-/// work, so every sample sees the GPU at its working clocks and a submission's fixed cost is
-/// spread over many runs (as the peer's timing loop does).
-const SAMPLE_SECONDS: f64 = 2e-3;
-
 /// Times `run` (called with the number of back-to-back runs per sample): one calibration run,
-/// one untimed sample at the chosen repeat count, then `iters` timed samples. Returns the
-/// median sample (its time is per run), the number of samples and the runs per sample.
+/// one untimed sample at the repeat count [`strata::bench::repeats_for`] chooses (about 2 ms of
+/// GPU work), then `iters` timed samples. Returns the median sample (its time is per run), the
+/// number of samples and the runs per sample.
 pub fn median_of(
     iters: u32,
     mut run: impl FnMut(u32) -> strata::Result<KernelRun>,
 ) -> anyhow::Result<(KernelRun, usize, u32)> {
-    let once = run(1)?;
-    let repeats = (SAMPLE_SECONDS / once.timing.seconds.max(1e-9))
-        .ceil()
-        .clamp(1.0, 1000.0) as u32;
+    let repeats = strata::bench::repeats_for(run(1)?.timing.seconds);
     run(repeats)?;
     let mut runs = Vec::with_capacity(iters.max(1) as usize);
     for _ in 0..iters.max(1) {

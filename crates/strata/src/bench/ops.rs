@@ -3,7 +3,7 @@
 use super::{BenchConfig, BenchOp, BenchRow, Samples};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kernels::{Clock, GemmSpec, GemvSpec, KernelDtype, Layout, Timing};
+use crate::kernels::{Clock, GemmSpec, GemvSpec, KernelDtype, Layout, RunOptions, Timing};
 use crate::placement::{PlaceOptions, PlacedBuffer, Placement, UploadPath};
 use crate::reference;
 use std::time::Instant;
@@ -79,22 +79,39 @@ fn wall_times(iters: u32, mut f: impl FnMut() -> Result<()>) -> Result<Samples> 
 /// ramp, not the memory (seen on an H200: the same GEMV 2.5x slower right after other ops).
 const WARM_UP: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// Samples from kernel timings: back-to-back runs for [`WARM_UP`], then `iters` timed runs.
-fn kernel_times(iters: u32, mut f: impl FnMut() -> Result<Timing>) -> Result<(Samples, Clock)> {
+/// Samples from kernel timings. `f(repeats)` runs the kernel `repeats` times back to back in
+/// one pass and returns the time per run. One run calibrates [`repeats_for`]; samples of that
+/// many runs are taken for [`WARM_UP`] untimed, then `iters` timed.
+fn kernel_times(iters: u32, mut f: impl FnMut(u32) -> Result<Timing>) -> Result<(Samples, Clock)> {
+    let repeats = repeats_for(f(1)?.seconds);
     let start = Instant::now();
-    let mut clock = f()?.clock;
+    let mut clock = f(repeats)?.clock;
     while start.elapsed() < WARM_UP {
-        f()?;
+        f(repeats)?;
     }
     let mut seconds = Vec::with_capacity(iters as usize);
     for _ in 0..iters {
-        let t = f()?;
+        let t = f(repeats)?;
         clock = t.clock;
         seconds.push(t.seconds);
     }
     let samples =
         Samples::of(seconds).ok_or_else(|| Error::InvalidArgument("no timed runs".into()))?;
     Ok((samples, clock))
+}
+
+/// GPU time one timed kernel sample aims at.
+pub const SAMPLE_SECONDS: f64 = 2e-3;
+
+/// Runs per timed kernel sample for a kernel that takes `seconds_per_run`: enough back-to-back
+/// runs in one pass for about [`SAMPLE_SECONDS`] of GPU work (1 to 1000), so that every sample
+/// sees the GPU at its working clocks and a submission's fixed cost is spread over many runs,
+/// as a CUDA timing loop does. A single short dispatch between CPU round trips leaves the GPU
+/// mostly idle, and a GPU that idles lowers its clocks.
+pub fn repeats_for(seconds_per_run: f64) -> u32 {
+    (SAMPLE_SECONDS / seconds_per_run.max(1e-9))
+        .ceil()
+        .clamp(1.0, 1000.0) as u32
 }
 
 fn upload(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Vec<BenchRow>> {
@@ -182,8 +199,9 @@ fn read(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
             message: format!("GPU sum {sum} differs from the CPU sum {expected}"),
         });
     }
-    let (samples, clock) = kernel_times(config.iters, || {
-        ctx.stream_sum(&tensor.operands()).map(|(_, t)| t)
+    let (samples, clock) = kernel_times(config.iters, |repeats| {
+        ctx.stream_sum_timed(&tensor.operands(), repeats)
+            .map(|(_, t)| t)
     })?;
     let mut r = row(
         BenchOp::Read,
@@ -247,8 +265,9 @@ fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
             ),
         });
     }
-    let (samples, clock) = kernel_times(config.iters, || {
-        ctx.gemv(&parts, &x_buf, &y_buf, spec).map(|r| r.timing)
+    let (samples, clock) = kernel_times(config.iters, |repeats| {
+        ctx.gemv_with(&parts, &x_buf, &y_buf, spec, RunOptions::repeated(repeats))
+            .map(|r| r.timing)
     })?;
     let bytes = weights.len() as u64 + 4 * (u64::from(cols) + u64::from(rows));
     let mut r = row(BenchOp::Gemv, tensor.first(), bytes, samples, clock);
@@ -288,8 +307,9 @@ fn gemm(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     };
     let first = ctx.gemm(a.buffer(), b.buffer(), c.buffer(), spec)?;
     check_gemm_sample(ctx, &c, &av, &bv, n as usize, config.seed)?;
-    let (samples, clock) = kernel_times(config.iters, || {
-        ctx.gemm(a.buffer(), b.buffer(), c.buffer(), spec)
+    let (samples, clock) = kernel_times(config.iters, |repeats| {
+        let options = RunOptions::repeated(repeats);
+        ctx.gemm_with(a.buffer(), b.buffer(), c.buffer(), spec, options)
             .map(|r| r.timing)
     })?;
     let mut r = row(

@@ -74,6 +74,16 @@ pub struct RunOptions {
     pub gemv: Option<GemvConfig>,
 }
 
+impl RunOptions {
+    /// The defaults, with `repeats` runs back to back in one pass.
+    pub fn repeated(repeats: u32) -> Self {
+        Self {
+            repeats,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         Self {

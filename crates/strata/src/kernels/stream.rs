@@ -16,6 +16,12 @@ impl Context {
     /// Sums every f32 in `parts` (each a multiple of 16 bytes) on the GPU. Returns the sum and
     /// the GPU time of the reads (the parts' timings added).
     pub fn stream_sum(&self, parts: &[Operand<'_>]) -> Result<(f64, Timing)> {
+        self.stream_sum_timed(parts, 1)
+    }
+
+    /// [`Context::stream_sum`], reading each part `repeats` times back to back in one pass;
+    /// the time is per read of all parts.
+    pub fn stream_sum_timed(&self, parts: &[Operand<'_>], repeats: u32) -> Result<(f64, Timing)> {
         let kernel = self.kernel("stream_sum", || {
             Ok(shaders::KernelText::of(&shaders::STREAM_SUM))
         })?;
@@ -54,7 +60,7 @@ impl Context {
                 &[*part, Operand::from(&partials)],
                 bytemuck::cast_slice(&params),
                 [groups, 1, 1],
-                1,
+                repeats,
             )?;
             seconds += timing.seconds;
             clock = timing.clock;
