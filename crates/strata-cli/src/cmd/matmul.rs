@@ -306,15 +306,19 @@ fn check(a: &[f32], b: &[f32], c: &[f32], spec: &GemmSpec, seed: u64) -> (Compar
 }
 
 /// Times `run` (called with the number of back-to-back runs per sample): one calibration run,
-/// one untimed sample at the repeat count [`strata::bench::repeats_for`] chooses (about 2 ms of
-/// GPU work), then `iters` timed samples. Returns the median sample (its time is per run), the
+/// untimed samples at the repeat count [`strata::bench::repeats_for`] chooses (about 2 ms of
+/// GPU work each) for [`strata::bench::WARM_UP`] (at least one), then `iters` timed samples. Returns the median sample (its time is per run), the
 /// number of samples and the runs per sample.
 pub fn median_of(
     iters: u32,
     mut run: impl FnMut(u32) -> strata::Result<KernelRun>,
 ) -> anyhow::Result<(KernelRun, usize, u32)> {
     let repeats = strata::bench::repeats_for(run(1)?.timing.seconds);
+    let start = std::time::Instant::now();
     run(repeats)?;
+    while start.elapsed() < strata::bench::WARM_UP {
+        run(repeats)?;
+    }
     let mut runs = Vec::with_capacity(iters.max(1) as usize);
     for _ in 0..iters.max(1) {
         runs.push(run(repeats)?);

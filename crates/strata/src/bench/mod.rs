@@ -15,7 +15,7 @@
 mod ops;
 pub mod stats;
 
-pub use ops::{SAMPLE_SECONDS, repeats_for};
+pub use ops::{SAMPLE_SECONDS, WARM_UP, repeats_for};
 pub use stats::Samples;
 
 use crate::context::Context;

@@ -77,7 +77,7 @@ fn wall_times(iters: u32, mut f: impl FnMut() -> Result<()>) -> Result<Samples> 
 /// How long kernels run back to back before timing starts. A GPU that idled while the CPU
 /// prepared data runs at low clocks; short kernels timed straight away then measure the clock
 /// ramp, not the memory (seen on an H200: the same GEMV 2.5x slower right after other ops).
-const WARM_UP: std::time::Duration = std::time::Duration::from_millis(300);
+pub const WARM_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Samples from kernel timings. `f(repeats)` runs the kernel `repeats` times back to back in
 /// one pass and returns the time per run. One run calibrates [`repeats_for`]; samples of that
