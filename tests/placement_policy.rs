@@ -40,6 +40,19 @@ const EXPECTED: &[(&str, Cases)] = &[
         ],
     ),
     (
+        "nvidia-h200-vulkan.json",
+        &[
+            ("vram", Some(1)),
+            ("vram-mapped", Some(4)),
+            ("host", Some(2)),
+            ("gtt", Some(2)),
+            ("host-cached", Some(3)),
+            ("auto", Some(1)),
+            ("auto:staging", Some(2)),
+            ("auto:readback", Some(3)),
+        ],
+    ),
+    (
         "amd-apu-radv.json",
         &[
             ("vram", Some(0)),
