@@ -61,8 +61,14 @@ fn strata_gpu(args: &[&str]) -> Output {
     }
     let output = strata(&args);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // Debian 12's layer rejects the source-language id naga writes for WGSL: the one known
+    // false positive (see `strata::adapter::is_validation_message`).
+    let spoke = stderr.lines().any(|line| {
+        (line.contains("VUID-") || line.contains("Validation Error"))
+            && !line.contains("Invalid source language operand: 10")
+    });
     assert!(
-        !stderr.contains("VUID-") && !stderr.contains("Validation Error"),
+        !spoke,
         "the validation layer spoke during `strata {}`:\n{stderr}",
         args.join(" ")
     );
