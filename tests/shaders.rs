@@ -61,13 +61,14 @@ fn every_shader_file_is_registered() {
     }
 }
 
-#[test]
-fn every_kernel_variant_validates() {
+/// Runs `check` on every kernel variant the per-device table can produce; fails listing every
+/// variant that does not pass.
+fn assert_every_variant(check: fn(&str, &str) -> Result<(), String>) {
     let sources = strata::kernels::every_variant_source().expect("variant sources");
     assert!(sources.len() > 50, "only {} variants", sources.len());
     let failures: Vec<String> = sources
         .iter()
-        .filter_map(|(name, source)| validate(name, source).err())
+        .filter_map(|(name, source)| check(name, source).err())
         .collect();
     assert!(
         failures.is_empty(),
@@ -76,6 +77,11 @@ fn every_kernel_variant_validates() {
         sources.len(),
         failures.join("\n\n")
     );
+}
+
+#[test]
+fn every_kernel_variant_validates() {
+    assert_every_variant(validate);
 }
 
 /// Translates `source` to SPIR-V as wgpu's Vulkan backend does (every bounds-check policy it
@@ -117,16 +123,5 @@ fn translate_to_spirv(what: &str, source: &str) -> Result<(), String> {
 
 #[test]
 fn every_kernel_variant_translates_to_spirv() {
-    let sources = strata::kernels::every_variant_source().expect("variant sources");
-    let failures: Vec<String> = sources
-        .iter()
-        .filter_map(|(name, source)| translate_to_spirv(name, source).err())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} variants fail:\n{}",
-        failures.len(),
-        sources.len(),
-        failures.join("\n\n")
-    );
+    assert_every_variant(translate_to_spirv);
 }
