@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/vulkan-setup.sh
+# Mesa's drivers print an error when XDG_RUNTIME_DIR is unset (headless machines, containers);
+# an empty private directory quiets them.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo build --release -q -p strata-cli
 ./target/release/strata info
 ./target/release/strata matmul --m 257 --k 129 --n 65 --check
