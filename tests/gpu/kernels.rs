@@ -432,7 +432,7 @@ fn gemv_every_batch_on_both_paths() {
 }
 
 /// The GEMV fast path with every thread count and rows-per-workgroup the table can choose
-/// (the H100's 256 threads included), and a few unrolls.
+/// (the H100's 256 threads included), a few unrolls, and both ways of reading f16 weights.
 #[test]
 fn gemv_fast_path_configurations() {
     let Some(ctx) = gpu() else { return };
@@ -441,13 +441,14 @@ fn gemv_fast_path_configurations() {
         return;
     }
     let seed = fresh_seed("gemv_fast_path_configurations");
-    for threads in [64, 256] {
+    for (threads, f16_loads) in [(64, false), (64, true), (256, true), (256, false)] {
         for (rows, unroll) in [(1, 4), (2, 2), (4, 2), (3, 1)] {
             let config = GemvConfig {
                 threads,
                 rows,
                 unroll,
                 max_subgroups: 0,
+                f16_loads,
             };
             let options = RunOptions {
                 gemv: Some(config),
@@ -466,6 +467,10 @@ fn gemv_fast_path_configurations() {
                     variant.contains(&format!("/{threads}t/{rows}r/u{unroll}/")),
                     "{variant}"
                 );
+                let f16_loads_apply = dtype == KernelDtype::F16
+                    && f16_loads
+                    && ctx.features().contains(wgpu::Features::SHADER_F16);
+                assert_eq!(variant.ends_with("/f16loads"), f16_loads_apply, "{variant}");
             }
         }
     }

@@ -88,8 +88,10 @@ pub const GEMM_COOP: ShaderSource = shader!("gemm_coop.wgsl");
 pub const GEMM_ANY: ShaderSource = shader!("gemm_any.wgsl");
 /// GEMV fast path (engine): 16-byte loads, subgroup reduction; f32 weights.
 pub const GEMV: ShaderSource = shader!("gemv.wgsl");
-/// Operand block of [`GEMV`] for f16 or bf16 weights (u32 words).
+/// Operand block of [`GEMV`] for f16 or bf16 weights (u32 words, integer decode).
 pub const GEMV_16BIT: ShaderSource = shader!("gemv_16bit.wgsl");
+/// Operand block of [`GEMV`] for f16 weights read as `vec4<f16>` (`enable f16;`).
+pub const GEMV_F16: ShaderSource = shader!("gemv_f16.wgsl");
 /// GEMV for any shape, dtype and device: scalar loads, shared-memory tree reduction.
 pub const GEMV_ANY: ShaderSource = shader!("gemv_any.wgsl");
 
@@ -98,7 +100,8 @@ pub const STREAM_SUM: ShaderSource = shader!("stream_sum.wgsl");
 
 /// Every shader Strata ships.
 pub const ALL: &[ShaderSource] = &[
-    GEMM, GEMM_F16, GEMM_BF16, GEMM_COOP, GEMM_ANY, GEMV, GEMV_16BIT, GEMV_ANY, STREAM_SUM,
+    GEMM, GEMM_F16, GEMM_BF16, GEMM_COOP, GEMM_ANY, GEMV, GEMV_16BIT, GEMV_F16, GEMV_ANY,
+    STREAM_SUM,
 ];
 
 const BEGIN: &str = "// @operands begin";

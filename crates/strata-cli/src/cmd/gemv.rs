@@ -37,6 +37,10 @@ pub struct Args {
     /// Fast path: 16-byte loads per row in flight per thread instead of the table's.
     #[arg(long)]
     unroll: Option<u32>,
+    /// Fast path, f16 weights: read them as vec4<f16> (true; needs SHADER_F16) or decode u32
+    /// words with integer arithmetic (false), instead of the table's choice.
+    #[arg(long)]
+    f16_loads: Option<bool>,
     /// Compare with an f64 CPU reference; exit non-zero on mismatch.
     #[arg(long)]
     check: bool,
@@ -205,15 +209,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// The table's GEMV parameters with the options' overrides, or `None` when none is given.
 fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
-    if args.threads.is_none() && args.rows_per_group.is_none() && args.unroll.is_none() {
+    if args.threads.is_none()
+        && args.rows_per_group.is_none()
+        && args.unroll.is_none()
+        && args.f16_loads.is_none()
+    {
         return None;
     }
-    let table = ctx.kernel_tuning().gemv(args.batch);
+    let table = ctx.kernel_tuning().gemv_for(args.batch, args.dtype);
     Some(GemvConfig {
         threads: args.threads.unwrap_or(table.threads),
         rows: args.rows_per_group.unwrap_or(table.rows),
         unroll: args.unroll.unwrap_or(table.unroll),
         max_subgroups: table.max_subgroups,
+        f16_loads: args.f16_loads.unwrap_or(table.f16_loads),
     })
 }
 

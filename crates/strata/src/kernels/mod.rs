@@ -129,12 +129,14 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
             }
             for batch in 1..=tuning::MAX_GEMV_BATCH {
                 let config = tuning.gemv_for(batch, dtype);
-                let fast = gemv::variant_name(dtype, batch, Some(&config));
-                let text = gemv::fast_source(dtype, batch, &config)?;
-                sources.push((fast, text.as_str().to_string()));
+                for native_f16 in [false, true] {
+                    let fast = gemv::variant_name(dtype, batch, Some(&config), native_f16);
+                    let text = gemv::fast_source(dtype, batch, &config, native_f16)?;
+                    sources.push((fast, text.as_str().to_string()));
+                }
                 let text = gemv::any_source(dtype, batch)?;
                 sources.push((
-                    gemv::variant_name(dtype, batch, None),
+                    gemv::variant_name(dtype, batch, None, false),
                     text.as_str().to_string(),
                 ));
             }
