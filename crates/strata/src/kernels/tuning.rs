@@ -25,9 +25,6 @@ pub struct Tuning {
     /// The device's smallest subgroup size (at least 4, wgpu's floor): sizes the GEMV's
     /// shared memory for per-subgroup partial sums.
     pub min_subgroup: u32,
-    /// [`GemvConfig::f16_loads`] for this device: GPUs convert f16 in hardware; a CPU driver
-    /// emulates it, and there the integer decode is faster.
-    pub gemv_f16_loads: bool,
 }
 
 /// Parameters of one GEMV fast-path pipeline.
@@ -43,7 +40,9 @@ pub struct GemvConfig {
     pub max_subgroups: u32,
     /// f16 weights are read as `vec4<f16>` and widened by the hardware (`gemv_f16.wgsl`; only
     /// where the device has `SHADER_F16`, else ignored) rather than decoded from u32 words with
-    /// integer arithmetic (`gemv_16bit.wgsl`). No effect on other dtypes.
+    /// integer arithmetic (`gemv_16bit.wgsl`). No effect on other dtypes. Off in the table:
+    /// the integer decode is the one measured on a GPU (and it is faster on lavapipe); this is
+    /// for experiments (`strata gemv --f16-loads true`).
     pub f16_loads: bool,
 }
 
@@ -63,8 +62,6 @@ struct Entry {
     gemm_any: MatmulConfig,
     /// Threads per workgroup of the GEMV fast path, where the device allows them.
     gemv_threads: u32,
-    /// See [`Tuning::gemv_f16_loads`].
-    gemv_f16_loads: bool,
 }
 
 const fn tiles(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> MatmulConfig {
@@ -80,7 +77,6 @@ const TABLE: &[Entry] = &[
         gemm: tiles(128, 128, 16, 8, 8),
         gemm_any: tiles(64, 64, 16, 4, 4),
         gemv_threads: 256,
-        gemv_f16_loads: true,
     },
     // Integrated GPUs (AMD APUs, Intel): the same register blocking, half the shared memory.
     Entry {
@@ -89,7 +85,6 @@ const TABLE: &[Entry] = &[
         gemm: tiles(128, 128, 8, 8, 8),
         gemm_any: tiles(64, 64, 16, 4, 4),
         gemv_threads: 256,
-        gemv_f16_loads: true,
     },
     // CPU drivers (lavapipe, SwiftShader): they run a workgroup's invocations as SIMD loops on
     // one core, so fewer threads each doing more (8×8) is about twice as fast; 16 KiB.
@@ -99,7 +94,6 @@ const TABLE: &[Entry] = &[
         gemm: tiles(64, 64, 16, 8, 8),
         gemm_any: tiles(64, 64, 16, 8, 8),
         gemv_threads: 64,
-        gemv_f16_loads: false,
     },
     // Anything else, or a device whose limits the entries above do not fit: 64 threads,
     // 4 KiB double-buffered, within WebGPU's default limits.
@@ -109,7 +103,6 @@ const TABLE: &[Entry] = &[
         gemm: tiles(32, 32, 8, 4, 4),
         gemm_any: tiles(32, 32, 8, 4, 4),
         gemv_threads: 64,
-        gemv_f16_loads: false,
     },
 ];
 
@@ -137,7 +130,6 @@ impl Tuning {
             gemm_any: entry.gemm_any,
             gemv_threads,
             min_subgroup: info.subgroup_min_size.max(4),
-            gemv_f16_loads: entry.gemv_f16_loads,
         }
     }
 
@@ -169,7 +161,7 @@ impl Tuning {
             rows,
             unroll,
             max_subgroups: (self.gemv_threads / self.min_subgroup).max(1),
-            f16_loads: self.gemv_f16_loads,
+            f16_loads: false,
         }
     }
 
@@ -213,7 +205,6 @@ impl Tuning {
                         gemm_any: entry.gemm_any,
                         gemv_threads,
                         min_subgroup,
-                        gemv_f16_loads: entry.gemv_f16_loads,
                     });
                 }
             }
