@@ -37,7 +37,7 @@ pub struct Args {
     /// Fast path: 16-byte loads per row in flight per thread instead of the table's.
     #[arg(long)]
     unroll: Option<u32>,
-    /// Fast path, f16 weights: read them as vec4<f16> (true; needs SHADER_F16) or decode u32
+    /// Fast path, f16 weights: read them as f16 vectors (true; needs SHADER_F16) or decode u32
     /// words with integer arithmetic (false), instead of the table's choice.
     #[arg(long)]
     f16_loads: Option<bool>,
