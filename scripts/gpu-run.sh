@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Runs Strata's measurements on a GPU machine that has the binaries staged in .dev/ (see
-# BENCHMARKS.md for how they are built) and writes every result under $OUT (default ./gpu-out).
-#   usage: bash scripts/gpu-run.sh [stage...]    stages: smoke tests kernels bench load soak peer
+# Runs Strata's measurements on a GPU machine and writes every result under $OUT (default
+# ./gpu-out).
+#   usage: bash scripts/gpu-run.sh [stage...]
+#   stages: smoke tests examples kernels coop bench load soak peer probe sweep sweep16
+#
+# Expects in .dev/: release builds of `strata`, `strata-soak`, the examples and the GPU test
+# binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
+# `cargo test --release -p strata --test gpu --no-run` prints the test binary's path), and
+# `torch_peer.py` for the `peer` stage. A machine with the NVIDIA driver but no Vulkan loader
+# needs Debian's libvulkan1 and the glvnd libraries (libglvnd0 libegl1 libgl1 libglx0 libgles2
+# libopengl0) unpacked into /, vulkan-validationlayers for the `tests` stage, and, if no
+# device shows up, VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json.
 set -uo pipefail
 OUT="${OUT:-gpu-out}"
 mkdir -p "$OUT"
