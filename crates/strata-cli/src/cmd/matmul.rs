@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use strata::reference::{self, Comparison};
 use strata::{
     Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig,
-    PlacedBuffer, Placement, RunOptions, wgpu,
+    PlacedBuffer, Placement, RunOptions, Timing, wgpu,
 };
 
 /// Options of `strata matmul`.
@@ -305,28 +305,29 @@ fn check(a: &[f32], b: &[f32], c: &[f32], spec: &GemmSpec, seed: u64) -> (Compar
     )
 }
 
-/// Times `run` (called with the number of back-to-back runs per sample): one calibration run,
-/// untimed samples at the repeat count [`strata::bench::repeats_for`] chooses (about 2 ms of
-/// GPU work each) for [`strata::bench::WARM_UP`] (at least one), then `iters` timed samples. Returns the median sample (its time is per run), the
-/// number of samples and the runs per sample.
+/// Times `run` (called with the number of back-to-back runs per sample) by
+/// [`strata::bench::time_kernel`]. Returns the median time per run (and the variant that ran),
+/// the number of timed samples and the runs per sample.
 pub fn median_of(
     iters: u32,
     mut run: impl FnMut(u32) -> strata::Result<KernelRun>,
 ) -> anyhow::Result<(KernelRun, usize, u32)> {
-    let repeats = strata::bench::repeats_for(run(1)?.timing.seconds);
-    let start = std::time::Instant::now();
-    run(repeats)?;
-    while start.elapsed() < strata::bench::WARM_UP {
-        run(repeats)?;
-    }
-    let mut runs = Vec::with_capacity(iters.max(1) as usize);
-    for _ in 0..iters.max(1) {
-        runs.push(run(repeats)?);
-    }
-    runs.sort_by(|x, y| x.timing.seconds.total_cmp(&y.timing.seconds));
-    let count = runs.len();
-    let median = runs.swap_remove(count / 2);
-    Ok((median, count, repeats))
+    let mut variant = String::new();
+    let times = strata::bench::time_kernel(iters, |repeats| {
+        run(repeats).map(|r| {
+            variant = r.variant;
+            r.timing
+        })
+    })?;
+    let median = KernelRun {
+        timing: Timing {
+            seconds: times.samples.median,
+            runs: times.repeats,
+            clock: times.clock,
+        },
+        variant,
+    };
+    Ok((median, times.samples.runs, times.repeats))
 }
 
 /// `gpu-timestamps` or `wall-clock`.

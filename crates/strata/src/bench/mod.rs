@@ -15,7 +15,7 @@
 mod ops;
 pub mod stats;
 
-pub use ops::{SAMPLE_SECONDS, WARM_UP, repeats_for};
+pub use ops::{KernelTimes, SAMPLE_SECONDS, WARM_UP, repeats_for, time_kernel};
 pub use stats::Samples;
 
 use crate::context::Context;

@@ -79,25 +79,45 @@ fn wall_times(iters: u32, mut f: impl FnMut() -> Result<()>) -> Result<Samples> 
 /// ramp, not the memory (seen on an H200: the same GEMV 2.5x slower right after other ops).
 pub const WARM_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Samples from kernel timings. `f(repeats)` runs the kernel `repeats` times back to back in
-/// one pass and returns the time per run. One run calibrates [`repeats_for`]; samples of that
-/// many runs are taken for [`WARM_UP`] untimed, then `iters` timed.
-fn kernel_times(iters: u32, mut f: impl FnMut(u32) -> Result<Timing>) -> Result<(Samples, Clock)> {
+/// Timed samples of a kernel, as [`time_kernel`] takes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KernelTimes {
+    /// Seconds per run, over the timed samples.
+    pub samples: Samples,
+    /// The clock the samples were read from.
+    pub clock: Clock,
+    /// Back-to-back runs in each sample.
+    pub repeats: u32,
+}
+
+/// Times a kernel the way every Strata measurement does. `f(repeats)` runs the kernel
+/// `repeats` times back to back in one pass and returns the time per run. One run calibrates
+/// [`repeats_for`]; samples of that many runs are taken for [`WARM_UP`] untimed (at least one),
+/// then `iters` (at least one) timed.
+pub fn time_kernel(iters: u32, mut f: impl FnMut(u32) -> Result<Timing>) -> Result<KernelTimes> {
     let repeats = repeats_for(f(1)?.seconds);
     let start = Instant::now();
     let mut clock = f(repeats)?.clock;
     while start.elapsed() < WARM_UP {
         f(repeats)?;
     }
-    let mut seconds = Vec::with_capacity(iters as usize);
-    for _ in 0..iters {
+    let mut seconds = Vec::with_capacity(iters.max(1) as usize);
+    for _ in 0..iters.max(1) {
         let t = f(repeats)?;
         clock = t.clock;
         seconds.push(t.seconds);
     }
     let samples =
         Samples::of(seconds).ok_or_else(|| Error::InvalidArgument("no timed runs".into()))?;
-    Ok((samples, clock))
+    Ok(KernelTimes {
+        samples,
+        clock,
+        repeats,
+    })
+}
+
+fn kernel_times(iters: u32, f: impl FnMut(u32) -> Result<Timing>) -> Result<(Samples, Clock)> {
+    time_kernel(iters, f).map(|t| (t.samples, t.clock))
 }
 
 /// GPU time one timed kernel sample aims at.

@@ -121,13 +121,52 @@ pub(crate) fn variant_name(
     format!("{kernel}/{dtype}/{layout}/{t}")
 }
 
+/// The kernel a GEMM runs, with its tiles.
+#[derive(Debug, Clone, Copy)]
+enum GemmKernel {
+    /// Cooperative matrices (`gemm_coop.wgsl`).
+    Coop(coop::CoopConfig),
+    /// The vector FMA fast path (`gemm.wgsl`).
+    Fast(MatmulConfig),
+    /// The edge path (`gemm_any.wgsl`).
+    Any(MatmulConfig),
+}
+
+impl GemmKernel {
+    /// The variant name, also the pipeline cache key.
+    fn variant(&self, spec: &GemmSpec) -> String {
+        match self {
+            GemmKernel::Coop(c) => coop::variant_name(spec.layout, c),
+            GemmKernel::Fast(t) => variant_name(true, spec.dtype, spec.layout, t),
+            GemmKernel::Any(t) => variant_name(false, spec.dtype, spec.layout, t),
+        }
+    }
+
+    /// Rows and columns of C per workgroup.
+    fn tile(&self) -> (u32, u32) {
+        match self {
+            GemmKernel::Coop(c) => (c.bm, c.bn),
+            GemmKernel::Fast(t) | GemmKernel::Any(t) => (t.bm, t.bn),
+        }
+    }
+
+    /// The WGSL, built only when the pipeline is not cached yet.
+    fn source(&self, spec: &GemmSpec) -> Result<KernelText, String> {
+        match self {
+            GemmKernel::Coop(c) => coop::source(spec.layout, c),
+            GemmKernel::Fast(t) => fast_source(spec.dtype, spec.layout, t),
+            GemmKernel::Any(t) => any_source(spec.dtype, spec.layout, t),
+        }
+    }
+}
+
 impl Context {
     /// C = A·B (layout `nn`) or C = A·Bᵀ (layout `nt`); see [`GemmSpec`] for the operands.
     ///
     /// Chooses cooperative matrices for f16 with K and N multiples of 8 where the device has
-    /// them ([`Context::cooperative_gemm`]), else the fast path when K and N are multiples of 4, the
-    /// edge path otherwise, with tiles from the per-device table ([`Context::kernel_tuning`]). Returns the time and the
-    /// variant that ran. Shapes that do not fit the buffers are [`Error::Shape`]; operands
+    /// them ([`Context::cooperative_gemm`]), else the fast path when K and N are multiples of
+    /// 4, the edge path otherwise, with tiles from the per-device table
+    /// ([`Context::kernel_tuning`]). Returns the time and the variant that ran. Shapes that do not fit the buffers are [`Error::Shape`]; operands
     /// larger than a storage binding are [`Error::TooLarge`]; f16 needs the device feature
     /// `SHADER_F16` ([`Error::DeviceLacks`]).
     pub fn gemm<'a>(
@@ -170,48 +209,40 @@ impl Context {
         self.check_operand("gemm B", &b, b_bytes, &format!("{b_shape} {}", spec.dtype))?;
         self.check_operand("gemm C", &c, c_bytes, &format!("{m}x{n} f32"))?;
 
-        if options.path == KernelPath::Auto
+        let coop = (options.path == KernelPath::Auto
             && options.gemm_tiles.is_none()
             && spec.dtype == KernelDtype::F16
-            && coop::CoopConfig::takes(spec.k, spec.n)
-            && let Some(config) = self.cooperative_gemm()
-        {
-            let variant = coop::variant_name(spec.layout, &config);
-            let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
-                coop::source(spec.layout, &config)
-            })?;
-            let step = Step {
-                operands: vec![a, b, c],
-                uniforms: bytemuck::cast_slice(&[m, n, k, 0]).to_vec(),
-                workgroups: [n.div_ceil(config.bn), m.div_ceil(config.bm), 1],
-            };
-            let timing = self.dispatch_steps(&variant, &kernel, &[step], options.repeats)?;
-            return Ok(KernelRun { timing, variant });
-        }
-
-        let tuning = self.kernel_tuning();
-        let fast = options.path != KernelPath::Generic && spec.vector_aligned();
-        let tiles = match (options.gemm_tiles, fast) {
-            (Some(tiles), _) => {
-                tiles.check(&self.limits(), fast)?;
-                tiles
+            && coop::CoopConfig::takes(k, n))
+        .then(|| self.cooperative_gemm())
+        .flatten();
+        let choice = match coop {
+            Some(config) => GemmKernel::Coop(config),
+            None => {
+                let fast = options.path != KernelPath::Generic && spec.vector_aligned();
+                let tiles = match (options.gemm_tiles, fast) {
+                    (Some(tiles), _) => {
+                        tiles.check(&self.limits(), fast)?;
+                        tiles
+                    }
+                    (None, true) => self.kernel_tuning().gemm,
+                    (None, false) => self.kernel_tuning().gemm_any,
+                };
+                if fast {
+                    GemmKernel::Fast(tiles)
+                } else {
+                    GemmKernel::Any(tiles)
+                }
             }
-            (None, true) => tuning.gemm,
-            (None, false) => tuning.gemm_any,
         };
-        let variant = variant_name(fast, spec.dtype, spec.layout, &tiles);
+        let variant = choice.variant(&spec);
+        let (tile_m, tile_n) = choice.tile();
         let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
-            if fast {
-                fast_source(spec.dtype, spec.layout, &tiles)
-            } else {
-                any_source(spec.dtype, spec.layout, &tiles)
-            }
+            choice.source(&spec)
         })?;
-        let dims = [m, n, k, 0];
         let step = Step {
             operands: vec![a, b, c],
-            uniforms: bytemuck::cast_slice(&dims).to_vec(),
-            workgroups: [n.div_ceil(tiles.bn), m.div_ceil(tiles.bm), 1],
+            uniforms: bytemuck::cast_slice(&[m, n, k, 0]).to_vec(),
+            workgroups: [n.div_ceil(tile_n), m.div_ceil(tile_m), 1],
         };
         let timing = self.dispatch_steps(&variant, &kernel, &[step], options.repeats)?;
         Ok(KernelRun { timing, variant })

@@ -115,14 +115,10 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 }
 
 /// The WGSL of the fast path.
-///
-/// `native_f16` reads f16 weights as `vec4<f16>` (needs `SHADER_F16`) instead of decoding u32
-/// words with integer arithmetic; it is ignored for other dtypes.
 pub(crate) fn fast_source(
     dtype: KernelDtype,
     batch: u32,
     config: &GemvConfig,
-    native_f16: bool,
 ) -> Result<KernelText, String> {
     let mut params = vec![
         ("WG", config.threads),
@@ -133,7 +129,9 @@ pub(crate) fn fast_source(
     ];
     let engine = match dtype {
         KernelDtype::F32 => KernelText::of(&shaders::GEMV),
-        KernelDtype::F16 if native_f16 => shaders::splice(&shaders::GEMV, &shaders::GEMV_F16)?,
+        KernelDtype::F16 if config.f16_loads => {
+            shaders::splice(&shaders::GEMV, &shaders::GEMV_F16)?
+        }
         KernelDtype::F16 | KernelDtype::Bf16 => {
             params.push(("WEIGHTS_BF16", u32::from(dtype == KernelDtype::Bf16)));
             shaders::splice(&shaders::GEMV, &shaders::GEMV_16BIT)?
@@ -155,22 +153,19 @@ pub(crate) fn any_source(dtype: KernelDtype, batch: u32) -> Result<KernelText, S
 }
 
 /// The variant name (and kernel cache key) of a GEMV pipeline.
-pub(crate) fn variant_name(
-    dtype: KernelDtype,
-    batch: u32,
-    fast: Option<&GemvConfig>,
-    native_f16: bool,
-) -> String {
-    let loads = if native_f16 && dtype == KernelDtype::F16 {
-        "/f16loads"
-    } else {
-        ""
-    };
+pub(crate) fn variant_name(dtype: KernelDtype, batch: u32, fast: Option<&GemvConfig>) -> String {
     match fast {
-        Some(c) => format!(
-            "gemv/{dtype}/b{batch}/{}t/{}r/u{}/sg{}{loads}",
-            c.threads, c.rows, c.unroll, c.max_subgroups
-        ),
+        Some(c) => {
+            let loads = if c.f16_loads && dtype == KernelDtype::F16 {
+                "/f16loads"
+            } else {
+                ""
+            };
+            format!(
+                "gemv/{dtype}/b{batch}/{}t/{}r/u{}/sg{}{loads}",
+                c.threads, c.rows, c.unroll, c.max_subgroups
+            )
+        }
         None => format!("gemv_any/{dtype}/b{batch}/{GEMV_ANY_THREADS}t"),
     }
 }
@@ -238,15 +233,16 @@ impl Context {
             && self.features().contains(wgpu::Features::SUBGROUP)
             && cols.is_multiple_of(spec.chunk());
         let tuning = self.kernel_tuning();
-        let config = match options.gemv {
+        let mut config = match options.gemv {
             Some(config) => tuning.gemv_override(config, &self.limits())?,
             None => tuning.gemv_for(batch, spec.dtype),
         };
-        let native_f16 = config.f16_loads && self.features().contains(wgpu::Features::SHADER_F16);
-        let variant = variant_name(spec.dtype, batch, fast.then_some(&config), native_f16);
+        // f16 loads need 16-bit floats in shaders.
+        config.f16_loads &= self.features().contains(wgpu::Features::SHADER_F16);
+        let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
         let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
             if fast {
-                fast_source(spec.dtype, batch, &config, native_f16)
+                fast_source(spec.dtype, batch, &config)
             } else {
                 any_source(spec.dtype, batch)
             }

@@ -129,14 +129,18 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
             }
             for batch in 1..=tuning::MAX_GEMV_BATCH {
                 let config = tuning.gemv_for(batch, dtype);
-                for native_f16 in [false, true] {
-                    let fast = gemv::variant_name(dtype, batch, Some(&config), native_f16);
-                    let text = gemv::fast_source(dtype, batch, &config, native_f16)?;
+                for f16_loads in [false, true] {
+                    let config = GemvConfig {
+                        f16_loads,
+                        ..config
+                    };
+                    let fast = gemv::variant_name(dtype, batch, Some(&config));
+                    let text = gemv::fast_source(dtype, batch, &config)?;
                     sources.push((fast, text.as_str().to_string()));
                 }
                 let text = gemv::any_source(dtype, batch)?;
                 sources.push((
-                    gemv::variant_name(dtype, batch, None, false),
+                    gemv::variant_name(dtype, batch, None),
                     text.as_str().to_string(),
                 ));
             }
