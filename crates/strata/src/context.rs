@@ -1,131 +1,17 @@
 //! The runtime context: one adapter, its device and queue, and the kernels compiled for it.
+//!
+//! This file holds the context itself and the GPU plumbing every operation shares (error
+//! scopes, waits, loss checks). The operations live in the modules above it (`recording`,
+//! `kernels`, `placement`, `transfer`, `load`), each as an `impl Context` block of its own;
+//! creating a context is `builder.rs`.
 
-use crate::adapter::{self, AdapterSelector};
+use crate::adapter;
 use crate::error::{Error, Result};
-use crate::kernels::KernelCache;
-use crate::placement::staging::StagingRings;
+use crate::gpu::Gpu;
+use crate::pipeline::KernelCache;
+use crate::placement::staging_ring::StagingRings;
 use std::sync::{Arc, OnceLock};
 use strata_vk::VulkanDevice;
-
-/// Optional features Strata uses when the adapter has them.
-pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
-    .union(wgpu::Features::SUBGROUP)
-    .union(wgpu::Features::TIMESTAMP_QUERY)
-    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
-    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
-
-/// How to create a [`Context`].
-#[derive(Debug, Clone)]
-pub struct ContextBuilder {
-    selector: AdapterSelector,
-    backends: wgpu::Backends,
-    power: wgpu::PowerPreference,
-    validation: bool,
-    cooperative_matrix: bool,
-}
-
-impl Default for ContextBuilder {
-    /// The default adapter on the backends of `WGPU_BACKEND` (else all), high performance,
-    /// validation from [`VALIDATION_ENV`](crate::VALIDATION_ENV).
-    fn default() -> Self {
-        Self {
-            selector: AdapterSelector::Default,
-            backends: adapter::backends_from_env(),
-            power: wgpu::PowerPreference::HighPerformance,
-            validation: adapter::validation_from_env(),
-            cooperative_matrix: true,
-        }
-    }
-}
-
-impl ContextBuilder {
-    /// Chooses the adapter (index or name); see [`AdapterSelector`].
-    pub fn adapter(mut self, selector: AdapterSelector) -> Self {
-        self.selector = selector;
-        self
-    }
-
-    /// Restricts the backends searched (default: `WGPU_BACKEND`, else all).
-    pub fn backends(mut self, backends: wgpu::Backends) -> Self {
-        self.backends = backends;
-        self
-    }
-
-    /// Power preference when no adapter is named (default: high performance;
-    /// `WGPU_POWER_PREF` overrides it).
-    pub fn power_preference(mut self, power: wgpu::PowerPreference) -> Self {
-        self.power = power;
-        self
-    }
-
-    /// Turns the backend's validation layer on or off (the Khronos layer on Vulkan; its
-    /// messages reach the `log` crate). Default: [`VALIDATION_ENV`](crate::VALIDATION_ENV).
-    pub fn validation(mut self, on: bool) -> Self {
-        self.validation = on;
-        self
-    }
-
-    /// Whether to enable cooperative matrices (tensor cores) when the adapter offers the
-    /// configuration Strata's f16 GEMM uses (wgpu's `EXPERIMENTAL_COOPERATIVE_MATRIX`, 16×16×16
-    /// f16 with f32 sums). Default: on. Off, f16 GEMMs run on the FMA path. They also stay off
-    /// when validation is on and the installed validation layer predates them (Vulkan
-    /// 1.3.255), since that layer rejects them as unknown.
-    pub fn cooperative_matrix(mut self, on: bool) -> Self {
-        self.cooperative_matrix = on;
-        self
-    }
-
-    /// Finds the adapter and creates the device, blocking until both are ready
-    /// ([`ContextBuilder::build_async`] without an executor).
-    pub fn build(self) -> Result<Context> {
-        pollster::block_on(self.build_async())
-    }
-
-    /// Finds the adapter and creates the device. The future is `Send`; it does no blocking of
-    /// its own beyond what the driver does when a device is opened.
-    pub async fn build_async(self) -> Result<Context> {
-        let instance = adapter::create_instance(self.backends, self.validation);
-        let adapters = instance.enumerate_adapters(self.backends).await;
-        let adapter = adapter::choose_adapter(adapters, &self.selector, self.power, self.backends)?;
-        let info = adapter.get_info();
-        let mut features = adapter.features() & WANTED_FEATURES;
-        // A validation layer that predates cooperative matrices reports every use of them as
-        // an error: under such a layer they stay off.
-        let layer_allows_coop =
-            !self.validation || strata_vk::validation_layer_knows_cooperative_matrix();
-        if self.cooperative_matrix
-            && layer_allows_coop
-            && adapter
-                .features()
-                .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
-            && crate::kernels::coop::supports_kernel(&adapter.cooperative_matrix_properties())
-        {
-            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
-        }
-        let desc = wgpu::DeviceDescriptor {
-            label: Some("strata"),
-            required_features: features,
-            required_limits: adapter.limits(),
-            experimental_features: strata_vk::experimental_features_for(features),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        };
-        let opened = strata_vk::open_device_async(&adapter, &desc)
-            .await
-            .map_err(|e| Error::RequestDevice {
-                adapter: info.name.clone(),
-                message: e.to_string(),
-            })?;
-        // Errors inside Strata's own operations are caught by error scopes and returned as
-        // values; anything else is logged rather than aborting the embedding program.
-        opened
-            .device
-            .on_uncaptured_error(Arc::new(|error: wgpu::Error| {
-                log::error!("uncaptured GPU error: {error}");
-            }));
-        Context::assemble(instance, adapter, opened.device, opened.queue, true)
-    }
-}
 
 /// A GPU adapter with its device and queue: the entry point of Strata.
 ///
@@ -138,7 +24,7 @@ impl ContextBuilder {
 /// `Send + Sync`: share it between threads by reference or in an `Arc`. Calls from several
 /// threads are safe; each waits for its own GPU work.
 ///
-/// Creating a context has async forms ([`Context::new_async`], [`ContextBuilder::build_async`]).
+/// Creating a context has async forms ([`Context::new_async`], [`ContextBuilder::build_async`](crate::ContextBuilder::build_async)).
 /// The other calls block the calling thread until the GPU has done what they need (a read-back
 /// waits for its copy, a kernel call for its dispatch): in an async application, call them from
 /// a blocking task (e.g. `tokio::task::spawn_blocking`).
@@ -154,42 +40,17 @@ pub struct Context {
     pub(crate) kernels: KernelCache,
     pub(crate) staging: StagingRings,
     pub(crate) vulkan: std::result::Result<VulkanDevice, String>,
-    pub(crate) device: wgpu::Device,
-    pub(crate) queue: wgpu::Queue,
+    /// Device, queue and the device-lost flag.
+    pub(crate) gpu: Gpu,
     pub(crate) adapter: wgpu::Adapter,
     pub(crate) instance: wgpu::Instance,
+    /// The device's limits and features, read once (wgpu computes them on every call).
+    pub(crate) limits: wgpu::Limits,
+    pub(crate) features: wgpu::Features,
     pub(crate) created_by_strata: bool,
-    /// Why the device was lost, once wgpu has said so (see [`Context::device_lost`]).
-    pub(crate) lost: Arc<OnceLock<String>>,
 }
 
 impl Context {
-    /// A context on the default adapter (see [`ContextBuilder`]), blocking until the device
-    /// is ready.
-    ///
-    /// The adapter is the best by power preference unless `WGPU_ADAPTER_NAME` names one;
-    /// `WGPU_BACKEND` restricts the backends and [`VALIDATION_ENV`](crate::VALIDATION_ENV) turns validation on.
-    /// With no adapter at all this is [`Error::NoAdapter`], whose message says what to install.
-    pub fn new() -> Result<Self> {
-        ContextBuilder::default().build()
-    }
-
-    /// [`Context::new`] as a future, for applications that run an async executor.
-    ///
-    /// ```no_run
-    /// # async fn run() -> strata::Result<()> {
-    /// let ctx = strata::Context::new_async().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn new_async() -> Result<Self> {
-        ContextBuilder::default().build_async().await
-    }
-
-    /// Starts configuring a context.
-    pub fn builder() -> ContextBuilder {
-        ContextBuilder::default()
-    }
-
     /// Wraps a device the application already has (bring your own device).
     ///
     /// Kernels run on it as on any other, and buffers Strata creates or places are ordinary
@@ -222,7 +83,7 @@ impl Context {
         Self::assemble(instance, adapter, device, queue, false)
     }
 
-    fn assemble(
+    pub(crate) fn assemble(
         instance: wgpu::Instance,
         adapter: wgpu::Adapter,
         device: wgpu::Device,
@@ -247,23 +108,27 @@ impl Context {
             kernels: KernelCache::default(),
             staging: StagingRings::default(),
             vulkan,
-            device,
-            queue,
+            limits: device.limits(),
+            features: device.features(),
+            gpu: Gpu {
+                device,
+                queue,
+                lost,
+            },
             adapter,
             instance,
             created_by_strata,
-            lost,
         })
     }
 
     /// The wgpu device.
     pub fn device(&self) -> &wgpu::Device {
-        &self.device
+        &self.gpu.device
     }
 
     /// The wgpu queue.
     pub fn queue(&self) -> &wgpu::Queue {
-        &self.queue
+        &self.gpu.queue
     }
 
     /// The wgpu adapter.
@@ -283,12 +148,17 @@ impl Context {
 
     /// The device's features.
     pub fn features(&self) -> wgpu::Features {
-        self.device.features()
+        self.features
     }
 
     /// The device's limits.
     pub fn limits(&self) -> wgpu::Limits {
-        self.device.limits()
+        self.limits.clone()
+    }
+
+    /// The device's limits, borrowed (for checks on every operation).
+    pub(crate) fn device_limits(&self) -> &wgpu::Limits {
+        &self.limits
     }
 
     /// `true` when Strata created the device (and so chose its extensions).
@@ -311,56 +181,27 @@ impl Context {
     /// handed to [`Context::from_wgpu`] keeps the application's device-lost callback, and
     /// this stays `None`.
     pub fn device_lost(&self) -> Option<&str> {
-        self.lost.get().map(String::as_str)
+        self.gpu.lost.get().map(String::as_str)
     }
 
     /// [`Error::DeviceLost`] for `during` once the device is lost.
     pub(crate) fn check_lost(&self, during: &str) -> Result<()> {
-        match self.lost.get() {
-            Some(reason) => Err(Error::DeviceLost(format!("{during} ({reason})"))),
-            None => Ok(()),
-        }
+        self.gpu.check_lost(during)
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes; a GPU error becomes a value.
     pub(crate) fn scoped<T>(&self, during: &str, f: impl FnOnce() -> T) -> Result<T> {
-        self.check_lost(during)?;
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let value = f();
-        let validation_error = pollster::block_on(validation.pop());
-        let oom_error = pollster::block_on(oom.pop());
-        if let Some(e) = oom_error.or(validation_error) {
-            self.check_lost(during)?;
-            return Err(Error::from_wgpu(during, e));
-        }
-        Ok(value)
+        self.gpu.scoped(during, f)
     }
 
     /// Waits until the GPU has finished all submitted work.
     pub fn wait_idle(&self) -> Result<()> {
-        // Poll even when lost: the poll releases what was dropped.
-        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
-        self.check_lost("waiting for the GPU")?;
-        polled.map(|_| ()).map_err(|e| match e {
-            wgpu::PollError::Timeout => Error::Gpu {
-                during: "waiting for the GPU".into(),
-                message: e.to_string(),
-            },
-            _ => Error::DeviceLost(format!("waiting for the GPU: {e}")),
-        })
+        self.gpu.wait_idle()
     }
 
     /// Waits for one submission.
     pub(crate) fn wait_for(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
-        let polled = self.device.poll(wgpu::PollType::Wait {
-            submission_index: Some(submission),
-            timeout: None,
-        });
-        self.check_lost("waiting for a submission")?;
-        polled
-            .map(|_| ())
-            .map_err(|e| Error::DeviceLost(format!("waiting for a submission: {e}")))
+        self.gpu.wait_for(submission)
     }
 }
 
@@ -380,6 +221,6 @@ mod tests {
         assert_send_sync::<crate::PlacedTensor>();
         assert_send_sync::<Error>();
         assert_send(&Context::new_async());
-        assert_send(&ContextBuilder::default().build_async());
+        assert_send(&crate::ContextBuilder::default().build_async());
     }
 }

@@ -84,6 +84,14 @@ pub enum Error {
     /// The device was lost.
     #[error("the GPU device was lost during {0}")]
     DeviceLost(String),
+    /// An application kernel does not compile, or does not match its description.
+    #[error("kernel {kernel}: {message}")]
+    Kernel {
+        /// The kernel's label.
+        kernel: String,
+        /// What is wrong (naga's or wgpu's message).
+        message: String,
+    },
     /// A read-back mapping failed.
     #[error("reading back from the GPU failed: {0}")]
     ReadBack(String),

@@ -37,6 +37,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`adapter`] | finding and choosing adapters; environment variables |
+//! | [`Recording`] | many ops in one submission: Strata's kernels, your own WGSL kernels, copies, writes, reads; replayed with new data |
 //! | [`kernels`] | GEMM, GEMV and matmul on any buffers, per-device tuning |
 //! | [`placement`] | the placement vocabulary, placed buffers and tensors, proof of placement |
 //! | [`plan`] | tiered placement plans, computed without allocating |
@@ -57,13 +58,17 @@ pub struct ReadmeDoctests;
 
 pub mod adapter;
 pub mod bench;
+mod builder;
 mod context;
 mod error;
+mod gpu;
 pub mod kernels;
 pub mod load;
 pub mod model;
+mod pipeline;
 pub mod placement;
 pub mod plan;
+mod recording;
 pub mod reference;
 pub use strata_vk::shaders;
 mod transfer;
@@ -74,11 +79,12 @@ pub mod table {
 }
 
 pub use adapter::{AdapterSelector, VALIDATION_ENV};
-pub use context::{Context, ContextBuilder, WANTED_FEATURES};
+pub use builder::{ContextBuilder, WANTED_FEATURES};
+pub use context::Context;
 pub use error::{Error, NO_ADAPTER_HINT, Result};
 pub use kernels::{
-    Clock, GemmSpec, GemvSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig,
-    MatmulShape, Operand, RunOptions, Timing, Tuning,
+    GemmSpec, GemvSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig, MatmulShape,
+    RunOptions, Tuning,
 };
 pub use load::{LoadError, LoadOptions, LoadedModel, LoadedTensor};
 pub use model::{Dtype, Model, ModelError, TensorInfo};
@@ -86,6 +92,10 @@ pub use placement::{
     PlaceOptions, PlacedBuffer, PlacedTensor, Placement, PlacementSupport, Usage, Verification,
 };
 pub use plan::{Plan, PlanError, PlanOptions, PlanPolicy, TensorSpec, Tier, TierRule};
+pub use recording::{
+    Access, Clock, KernelSource, OpId, Operand, ReadSlot, Recording, Replay, RunReport, Submission,
+    Timing, UserKernel, WriteSlot,
+};
 pub use table::{MemoryFlags, MemoryTable};
 pub use transfer::TRANSFER_CHUNK;
 pub use wgpu;

@@ -44,7 +44,7 @@ impl Context {
         // wgpu wants sizes that are multiples of 4 for copies; round up.
         let size = bytes.div_ceil(4) * 4;
         self.scoped(label, || {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
+            self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size,
                 usage: wgpu::BufferUsages::STORAGE
@@ -68,16 +68,16 @@ impl Context {
         for (i, chunk) in data.chunks(TRANSFER_CHUNK as usize).enumerate() {
             let at = offset + i as u64 * TRANSFER_CHUNK;
             self.scoped("write_buffer", || {
-                self.queue.write_buffer(buffer, at, chunk)
+                self.gpu.queue.write_buffer(buffer, at, chunk)
             })?;
             since_wait += chunk.len() as u64;
             if since_wait >= WRITE_WINDOW {
-                let submission = self.queue.submit([]);
+                let submission = self.gpu.queue.submit([]);
                 self.wait_for(submission)?;
                 since_wait = 0;
             }
         }
-        self.queue.submit([]);
+        self.gpu.queue.submit([]);
         Ok(())
     }
 
@@ -95,7 +95,7 @@ impl Context {
         let mut out = Vec::with_capacity(len_usize);
         let staging_size = len.clamp(4, TRANSFER_CHUNK);
         let staging = self.scoped("read_buffer staging", || {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
+            self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("strata read-back"),
                 size: staging_size,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
@@ -105,10 +105,11 @@ impl Context {
         let mut done = 0u64;
         while done < len {
             let n = (len - done).min(staging_size);
-            let mut encoder = self.device.create_command_encoder(&Default::default());
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             encoder.copy_buffer_to_buffer(buffer, offset + done, &staging, 0, n);
-            let submission =
-                self.scoped("read_buffer copy", || self.queue.submit([encoder.finish()]))?;
+            let submission = self.scoped("read_buffer copy", || {
+                self.gpu.queue.submit([encoder.finish()])
+            })?;
             self.wait_for(submission)?;
             self.map_read(&staging, n, &mut out)?;
             done += n;

@@ -20,8 +20,8 @@ pub use stats::Samples;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kernels::Clock;
 use crate::placement::{Placement, UploadPath};
+use crate::recording::Clock;
 use crate::table::MemoryFlags;
 use serde::Serialize;
 use std::fmt;

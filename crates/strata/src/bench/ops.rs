@@ -3,8 +3,9 @@
 use super::{BenchConfig, BenchOp, BenchRow, Samples};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kernels::{Clock, GemmSpec, GemvSpec, KernelDtype, Layout, RunOptions, Timing};
+use crate::kernels::{GemmSpec, GemvSpec, KernelDtype, Layout, RunOptions};
 use crate::placement::{PlaceOptions, PlacedBuffer, Placement, UploadPath};
+use crate::recording::{Clock, Timing};
 use crate::reference;
 use std::time::Instant;
 

@@ -4,7 +4,7 @@
 //! `EXPERIMENTAL_COOPERATIVE_MATRIX` with a 16×16×16 f16·f16 + f32 configuration and a fixed
 //! subgroup size; everything else runs on the FMA paths of [`super::gemm`].
 
-use super::Layout;
+use super::dtype::Layout;
 use crate::shaders::{self, KernelText};
 use serde::Serialize;
 

@@ -7,10 +7,12 @@
 //! [`super::tuning`].
 
 use super::coop;
-use super::matmul::MatmulConfig;
-use super::{KernelDtype, KernelPath, KernelRun, Layout, Operand, RunOptions, SharedMemory, Step};
+use super::dtype::{KernelDtype, Layout};
+use super::matmul::{MatmulConfig, MatmulShape};
+use super::{KernelPath, KernelRun, RunOptions, SharedMemory};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::recording::{Access, Operand, Recording, Step, Timing};
 use crate::shaders::{self, KernelText};
 use serde::Serialize;
 
@@ -160,15 +162,30 @@ impl GemmKernel {
     }
 }
 
+impl MatmulShape {
+    /// The GEMM of this shape with f32 operands, layout `nn`.
+    fn f32_spec(&self) -> GemmSpec {
+        GemmSpec {
+            m: self.m,
+            n: self.n,
+            k: self.k,
+            dtype: KernelDtype::F32,
+            layout: Layout::NN,
+        }
+    }
+}
+
 impl Context {
     /// C = A·B (layout `nn`) or C = A·Bᵀ (layout `nt`); see [`GemmSpec`] for the operands.
     ///
     /// Chooses cooperative matrices for f16 with K and N multiples of 8 where the device has
     /// them ([`Context::cooperative_gemm`]), else the fast path when K and N are multiples of
     /// 4, the edge path otherwise, with tiles from the per-device table
-    /// ([`Context::kernel_tuning`]). Returns the time and the variant that ran. Shapes that do not fit the buffers are [`Error::Shape`]; operands
-    /// larger than a storage binding are [`Error::TooLarge`]; f16 needs the device feature
-    /// `SHADER_F16` ([`Error::DeviceLacks`]).
+    /// ([`Context::kernel_tuning`]). Returns the time and the variant that ran. Shapes that do
+    /// not fit the buffers are [`Error::Shape`]; operands larger than a storage binding are
+    /// [`Error::TooLarge`]; f16 needs the device feature `SHADER_F16` ([`Error::DeviceLacks`]).
+    ///
+    /// A one-op recording run at once ([`Recording::gemm`] records it among other ops).
     pub fn gemm<'a>(
         &self,
         a: impl Into<Operand<'a>>,
@@ -189,9 +206,83 @@ impl Context {
         spec: GemmSpec,
         options: RunOptions,
     ) -> Result<KernelRun> {
+        let mut recording = self.record().label("gemm");
+        let variant = recording.gemm_with(a, b, c, spec, options)?;
+        let report = recording.run()?;
+        Ok(KernelRun {
+            timing: report.timing(options.repeats.max(1)),
+            variant,
+        })
+    }
+
+    /// C = A·B on buffers of f32 (row-major): [`Context::gemm`] with f32 operands, layout `nn`.
+    pub fn matmul<'a>(
+        &self,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+        c: impl Into<Operand<'a>>,
+        shape: MatmulShape,
+    ) -> Result<Timing> {
+        Ok(self.gemm(a, b, c, shape.f32_spec())?.timing)
+    }
+
+    /// C = A·B (f32, row-major) with the edge kernel (`gemm_any.wgsl`) and explicit tiles, run
+    /// `repeats` times in one pass: for experiments with tile sizes.
+    pub fn matmul_with<'a>(
+        &self,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+        c: impl Into<Operand<'a>>,
+        shape: MatmulShape,
+        config: MatmulConfig,
+        repeats: u32,
+    ) -> Result<Timing> {
+        let options = RunOptions {
+            repeats,
+            path: KernelPath::Generic,
+            gemm_tiles: Some(config),
+            ..RunOptions::default()
+        };
+        Ok(self.gemm_with(a, b, c, shape.f32_spec(), options)?.timing)
+    }
+}
+
+impl Recording<'_> {
+    /// Records C = A·B or A·Bᵀ (see [`Context::gemm`]); returns the kernel variant.
+    pub fn gemm<'a>(
+        &mut self,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+        c: impl Into<Operand<'a>>,
+        spec: GemmSpec,
+    ) -> Result<String> {
+        self.gemm_with(a, b, c, spec, RunOptions::default())
+    }
+
+    /// Records C = A·B on f32 buffers (see [`Context::matmul`]); returns the kernel variant.
+    pub fn matmul<'a>(
+        &mut self,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+        c: impl Into<Operand<'a>>,
+        shape: MatmulShape,
+    ) -> Result<String> {
+        self.gemm(a, b, c, shape.f32_spec())
+    }
+
+    /// [`Recording::gemm`] with options.
+    pub fn gemm_with<'a>(
+        &mut self,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+        c: impl Into<Operand<'a>>,
+        spec: GemmSpec,
+        options: RunOptions,
+    ) -> Result<String> {
+        let ctx = self.context();
         let (a, b, c) = (a.into(), b.into(), c.into());
         spec.check()?;
-        if spec.dtype == KernelDtype::F16 && !self.features().contains(wgpu::Features::SHADER_F16) {
+        if spec.dtype == KernelDtype::F16 && !ctx.features().contains(wgpu::Features::SHADER_F16) {
             return Err(Error::DeviceLacks {
                 what: "f16 GEMM".into(),
                 reason: "the device does not offer SHADER_F16 (16-bit floats in shaders); use \
@@ -205,15 +296,15 @@ impl Context {
             Layout::NN => format!("{k}x{n}"),
             Layout::NT => format!("{n}x{k}"),
         };
-        self.check_operand("gemm A", &a, a_bytes, &format!("{m}x{k} {}", spec.dtype))?;
-        self.check_operand("gemm B", &b, b_bytes, &format!("{b_shape} {}", spec.dtype))?;
-        self.check_operand("gemm C", &c, c_bytes, &format!("{m}x{n} f32"))?;
+        ctx.check_operand("gemm A", &a, a_bytes, &format!("{m}x{k} {}", spec.dtype))?;
+        ctx.check_operand("gemm B", &b, b_bytes, &format!("{b_shape} {}", spec.dtype))?;
+        ctx.check_operand("gemm C", &c, c_bytes, &format!("{m}x{n} f32"))?;
 
         let coop = (options.path == KernelPath::Auto
             && options.gemm_tiles.is_none()
             && spec.dtype == KernelDtype::F16
             && coop::CoopConfig::takes(k, n))
-        .then(|| self.cooperative_gemm())
+        .then(|| ctx.cooperative_gemm())
         .flatten();
         let choice = match coop {
             Some(config) => GemmKernel::Coop(config),
@@ -221,11 +312,11 @@ impl Context {
                 let fast = options.path != KernelPath::Generic && spec.vector_aligned();
                 let tiles = match (options.gemm_tiles, fast) {
                     (Some(tiles), _) => {
-                        tiles.check(&self.limits(), fast)?;
+                        tiles.check(ctx.device_limits(), fast)?;
                         tiles
                     }
-                    (None, true) => self.kernel_tuning().gemm,
-                    (None, false) => self.kernel_tuning().gemm_any,
+                    (None, true) => ctx.kernel_tuning().gemm,
+                    (None, false) => ctx.kernel_tuning().gemm_any,
                 };
                 if fast {
                     GemmKernel::Fast(tiles)
@@ -236,15 +327,15 @@ impl Context {
         };
         let variant = choice.variant(&spec);
         let (tile_m, tile_n) = choice.tile();
-        let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
+        let kernel = ctx.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
             choice.source(&spec)
         })?;
         let step = Step {
-            operands: vec![a, b, c],
+            operands: vec![(a, Access::Read), (b, Access::Read), (c, Access::ReadWrite)],
             uniforms: bytemuck::cast_slice(&[m, n, k, 0]).to_vec(),
             workgroups: [n.div_ceil(tile_n), m.div_ceil(tile_m), 1],
         };
-        let timing = self.dispatch_steps(&variant, &kernel, &[step], options.repeats)?;
-        Ok(KernelRun { timing, variant })
+        self.push_steps(&variant, &kernel, vec![step], options.repeats)?;
+        Ok(variant)
     }
 }

@@ -7,10 +7,12 @@
 //! when the device has subgroups and rows hold a multiple of 4 (f32) or 8 (f16, bf16) columns;
 //! the generic path (`gemv_any.wgsl`: scalar loads, shared-memory tree) runs otherwise.
 
+use super::dtype::KernelDtype;
 use super::tuning::{GEMV_ANY_THREADS, GemvConfig, MAX_GEMV_BATCH};
-use super::{KernelDtype, KernelPath, KernelRun, Operand, RunOptions, SharedMemory, Step};
+use super::{KernelPath, KernelRun, RunOptions, SharedMemory};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::recording::{Access, Operand, Recording, Step};
 use crate::shaders::{self, KernelText};
 use serde::Serialize;
 
@@ -192,6 +194,9 @@ impl Context {
     /// rounded up to whole words). A single buffer holding all of W is one part; a larger one
     /// can be cut with [`Context::gemv_parts`]; [`crate::PlacedTensor::operands`] gives the
     /// parts of a placed tensor. Returns the time (all parts together) and the variant.
+    ///
+    /// A one-op recording run at once; in a loop, record the GEMVs once instead
+    /// ([`Recording::gemv`]).
     pub fn gemv<'a>(
         &self,
         weights: &[Operand<'a>],
@@ -211,66 +216,13 @@ impl Context {
         spec: GemvSpec,
         options: RunOptions,
     ) -> Result<KernelRun> {
-        let (x, y) = (x.into(), y.into());
-        spec.check()?;
-        let (rows, cols, batch) = (spec.rows, spec.cols, spec.batch);
-        let parts = self.assign_rows(weights, &spec)?;
-        let words = |n: u64| KernelDtype::F32.buffer_bytes(n);
-        self.check_operand(
-            "gemv x",
-            &x,
-            words(u64::from(batch) * u64::from(cols))?,
-            &format!("{batch}x{cols} f32"),
-        )?;
-        self.check_operand(
-            "gemv y",
-            &y,
-            words(u64::from(batch) * u64::from(rows))?,
-            &format!("{batch}x{rows} f32"),
-        )?;
-
-        let fast = options.path != KernelPath::Generic
-            && self.features().contains(wgpu::Features::SUBGROUP)
-            && cols.is_multiple_of(spec.chunk());
-        let tuning = self.kernel_tuning();
-        let mut config = match options.gemv {
-            Some(config) => tuning.gemv_override(config, &self.limits())?,
-            None => tuning.gemv_for(batch, spec.dtype),
-        };
-        // f16 loads need 16-bit floats in shaders.
-        config.f16_loads &= self.features().contains(wgpu::Features::SHADER_F16);
-        let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
-        let kernel = self.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
-            if fast {
-                fast_source(spec.dtype, batch, &config)
-            } else {
-                any_source(spec.dtype, batch)
-            }
-        })?;
-        let rows_per_group = if fast { config.rows } else { 1 };
-        let steps = parts
-            .iter()
-            .map(|&(part, row_base, part_rows)| {
-                let groups = part_rows.div_ceil(rows_per_group);
-                let workgroups = self.grid(groups);
-                let params = Params {
-                    rows: part_rows,
-                    cols,
-                    row_base,
-                    y_stride: rows,
-                    groups,
-                    groups_x: workgroups[0],
-                    pad: [0; 2],
-                };
-                Step {
-                    operands: vec![part, x, y],
-                    uniforms: bytemuck::bytes_of(&params).to_vec(),
-                    workgroups,
-                }
-            })
-            .collect::<Vec<_>>();
-        let timing = self.dispatch_steps(&variant, &kernel, &steps, options.repeats)?;
-        Ok(KernelRun { timing, variant })
+        let mut recording = self.record().label("gemv");
+        let variant = recording.gemv_with(weights, x, y, spec, options)?;
+        let report = recording.run()?;
+        Ok(KernelRun {
+            timing: report.timing(options.repeats.max(1)),
+            variant,
+        })
     }
 
     /// Cuts one buffer range holding all of W (rows contiguous) into row parts that each fit
@@ -350,6 +302,95 @@ impl Context {
             next_row += part_rows;
         }
         Ok(parts)
+    }
+}
+
+impl Recording<'_> {
+    /// Records y = W·x (see [`Context::gemv`]); returns the kernel variant.
+    pub fn gemv<'a>(
+        &mut self,
+        weights: &[Operand<'a>],
+        x: impl Into<Operand<'a>>,
+        y: impl Into<Operand<'a>>,
+        spec: GemvSpec,
+    ) -> Result<String> {
+        self.gemv_with(weights, x, y, spec, RunOptions::default())
+    }
+
+    /// [`Recording::gemv`] with options (`repeats` dispatches each part that many times).
+    pub fn gemv_with<'a>(
+        &mut self,
+        weights: &[Operand<'a>],
+        x: impl Into<Operand<'a>>,
+        y: impl Into<Operand<'a>>,
+        spec: GemvSpec,
+        options: RunOptions,
+    ) -> Result<String> {
+        let ctx = self.context();
+        let (x, y) = (x.into(), y.into());
+        spec.check()?;
+        let (rows, cols, batch) = (spec.rows, spec.cols, spec.batch);
+        let parts = ctx.assign_rows(weights, &spec)?;
+        let words = |n: u64| KernelDtype::F32.buffer_bytes(n);
+        ctx.check_operand(
+            "gemv x",
+            &x,
+            words(u64::from(batch) * u64::from(cols))?,
+            &format!("{batch}x{cols} f32"),
+        )?;
+        ctx.check_operand(
+            "gemv y",
+            &y,
+            words(u64::from(batch) * u64::from(rows))?,
+            &format!("{batch}x{rows} f32"),
+        )?;
+
+        let fast = options.path != KernelPath::Generic
+            && ctx.features().contains(wgpu::Features::SUBGROUP)
+            && cols.is_multiple_of(spec.chunk());
+        let tuning = ctx.kernel_tuning();
+        let mut config = match options.gemv {
+            Some(config) => tuning.gemv_override(config, ctx.device_limits())?,
+            None => tuning.gemv_for(batch, spec.dtype),
+        };
+        // f16 loads need 16-bit floats in shaders.
+        config.f16_loads &= ctx.features().contains(wgpu::Features::SHADER_F16);
+        let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
+        let kernel = ctx.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
+            if fast {
+                fast_source(spec.dtype, batch, &config)
+            } else {
+                any_source(spec.dtype, batch)
+            }
+        })?;
+        let rows_per_group = if fast { config.rows } else { 1 };
+        let steps = parts
+            .iter()
+            .map(|&(part, row_base, part_rows)| {
+                let groups = part_rows.div_ceil(rows_per_group);
+                let workgroups = ctx.grid(groups);
+                let params = Params {
+                    rows: part_rows,
+                    cols,
+                    row_base,
+                    y_stride: rows,
+                    groups,
+                    groups_x: workgroups[0],
+                    pad: [0; 2],
+                };
+                Step {
+                    operands: vec![
+                        (part, Access::Read),
+                        (x, Access::Read),
+                        (y, Access::ReadWrite),
+                    ],
+                    uniforms: bytemuck::bytes_of(&params).to_vec(),
+                    workgroups,
+                }
+            })
+            .collect::<Vec<_>>();
+        self.push_steps(&variant, &kernel, steps, options.repeats)?;
+        Ok(variant)
     }
 }
 

@@ -1,8 +1,6 @@
 //! Matrix multiply, f32, row-major: the shape and tile types shared by the GEMM kernels, and
 //! the original `matmul` entry points (now served by [`Context::gemm`]).
 
-use super::{GemmSpec, KernelDtype, KernelPath, Layout, Operand, RunOptions, Timing};
-use crate::context::Context;
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -167,53 +165,6 @@ impl MatmulConfig {
             )));
         }
         Ok(())
-    }
-}
-
-impl Context {
-    /// C = A·B on buffers of f32 (row-major): [`Context::gemm`] with f32 operands, layout `nn`.
-    pub fn matmul<'a>(
-        &self,
-        a: impl Into<Operand<'a>>,
-        b: impl Into<Operand<'a>>,
-        c: impl Into<Operand<'a>>,
-        shape: MatmulShape,
-    ) -> Result<Timing> {
-        let spec = GemmSpec {
-            m: shape.m,
-            n: shape.n,
-            k: shape.k,
-            dtype: KernelDtype::F32,
-            layout: Layout::NN,
-        };
-        Ok(self.gemm(a, b, c, spec)?.timing)
-    }
-
-    /// C = A·B (f32, row-major) with the edge kernel (`gemm_any.wgsl`) and explicit tiles, run
-    /// `repeats` times in one pass: for experiments with tile sizes.
-    pub fn matmul_with<'a>(
-        &self,
-        a: impl Into<Operand<'a>>,
-        b: impl Into<Operand<'a>>,
-        c: impl Into<Operand<'a>>,
-        shape: MatmulShape,
-        config: MatmulConfig,
-        repeats: u32,
-    ) -> Result<Timing> {
-        let spec = GemmSpec {
-            m: shape.m,
-            n: shape.n,
-            k: shape.k,
-            dtype: KernelDtype::F32,
-            layout: Layout::NN,
-        };
-        let options = RunOptions {
-            repeats,
-            path: KernelPath::Generic,
-            gemm_tiles: Some(config),
-            ..RunOptions::default()
-        };
-        Ok(self.gemm_with(a, b, c, spec, options)?.timing)
     }
 }
 

@@ -9,12 +9,11 @@
 //! each kernel, its tiles and its bounds argument.
 
 pub(crate) mod coop;
-mod dtype;
+pub(crate) mod dtype;
 mod gemm;
 mod gemv;
-mod matmul;
+pub(crate) mod matmul;
 mod stream;
-mod timing;
 pub mod tuning;
 
 pub use coop::CoopConfig;
@@ -22,15 +21,14 @@ pub use dtype::{KernelDtype, Layout};
 pub use gemm::GemmSpec;
 pub use gemv::GemvSpec;
 pub use matmul::{MatmulConfig, MatmulShape};
-pub use timing::{Clock, Timing};
 pub use tuning::{GemvConfig, Tuning};
 
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::pipeline::Kernel;
+use crate::recording::Timing;
 use serde::Serialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use wgpu::util::DeviceExt;
+use std::sync::Arc;
 
 /// The result of a kernel call: how long it took and which kernel variant ran.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,14 +102,6 @@ pub(crate) enum SharedMemory {
     WrittenBeforeRead,
 }
 
-/// One dispatch of a kernel: operands bound at 0..n, a uniform block at n, a grid.
-#[derive(Debug)]
-pub(crate) struct Step<'a> {
-    pub(crate) operands: Vec<Operand<'a>>,
-    pub(crate) uniforms: Vec<u8>,
-    pub(crate) workgroups: [u32; 3],
-}
-
 /// Every (variant name, WGSL source) that the per-device table can produce: each kernel, for
 /// each table entry, dtype, layout or batch and plausible subgroup size. The shader tests
 /// validate them all with naga.
@@ -162,49 +152,13 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
     Ok(sources)
 }
 
-/// A compiled compute pipeline.
-#[derive(Debug)]
-pub(crate) struct Kernel {
-    pub(crate) pipeline: wgpu::ComputePipeline,
-    pub(crate) layout: wgpu::BindGroupLayout,
-}
-
-/// Pipelines compiled so far, keyed by shader and parameters.
-#[derive(Debug, Default)]
-pub(crate) struct KernelCache {
-    kernels: Mutex<HashMap<String, Arc<Kernel>>>,
-    tuning: OnceLock<Tuning>,
-    coop: OnceLock<Option<CoopConfig>>,
-}
-
-/// One operand of a dispatch: a whole buffer or a byte range of one.
-#[derive(Debug, Clone, Copy)]
-pub struct Operand<'a> {
-    /// The buffer.
-    pub buffer: &'a wgpu::Buffer,
-    /// Start of the range in bytes.
-    pub offset: u64,
-    /// Length of the range in bytes.
-    pub size: u64,
-}
-
-impl<'a> From<&'a wgpu::Buffer> for Operand<'a> {
-    fn from(buffer: &'a wgpu::Buffer) -> Self {
-        Self {
-            buffer,
-            offset: 0,
-            size: buffer.size(),
-        }
-    }
-}
-
 impl Context {
     /// The kernel parameters chosen for this device (from the table in [`tuning`]).
     pub fn kernel_tuning(&self) -> Tuning {
         *self
             .kernels
             .tuning
-            .get_or_init(|| Tuning::for_device(&self.adapter_info(), &self.limits()))
+            .get_or_init(|| Tuning::for_device(&self.adapter_info(), self.device_limits()))
     }
 
     /// The cooperative-matrix GEMM configuration for this device, or `None` when f16 GEMMs run
@@ -225,7 +179,8 @@ impl Context {
             if info.subgroup_min_size != info.subgroup_max_size {
                 return None;
             }
-            CoopConfig::for_subgroup(info.subgroup_min_size).filter(|c| c.fits(&self.limits()))
+            CoopConfig::for_subgroup(info.subgroup_min_size)
+                .filter(|c| c.fits(self.device_limits()))
         })
     }
 
@@ -248,22 +203,15 @@ impl Context {
         shared: SharedMemory,
         source: impl FnOnce() -> Result<crate::shaders::KernelText, String>,
     ) -> Result<Arc<Kernel>> {
-        let mut cache = self.kernels.kernels.lock().map_err(|_| Error::Gpu {
-            during: "kernel cache".into(),
-            message: "poisoned by a panic on another thread".into(),
-        })?;
-        if let Some(kernel) = cache.get(key) {
-            return Ok(Arc::clone(kernel));
-        }
-        let text = source().map_err(|message| Error::Gpu {
-            during: format!("preparing kernel {key}"),
-            message,
-        })?;
-        let kernel = self.scoped(&format!("compiling kernel {key}"), || {
-            let module = crate::shaders::create_kernel_module(&self.device, &text);
-            let pipeline = self
-                .device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        self.kernels.get_or_compile(key, || {
+            let text = source().map_err(|message| crate::Error::Gpu {
+                during: format!("preparing kernel {key}"),
+                message,
+            })?;
+            let device = self.device();
+            self.scoped(&format!("compiling kernel {key}"), || {
+                let module = crate::shaders::create_kernel_module(device, &text);
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(key),
                     layout: None,
                     module: &module,
@@ -274,183 +222,13 @@ impl Context {
                     },
                     cache: None,
                 });
-            let layout = pipeline.get_bind_group_layout(0);
-            Arc::new(Kernel { pipeline, layout })
-        })?;
-        cache.insert(key.to_string(), Arc::clone(&kernel));
-        Ok(kernel)
-    }
-
-    /// Checks that an operand may be bound as a storage buffer on this device.
-    pub(crate) fn check_binding(&self, what: &str, operand: &Operand<'_>) -> Result<()> {
-        let limit = self.limits().max_storage_buffer_binding_size;
-        if operand.size > limit {
-            return Err(Error::TooLarge {
-                what: what.to_string(),
-                bytes: operand.size,
-                limit_name: "max_storage_buffer_binding_size",
-                limit,
-            });
-        }
-        if !operand.size.is_multiple_of(4) {
-            return Err(Error::InvalidArgument(format!(
-                "{what}: a storage binding of {} bytes; bindings must be whole 4-byte words",
-                operand.size
-            )));
-        }
-        let alignment = u64::from(self.limits().min_storage_buffer_offset_alignment);
-        if !operand.offset.is_multiple_of(alignment) {
-            return Err(Error::InvalidArgument(format!(
-                "{what}: offset {} is not a multiple of the device's storage offset alignment {alignment}",
-                operand.offset
-            )));
-        }
-        if operand.offset + operand.size > operand.buffer.size() {
-            return Err(Error::InvalidArgument(format!(
-                "{what}: range {}..{} is outside the buffer of {} bytes",
-                operand.offset,
-                operand.offset + operand.size,
-                operand.buffer.size()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Checks that `operand` holds at least `bytes` (else [`Error::Shape`], naming `shape`) and
-    /// may be bound as a storage buffer.
-    pub(crate) fn check_operand(
-        &self,
-        what: &str,
-        operand: &Operand<'_>,
-        bytes: u64,
-        shape: &str,
-    ) -> Result<()> {
-        if operand.size < bytes {
-            return Err(Error::Shape(format!(
-                "{what} must hold {shape} ({bytes} bytes), the buffer range has {}",
-                operand.size
-            )));
-        }
-        self.check_binding(what, operand)
-    }
-
-    /// A grid of `groups` workgroups: one row of them, or several rows of the device's
-    /// maximum when there are more (the shader recomputes the linear index and skips the
-    /// overshoot).
-    pub(crate) fn grid(&self, groups: u32) -> [u32; 3] {
-        let max = self.limits().max_compute_workgroups_per_dimension.max(1);
-        if groups <= max {
-            [groups, 1, 1]
-        } else {
-            [max, groups.div_ceil(max), 1]
-        }
-    }
-
-    /// Records and submits `repeats` dispatches of `kernel` over `operands` (bindings 0..n) and
-    /// a uniform block (binding n), timing them with GPU timestamps when the device has them.
-    pub(crate) fn dispatch(
-        &self,
-        label: &str,
-        kernel: &Kernel,
-        operands: &[Operand<'_>],
-        uniforms: &[u8],
-        workgroups: [u32; 3],
-        repeats: u32,
-    ) -> Result<Timing> {
-        let step = Step {
-            operands: operands.to_vec(),
-            uniforms: uniforms.to_vec(),
-            workgroups,
-        };
-        self.dispatch_steps(label, kernel, &[step], repeats)
-    }
-
-    /// Records `repeats` rounds of the dispatches `steps` (each with its own bind group) in one
-    /// compute pass, submits them and waits, timing the pass with GPU timestamps when the
-    /// device has them.
-    pub(crate) fn dispatch_steps(
-        &self,
-        label: &str,
-        kernel: &Kernel,
-        steps: &[Step<'_>],
-        repeats: u32,
-    ) -> Result<Timing> {
-        let max = self.limits().max_compute_workgroups_per_dimension;
-        for step in steps {
-            let workgroups = step.workgroups;
-            if workgroups.iter().any(|&w| w > max) {
-                return Err(Error::TooLarge {
-                    what: format!("{label}: dispatch of {workgroups:?} workgroups"),
-                    bytes: u64::from(*workgroups.iter().max().unwrap_or(&0)),
-                    limit_name: "max_compute_workgroups_per_dimension",
-                    limit: u64::from(max),
-                });
-            }
-        }
-        let timer = timing::Timer::new(self);
-        let submission = self.scoped(label, || {
-            let bind_groups: Vec<(wgpu::BindGroup, [u32; 3])> = steps
-                .iter()
-                .map(|step| {
-                    let uniform =
-                        self.device
-                            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                                label: Some(label),
-                                contents: &step.uniforms,
-                                usage: wgpu::BufferUsages::UNIFORM,
-                            });
-                    let mut entries: Vec<wgpu::BindGroupEntry<'_>> = step
-                        .operands
-                        .iter()
-                        .enumerate()
-                        .map(|(i, op)| wgpu::BindGroupEntry {
-                            binding: i as u32,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: op.buffer,
-                                offset: op.offset,
-                                size: wgpu::BufferSize::new(op.size),
-                            }),
-                        })
-                        .collect();
-                    entries.push(wgpu::BindGroupEntry {
-                        binding: step.operands.len() as u32,
-                        resource: uniform.as_entire_binding(),
-                    });
-                    let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some(label),
-                        layout: &kernel.layout,
-                        entries: &entries,
-                    });
-                    (bind_group, step.workgroups)
-                })
-                .collect();
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(label),
-                    timestamp_writes: timer.as_ref().map(|t| t.pass_writes()),
-                });
-                pass.set_pipeline(&kernel.pipeline);
-                for _ in 0..repeats.max(1) {
-                    for (bind_group, [x, y, z]) in &bind_groups {
-                        pass.set_bind_group(0, bind_group, &[]);
-                        pass.dispatch_workgroups(*x, *y, *z);
-                    }
+                let layout = pipeline.get_bind_group_layout(0);
+                Kernel {
+                    name: key.to_string(),
+                    pipeline,
+                    layout,
                 }
-            }
-            if let Some(t) = &timer {
-                t.resolve(&mut encoder);
-            }
-            let started = std::time::Instant::now();
-            (self.queue.submit([encoder.finish()]), started)
-        })?;
-        let (index, started) = submission;
-        self.wait_for(index)?;
-        let wall = started.elapsed();
-        let runs = repeats.max(1);
-        match timer {
-            Some(t) => t.read(self, runs, wall),
-            None => Ok(Timing::wall(wall, runs)),
-        }
+            })
+        })
     }
 }

@@ -1,8 +1,8 @@
 //! A streaming read: sums a buffer of f32, to measure how fast the GPU reads its memory.
 
-use super::{Operand, Timing};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::recording::{Access, Clock, Operand, Step, Timing};
 use crate::shaders;
 
 /// vec4s one workgroup reads per step (`WG · UNROLL` of `stream_sum.wgsl`).
@@ -29,7 +29,7 @@ impl Context {
             self.create_storage_buffer(u64::from(MAX_GROUPS) * 4, "stream_sum partials")?;
         let mut total = 0f64;
         let mut seconds = 0f64;
-        let mut clock = super::Clock::GpuTimestamps;
+        let mut clock = Clock::GpuTimestamps;
         for part in parts {
             if part.size % 16 != 0 || part.size == 0 {
                 return Err(Error::Shape(format!(
@@ -54,17 +54,22 @@ impl Context {
             };
             let per_group = vec4s.div_ceil(groups).next_multiple_of(STEP);
             let params = [vec4s, per_group, 0, 0];
-            let timing = self.dispatch(
-                "stream_sum",
-                &kernel,
-                &[*part, Operand::from(&partials)],
-                bytemuck::cast_slice(&params),
-                [groups, 1, 1],
-                repeats,
-            )?;
+            let mut recording = self.record().label("stream_sum");
+            let step = Step {
+                operands: vec![
+                    (*part, Access::Read),
+                    (Operand::from(&partials), Access::ReadWrite),
+                ],
+                uniforms: bytemuck::cast_slice(&params).to_vec(),
+                workgroups: [groups, 1, 1],
+            };
+            recording.push_steps("stream_sum", &kernel, vec![step], repeats)?;
+            let sums = recording.read(&partials, 0, u64::from(groups) * 4)?;
+            let mut replay = recording.finish()?;
+            let timing = replay.submit()?.wait()?.timing(repeats.max(1));
             seconds += timing.seconds;
             clock = timing.clock;
-            let sums = self.read_back::<f32>(&partials, groups as usize)?;
+            let sums: Vec<f32> = replay.read_vec(&sums)?;
             total += sums.iter().map(|&s| f64::from(s)).sum::<f64>();
         }
         Ok((

@@ -1,9 +1,9 @@
 //! A loaded model: named tensors placed on the GPU, and the report of the load.
 
-use crate::kernels::Operand;
 use crate::model::Dtype;
 use crate::placement::{PlacedBuffer, PlacedTensor, Placement};
 use crate::plan::{LoadReport, Tier};
+use crate::recording::Operand;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

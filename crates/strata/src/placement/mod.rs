@@ -1,17 +1,21 @@
 //! Placement: which exact Vulkan memory type a buffer lands in, and the proof that it did.
 
 pub mod meaning;
-pub mod placed;
+mod place;
+pub mod placed_buffer;
 pub mod policy;
 pub mod proof;
 pub mod request;
 pub mod split;
 pub(crate) mod staging;
+pub(crate) mod staging_ring;
 pub mod support;
 pub mod tensor;
 
 pub use meaning::describe_memory_type;
-pub use placed::{Fallback, PlaceOptions, PlacedBuffer, PlacementInfo, UploadPath, WGPU_CHOSEN};
+pub use placed_buffer::{
+    Fallback, PlaceOptions, PlacedBuffer, PlacementInfo, UploadPath, WGPU_CHOSEN,
+};
 pub use policy::{
     MemoryChoice, PolicyError, choose_for_size, choose_memory_type, placements_served_by,
 };

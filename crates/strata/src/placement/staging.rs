@@ -10,76 +10,34 @@
 //! - Plain wgpu buffers (`auto` off Vulkan) go through [`Context::write_buffer`] and
 //!   [`Context::read_buffer`], which wgpu stages itself.
 
-use super::placed::{PlacedBuffer, UploadPath};
+use super::placed_buffer::{PlacedBuffer, UploadPath};
 use super::request::{Placement, Usage};
+pub use super::staging_ring::SLOT_BYTES;
+use super::staging_ring::{Ring, lock};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::table::MemoryFlags;
-use std::sync::Mutex;
 
-/// Size of one staging slot.
-pub const SLOT_BYTES: u64 = 32 << 20;
 /// Upload slots in flight.
 pub const UPLOAD_SLOTS: usize = 4;
 /// Read-back slots in flight.
 pub const READBACK_SLOTS: usize = 2;
 
-/// The context's staging rings, created on first use.
-#[derive(Debug, Default)]
-pub(crate) struct StagingRings {
-    upload: Mutex<Option<Ring>>,
-    readback: Mutex<Option<Ring>>,
-}
-
-#[derive(Debug)]
-struct Ring {
-    slots: Vec<Slot>,
-    next: usize,
-}
-
-#[derive(Debug)]
-struct Slot {
-    buffer: PlacedBuffer,
-    pending: Option<wgpu::SubmissionIndex>,
-}
-
-impl Ring {
-    fn new(ctx: &Context, usage: Usage, slots: usize) -> Result<Self> {
-        let slots = (0..slots)
-            .map(|_| {
-                let buffer = ctx.place(SLOT_BYTES, Placement::Auto(usage))?;
-                if buffer.mapping().is_none() {
-                    return Err(Error::InvalidArgument(format!(
-                        "the {usage:?} staging type {} is not host-visible",
-                        buffer.memory_type()
-                    )));
-                }
-                Ok(Slot {
-                    buffer,
-                    pending: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { slots, next: 0 })
-    }
-
-    /// The next slot, after waiting for the GPU to finish its previous copy.
-    fn take(&mut self, ctx: &Context) -> Result<&mut Slot> {
-        let index = self.next;
-        self.next = (self.next + 1) % self.slots.len();
-        let slot = &mut self.slots[index];
-        if let Some(pending) = slot.pending.take() {
-            ctx.wait_for(pending)?;
-        }
-        Ok(slot)
-    }
-}
-
-fn lock<'a>(ring: &'a Mutex<Option<Ring>>) -> Result<std::sync::MutexGuard<'a, Option<Ring>>> {
-    ring.lock().map_err(|_| Error::Gpu {
-        during: "staging".into(),
-        message: "the staging ring was poisoned by a panic on another thread".into(),
-    })
+/// A ring of `slots` host-visible buffers of [`SLOT_BYTES`] for `usage`.
+fn new_ring(ctx: &Context, usage: Usage, slots: usize) -> Result<Ring> {
+    let buffers = (0..slots)
+        .map(|_| {
+            let buffer = ctx.place(SLOT_BYTES, Placement::Auto(usage))?;
+            if buffer.mapping().is_none() {
+                return Err(Error::InvalidArgument(format!(
+                    "the {usage:?} staging type {} is not host-visible",
+                    buffer.memory_type()
+                )));
+            }
+            Ok(buffer)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Ring::of(buffers))
 }
 
 fn check_range(buffer: &PlacedBuffer, offset: u64, len: u64) -> Result<()> {
@@ -96,17 +54,6 @@ fn check_range(buffer: &PlacedBuffer, offset: u64, len: u64) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-impl StagingRings {
-    /// Buffers and bytes the rings hold (they live as long as the context).
-    pub(crate) fn footprint(&self) -> (u64, u64) {
-        [&self.upload, &self.readback]
-            .iter()
-            .filter_map(|ring| ring.lock().ok())
-            .filter_map(|guard| guard.as_ref().map(|r| r.slots.len() as u64))
-            .fold((0, 0), |(n, b), slots| (n + slots, b + slots * SLOT_BYTES))
-    }
 }
 
 impl Context {
@@ -169,7 +116,7 @@ impl Context {
         }
         let mut guard = lock(&self.staging.upload)?;
         if guard.is_none() {
-            *guard = Some(Ring::new(self, Usage::Staging, UPLOAD_SLOTS)?);
+            *guard = Some(new_ring(self, Usage::Staging, UPLOAD_SLOTS)?);
         }
         let ring = guard
             .as_mut()
@@ -177,14 +124,14 @@ impl Context {
         let mut done = 0usize;
         while done < data.len() {
             let n = (data.len() - done).min(SLOT_BYTES as usize);
-            let slot = ring.take(self)?;
+            let slot = ring.take(|pending| self.wait_for(pending))?;
             let staging = slot
                 .buffer
                 .mapping()
                 .ok_or_else(|| Error::InvalidArgument("staging slot lost its mapping".into()))?;
             staging.write(0, &data[done..done + n])?;
             let copy_len = (n as u64).next_multiple_of(4);
-            let mut encoder = self.device.create_command_encoder(&Default::default());
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             encoder.copy_buffer_to_buffer(
                 slot.buffer.buffer(),
                 0,
@@ -192,8 +139,9 @@ impl Context {
                 offset + done as u64,
                 copy_len,
             );
-            slot.pending =
-                Some(self.scoped("staging upload", || self.queue.submit([encoder.finish()]))?);
+            slot.pending = Some(self.scoped("staging upload", || {
+                self.gpu.queue.submit([encoder.finish()])
+            })?);
             done += n;
         }
         Ok(())
@@ -234,7 +182,7 @@ impl Context {
         }
         let mut guard = lock(&self.staging.readback)?;
         if guard.is_none() {
-            *guard = Some(Ring::new(self, Usage::Readback, READBACK_SLOTS)?);
+            *guard = Some(new_ring(self, Usage::Readback, READBACK_SLOTS)?);
         }
         let ring = guard
             .as_mut()
@@ -246,11 +194,11 @@ impl Context {
             .collect();
         let submit = |ring: &mut Ring, (start, n): (u64, u64)| -> Result<usize> {
             let index = ring.next;
-            let slot = ring.take(self)?;
+            let slot = ring.take(|pending| self.wait_for(pending))?;
             let copy_len = n
                 .next_multiple_of(4)
                 .min(buffer.buffer().size() - offset - start);
-            let mut encoder = self.device.create_command_encoder(&Default::default());
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             encoder.copy_buffer_to_buffer(
                 buffer.buffer(),
                 offset + start,
@@ -258,8 +206,9 @@ impl Context {
                 0,
                 copy_len,
             );
-            slot.pending =
-                Some(self.scoped("read-back copy", || self.queue.submit([encoder.finish()]))?);
+            slot.pending = Some(self.scoped("read-back copy", || {
+                self.gpu.queue.submit([encoder.finish()])
+            })?);
             Ok(index)
         };
         let mut in_flight = std::collections::VecDeque::new();

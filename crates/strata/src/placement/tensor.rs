@@ -1,11 +1,11 @@
 //! Tensors placed as one or more buffers (split by the rule in [`super::split`]).
 
-use super::placed::{Fallback, PlaceOptions, PlacedBuffer};
+use super::placed_buffer::{Fallback, PlaceOptions, PlacedBuffer};
 use super::policy::{PolicyError, choose_for_size};
 use super::split::{PartLimit, split_into_parts};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kernels::Operand;
+use crate::recording::Operand;
 
 /// A tensor's bytes in one placement, as one buffer or several row-aligned parts.
 #[derive(Debug)]
