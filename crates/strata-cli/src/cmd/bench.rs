@@ -1,12 +1,12 @@
 //! `strata bench`: the placement benchmark (VRAM vs mapped VRAM vs GTT/system memory).
 
+use super::bench_report::{Report, print_table, to_csv};
 use crate::common::AdapterArgs;
-use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use strata::Placement;
-use strata::bench::{self, BenchConfig, BenchOp, BenchRow};
+use strata::bench::{self, BenchConfig, BenchOp};
 use strata::kernels::KernelDtype;
 use strata::plan::parse_bytes;
 use strata::table::human_bytes;
@@ -18,7 +18,7 @@ pub struct Args {
     /// as not available).
     #[arg(long, value_delimiter = ',')]
     placements: Vec<Placement>,
-    /// Operations: upload, download, read, gemv, gemm (default: all).
+    /// Operations: upload, download, read, gemv, gemm, decode, replay (default: all).
     #[arg(long, value_delimiter = ',')]
     ops: Vec<BenchOp>,
     /// Buffer size, e.g. 1GiB (default: sized to the adapter, well above its L2).
@@ -30,6 +30,24 @@ pub struct Args {
     /// Timed runs per measurement, after a warm-up (default: 20 on a GPU, 3 on a CPU driver).
     #[arg(long)]
     iters: Option<u32>,
+    /// Layers of the `decode` op's model (default: 32 on a GPU, 8 on a CPU driver).
+    #[arg(long)]
+    layers: Option<u32>,
+    /// Hidden size of the `decode` op's model (default: 4096 on a GPU, 256 on a CPU driver).
+    #[arg(long)]
+    hidden: Option<u32>,
+    /// MLP size of the `decode` op's model (default: 14336 on a GPU, 512 on a CPU driver).
+    #[arg(long)]
+    intermediate: Option<u32>,
+    /// Weight type of the `decode` op's model: f32, f16, bf16.
+    #[arg(long, default_value = "bf16")]
+    decode_dtype: String,
+    /// Tokens the `decode` op times (default: 20 on a GPU, 10 on a CPU driver).
+    #[arg(long)]
+    tokens: Option<usize>,
+    /// Dispatches in the `replay` op's recording.
+    #[arg(long, default_value_t = 1000)]
+    replay_ops: usize,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -46,23 +64,6 @@ pub struct Args {
     adapter: AdapterArgs,
 }
 
-/// The JSON document.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    /// Adapter name.
-    pub adapter: String,
-    /// Driver.
-    pub driver: String,
-    /// Buffer size.
-    pub size: u64,
-    /// Element type.
-    pub dtype: String,
-    /// Timed runs per measurement.
-    pub iters: u32,
-    /// Every measurement.
-    pub rows: Vec<BenchRow>,
-}
-
 /// Runs `strata bench`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = args.adapter.context()?;
@@ -71,6 +72,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let size = match &args.size {
         Some(s) => parse_bytes(s)?,
         None => bench::default_size(&ctx),
+    };
+    let default_shape = bench::DecodeShape::default_for(&ctx);
+    let decode = bench::DecodeShape {
+        layers: args.layers.unwrap_or(default_shape.layers),
+        hidden: args.hidden.unwrap_or(default_shape.hidden),
+        intermediate: args.intermediate.unwrap_or(default_shape.intermediate),
+        dtype: args.decode_dtype.parse()?,
     };
     let config = BenchConfig {
         placements: if args.placements.is_empty() {
@@ -87,6 +95,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         dtype,
         iters: args.iters.unwrap_or_else(|| bench::default_iters(&ctx)),
         seed: args.seed.unwrap_or_else(crate::cmd::matmul::rand_seed),
+        decode,
+        tokens: args.tokens.unwrap_or_else(|| bench::default_tokens(&ctx)),
+        replay_ops: args.replay_ops,
     };
     eprintln!(
         "benchmarking {} ({}, {}) with {} buffers, {} timed runs each",
@@ -135,120 +146,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The figure a row is judged by: GB/s, or GFLOP/s for gemm.
-pub(crate) fn row_figure(row: &BenchRow) -> Option<f64> {
-    if row.op == BenchOp::Gemm {
-        row.gflops
-    } else {
-        row.gb_per_s
-    }
-}
-
-pub(crate) fn op_unit(op: BenchOp) -> &'static str {
-    if op == BenchOp::Gemm {
-        "GFLOP/s"
-    } else {
-        "GB/s"
-    }
-}
-
-/// The `vram` figure of the same op (and upload path) that a row is compared with.
-fn vram_figure(report: &Report, row: &BenchRow) -> Option<f64> {
-    report
-        .rows
-        .iter()
-        .find(|r| {
-            r.op == row.op && r.placement == Placement::Vram && r.path == row.path && r.available
-        })
-        .and_then(row_figure)
-}
-
-fn print_table(report: &Report) {
-    println!("{} — {}", report.adapter, report.driver);
-    println!(
-        "{:<9} {:<12} {:<8} {:>11} {:>10} {:>7} {:>8}  {:>4} {:>4}  flags",
-        "op", "placement", "path", "median", "rate", "spread", "vs vram", "type", "heap"
-    );
-    let mut unavailable: Vec<(Placement, String)> = Vec::new();
-    for row in &report.rows {
-        if !row.available {
-            let note = row.note.as_deref().unwrap_or("");
-            let first_line = note.lines().next().unwrap_or("").to_string();
-            if !unavailable.iter().any(|(p, _)| *p == row.placement) {
-                unavailable.push((row.placement, first_line));
-            }
-            continue;
-        }
-        let path = row.path.map_or("", |p| match p {
-            strata::placement::UploadPath::Mapped => "mapped",
-            strata::placement::UploadPath::Staging => "staging",
-        });
-        let median = row
-            .seconds
-            .map_or(String::new(), |s| format!("{:.3} ms", s.median * 1e3));
-        let spread = row
-            .seconds
-            .map_or(String::new(), |s| format!("{:.1}%", s.spread() * 100.0));
-        let rate = row_figure(row).map_or(String::new(), |f| format!("{f:.1}"));
-        let ratio = match (row_figure(row), vram_figure(report, row)) {
-            (Some(f), Some(v)) if v > 0.0 => format!("{:.2}x", f / v),
-            _ => String::new(),
-        };
-        println!(
-            "{:<9} {:<12} {:<8} {:>11} {:>10} {:>7} {:>8}  {:>4} {:>4}  {}",
-            row.op.to_string(),
-            row.placement.to_string(),
-            path,
-            median,
-            rate,
-            spread,
-            ratio,
-            row.memory_type.map_or(String::new(), |t| t.to_string()),
-            row.heap.map_or(String::new(), |h| h.to_string()),
-            row.flags.map_or(String::new(), |f| f.to_string()),
-        );
-    }
-    for (placement, why) in unavailable {
-        println!("{placement}: not available — {why}");
-    }
-    println!(
-        "rate: GB/s (gemm: GFLOP/s); upload/download timed on the wall clock, read/gemv/gemm on GPU timestamps when the device has them"
-    );
-}
-
-fn to_csv(report: &Report) -> String {
-    let mut out = String::from(
-        "adapter,op,placement,path,available,memory_type,heap,flags,bytes,median_s,min_s,max_s,gb_per_s,gflops,clock,kernel,note\n",
-    );
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for r in &report.rows {
-        let path = r
-            .path
-            .map(|p| format!("{p:?}").to_lowercase())
-            .unwrap_or_default();
-        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            quote(&report.adapter),
-            r.op,
-            r.placement,
-            path,
-            r.available,
-            r.memory_type.map_or(String::new(), |t| t.to_string()),
-            r.heap.map_or(String::new(), |h| h.to_string()),
-            quote(&r.flags.map_or(String::new(), |f| f.to_string())),
-            r.bytes,
-            opt(r.seconds.map(|s| s.median)),
-            opt(r.seconds.map(|s| s.min)),
-            opt(r.seconds.map(|s| s.max)),
-            opt(r.gb_per_s),
-            opt(r.gflops),
-            r.clock.map(|c| format!("{c:?}")).unwrap_or_default(),
-            quote(r.kernel.as_deref().unwrap_or("")),
-            quote(r.note.as_deref().unwrap_or("").lines().next().unwrap_or("")),
-        ));
-    }
-    out
 }

@@ -1,6 +1,6 @@
 //! The benchmark's bar chart: one panel per op, one bar per placement (and upload path).
 
-use super::bench::{Report, op_unit, row_figure};
+use super::bench_report::{Report, op_unit, row_figure};
 use plotters::prelude::*;
 use std::path::Path;
 use strata::bench::BenchOp;
@@ -9,6 +9,7 @@ use strata::bench::BenchOp;
 pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
     let ops: Vec<BenchOp> = BenchOp::ALL
         .into_iter()
+        .filter(|op| *op != BenchOp::Replay)
         .filter(|op| report.rows.iter().any(|r| r.op == *op && r.available))
         .collect();
     if ops.is_empty() {

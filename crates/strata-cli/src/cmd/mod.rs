@@ -3,6 +3,7 @@
 pub mod alloc;
 pub mod bench;
 mod bench_plot;
+mod bench_report;
 pub mod gemv;
 pub mod info;
 pub mod load;

@@ -6,16 +6,24 @@
 //! - `download`: placement → host;
 //! - `read`: a GPU kernel streaming the whole buffer (GPU read bandwidth of that memory);
 //! - `gemv`: matrix × vector with the weights in that placement;
-//! - `gemm`: matrix × matrix with both operands there.
+//! - `gemm`: matrix × matrix with both operands there;
+//! - `decode`: a transformer-shaped decode loop (see [`DecodeShape`]) with its weights there,
+//!   recorded once and replayed token after token: tokens/s, wall and kernel time per token;
+//! - `replay`: what a replayed recording costs the CPU per op (1,000 tiny dispatches; measured
+//!   once, whatever the placements).
 //!
 //! Every result is checked before it is timed; each op is warmed up once, then timed `iters`
 //! times; the median and spread are reported, with the clock used. A placement the device does
 //! not offer gives a row saying so instead of aborting the run.
 
+mod decode;
 mod ops;
+mod replay_cost;
 pub mod stats;
 
+pub use decode::{DecodeFigures, DecodeModel, DecodeShape, measure_decode};
 pub use ops::{KernelTimes, SAMPLE_SECONDS, WARM_UP, repeats_for, time_kernel};
+pub use replay_cost::{ReplayFigures, measure_replay_cost};
 pub use stats::Samples;
 
 use crate::context::Context;
@@ -41,16 +49,22 @@ pub enum BenchOp {
     Gemv,
     /// Matrix × matrix, operands in the placement.
     Gemm,
+    /// A decode loop, weights in the placement.
+    Decode,
+    /// CPU cost per op of a replayed recording (placement-independent).
+    Replay,
 }
 
 impl BenchOp {
     /// Every op, in report order.
-    pub const ALL: [BenchOp; 5] = [
+    pub const ALL: [BenchOp; 7] = [
         BenchOp::Upload,
         BenchOp::Download,
         BenchOp::Read,
         BenchOp::Gemv,
         BenchOp::Gemm,
+        BenchOp::Decode,
+        BenchOp::Replay,
     ];
 }
 
@@ -62,6 +76,8 @@ impl fmt::Display for BenchOp {
             BenchOp::Read => "read",
             BenchOp::Gemv => "gemv",
             BenchOp::Gemm => "gemm",
+            BenchOp::Decode => "decode",
+            BenchOp::Replay => "replay",
         })
     }
 }
@@ -74,7 +90,8 @@ impl FromStr for BenchOp {
             .find(|op| op.to_string() == s.trim().to_ascii_lowercase())
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "unknown benchmark op `{s}`: expected upload, download, read, gemv or gemm"
+                    "unknown benchmark op `{s}`: expected upload, download, read, gemv, gemm, \
+                     decode or replay"
                 ))
             })
     }
@@ -95,6 +112,12 @@ pub struct BenchConfig {
     pub iters: u32,
     /// Seed of the random data.
     pub seed: u64,
+    /// The model of the `decode` op.
+    pub decode: DecodeShape,
+    /// Tokens timed by the `decode` op.
+    pub tokens: usize,
+    /// Dispatches in the `replay` op's recording.
+    pub replay_ops: usize,
 }
 
 /// One line of the report.
@@ -130,6 +153,10 @@ pub struct BenchRow {
     pub kernel: Option<String>,
     /// Result checked against a CPU reference before timing.
     pub checked: bool,
+    /// The `decode` op's figures.
+    pub decode: Option<DecodeFigures>,
+    /// The `replay` op's figures.
+    pub replay: Option<ReplayFigures>,
 }
 
 impl BenchRow {
@@ -150,6 +177,8 @@ impl BenchRow {
             gflops: None,
             kernel: None,
             checked: false,
+            decode: None,
+            replay: None,
         }
     }
 }
@@ -169,6 +198,14 @@ pub fn default_size(ctx: &Context) -> u64 {
         .and_then(|t| t.heaps.iter().map(|h| h.budget.unwrap_or(h.size)).min())
         .unwrap_or(u64::MAX);
     base.min(smallest_heap / 4).max(1 << 20)
+}
+
+/// Default tokens the `decode` op times on this adapter.
+pub fn default_tokens(ctx: &Context) -> usize {
+    match ctx.adapter_info().device_type {
+        wgpu::DeviceType::Cpu => 10,
+        _ => 20,
+    }
 }
 
 /// Default timed runs for this adapter.
@@ -197,10 +234,14 @@ pub fn run(
     let mut rows = Vec::new();
     let mut done = 0;
     for &op in &config.ops {
-        for &placement in &config.placements {
+        for (i, &placement) in config.placements.iter().enumerate() {
             progress(done, total, &format!("{op} {placement}"));
-            rows.extend(ops::measure(ctx, config, op, placement)?);
             done += 1;
+            // The replay cost does not depend on where weights are: measured once.
+            if op == BenchOp::Replay && i > 0 {
+                continue;
+            }
+            rows.extend(ops::measure(ctx, config, op, placement)?);
         }
     }
     progress(total, total, "done");

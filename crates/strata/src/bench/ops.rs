@@ -1,6 +1,6 @@
 //! The measurements behind each benchmark op.
 
-use super::{BenchConfig, BenchOp, BenchRow, Samples};
+use super::{BenchConfig, BenchOp, BenchRow, Samples, measure_decode, measure_replay_cost};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::kernels::{GemmSpec, GemvSpec, KernelDtype, Layout, RunOptions};
@@ -22,6 +22,8 @@ pub(super) fn measure(
         BenchOp::Read => read(ctx, config, placement).map(|r| vec![r]),
         BenchOp::Gemv => gemv(ctx, config, placement).map(|r| vec![r]),
         BenchOp::Gemm => gemm(ctx, config, placement).map(|r| vec![r]),
+        BenchOp::Decode => decode(ctx, config, placement).map(|r| vec![r]),
+        BenchOp::Replay => replay(ctx, config, placement).map(|r| vec![r]),
     };
     match result {
         Ok(rows) => Ok(rows),
@@ -52,6 +54,8 @@ fn row(op: BenchOp, buffer: &PlacedBuffer, bytes: u64, samples: Samples, clock: 
         gflops: None,
         kernel: None,
         checked: true,
+        decode: None,
+        replay: None,
     }
 }
 
@@ -377,4 +381,49 @@ fn check_gemm_sample(
         });
     }
     Ok(())
+}
+
+fn decode(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
+    let figures = measure_decode(
+        ctx,
+        config.decode,
+        placement,
+        config.tokens,
+        WARM_UP,
+        config.seed,
+    )?;
+    let info = &figures.weights;
+    let mut r = BenchRow::unavailable(BenchOp::Decode, placement, String::new());
+    r.available = true;
+    r.note = None;
+    r.memory_type = info.memory_type;
+    r.heap = info.heap;
+    r.flags = info.flags;
+    r.bytes = figures.weight_bytes;
+    r.seconds = Some(figures.wall);
+    r.clock = Some(Clock::WallClock);
+    r.gb_per_s = Some(figures.wall_gbps);
+    r.kernel = Some(figures.kernels.join(", "));
+    r.checked = true;
+    r.decode = Some(figures);
+    Ok(r)
+}
+
+fn replay(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
+    let figures = measure_replay_cost(ctx, config.replay_ops, 20)?;
+    let mut r = BenchRow::unavailable(
+        BenchOp::Replay,
+        placement,
+        format!(
+            "{} tiny dispatches a submission; placement-independent",
+            figures.ops
+        ),
+    );
+    r.available = true;
+    r.seconds = Some(figures.encode);
+    r.clock = Some(Clock::WallClock);
+    r.kernel = Some("increment (an application kernel)".into());
+    r.checked = true;
+    r.replay = Some(figures);
+    Ok(r)
 }
