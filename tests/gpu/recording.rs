@@ -224,6 +224,9 @@ fn ops_run_in_order_and_can_be_timed_one_by_one() {
     }
 }
 
+/// Whether an error is the one a check expects.
+type IsExpected = fn(&Error) -> bool;
+
 /// Bad ops are typed errors when they are added, and leave the recording as it was.
 #[test]
 fn bad_ops_are_refused_before_anything_is_submitted() {
@@ -246,7 +249,7 @@ fn bad_ops_are_refused_before_anything_is_submitted() {
     };
     let mut rec = ctx.record();
     let params = scale_params(1.0, 64);
-    let checks: Vec<(&str, Result<(), Error>, fn(&Error) -> bool)> = vec![
+    let checks: Vec<(&str, Result<(), Error>, IsExpected)> = vec![
         (
             "too few bindings",
             rec.dispatch(&scale, &[(&x).into()], &params, [1, 1, 1])
