@@ -4,6 +4,7 @@
 //! With no adapter, or no validation layer, the tests fail when `CI` is set; elsewhere they
 //! print a loud notice and return early.
 
+mod across;
 mod embed;
 mod harness;
 mod kernels;

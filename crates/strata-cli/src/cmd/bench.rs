@@ -1,6 +1,6 @@
 //! `strata bench`: the placement benchmark (VRAM vs mapped VRAM vs GTT/system memory).
 
-use super::bench_report::{Report, print_table, to_csv};
+use super::bench_report::{Report, SplitDecodeRow, print_table, to_csv};
 use crate::common::AdapterArgs;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -48,6 +48,14 @@ pub struct Args {
     /// Dispatches in the `replay` op's recording.
     #[arg(long, default_value_t = 1000)]
     replay_ops: usize,
+    /// Also run the `decode` op split across these adapters (indices or names, e.g. `0,1`;
+    /// one adapter twice, `0,0`, exercises the split on one GPU): contiguous layer ranges,
+    /// the activation hopping through host memory.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
+    /// Shares of the layers per device for `--devices` (default: equal), e.g. `3,1`.
+    #[arg(long, value_delimiter = ',')]
+    split: Vec<f64>,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -62,6 +70,62 @@ pub struct Args {
     seed: Option<u64>,
     #[command(flatten)]
     adapter: AdapterArgs,
+}
+
+/// The decode op split across `args.devices`, for each placement the devices serve.
+fn split_decode(args: &Args, config: &BenchConfig) -> anyhow::Result<Vec<SplitDecodeRow>> {
+    let contexts = args
+        .devices
+        .iter()
+        .map(|d| {
+            let adapter = AdapterArgs {
+                adapter: Some(d.clone()),
+                validation: args.adapter.validation,
+            };
+            adapter.context()
+        })
+        .collect::<strata::Result<Vec<_>>>()?;
+    let refs: Vec<&strata::Context> = contexts.iter().collect();
+    let weights = if args.split.is_empty() {
+        vec![1.0; refs.len()]
+    } else {
+        args.split.clone()
+    };
+    let layers = bench::split_layer_counts(config.decode.layers, &weights)?;
+    let mut rows = Vec::new();
+    for &placement in &config.placements {
+        eprintln!(
+            "decode across {} devices, weights in {placement}",
+            refs.len()
+        );
+        match bench::measure_decode_across(
+            &refs,
+            config.decode,
+            &layers,
+            placement,
+            config.tokens,
+            bench::WARM_UP,
+            config.seed,
+        ) {
+            Ok(figures) => rows.push(SplitDecodeRow {
+                placement,
+                figures: Some(figures),
+                note: None,
+            }),
+            Err(
+                e @ (strata::Error::Placement(_)
+                | strata::Error::OutOfMemory(_)
+                | strata::Error::TooLarge { .. }
+                | strata::Error::NeedsVulkan { .. }),
+            ) => rows.push(SplitDecodeRow {
+                placement,
+                figures: None,
+                note: Some(e.to_string()),
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(rows)
 }
 
 /// Runs `strata bench`.
@@ -124,6 +188,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let split_decode = if args.devices.is_empty() || !config.ops.contains(&BenchOp::Decode) {
+        Vec::new()
+    } else {
+        split_decode(&args, &config)?
+    };
     let report = Report {
         adapter: info.name.clone(),
         driver: format!("{} {}", info.driver, info.driver_info),
@@ -131,6 +200,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         dtype: dtype.to_string(),
         iters: config.iters,
         rows,
+        split_decode,
     };
     print_table(&report);
     if let Some(path) = &args.json {

@@ -19,6 +19,19 @@ pub struct Report {
     pub iters: u32,
     /// Every measurement.
     pub rows: Vec<BenchRow>,
+    /// The decode op split across devices (`--devices`), per placement.
+    pub split_decode: Vec<SplitDecodeRow>,
+}
+
+/// The decode op split across devices, on one placement.
+#[derive(Debug, Serialize)]
+pub struct SplitDecodeRow {
+    /// Where every device's weights were placed.
+    pub placement: Placement,
+    /// The figures, or `None` when a device lacks the placement (see `note`).
+    pub figures: Option<strata::bench::SplitDecodeFigures>,
+    /// Why there are no figures.
+    pub note: Option<String>,
 }
 
 /// The figure a row is judged by: GB/s, or GFLOP/s for gemm.
@@ -105,7 +118,59 @@ pub(crate) fn print_table(report: &Report) {
         "rate: GB/s (gemm: GFLOP/s); upload/download timed on the wall clock, read/gemv/gemm on GPU timestamps when the device has them"
     );
     print_decode(&special);
+    print_split_decode(report);
     print_replay(&special);
+}
+
+/// The decode op across devices, against the same op on the first device alone.
+fn print_split_decode(report: &Report) {
+    for row in &report.split_decode {
+        let Some(f) = &row.figures else {
+            println!(
+                "decode across devices, {}: not available — {}",
+                row.placement,
+                row.note
+                    .as_deref()
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            );
+            continue;
+        };
+        let alone = report
+            .rows
+            .iter()
+            .find(|r| r.op == BenchOp::Decode && r.placement == row.placement)
+            .and_then(|r| r.decode.as_ref());
+        let versus = alone.map_or(String::new(), |a| {
+            format!(
+                ", {:.2}x the time of one device alone ({:.3} ms)",
+                f.wall_ms_per_token / a.wall_ms_per_token,
+                a.wall_ms_per_token
+            )
+        });
+        let kernels: Vec<String> = f
+            .kernel_ms_per_device
+            .iter()
+            .map(|k| k.map_or("—".into(), |k| format!("{k:.3}")))
+            .collect();
+        let hops = f
+            .hop_ms_per_token
+            .map_or("—".into(), |h| format!("{h:.3} ms"));
+        println!(
+            "decode across {} devices ({}; layers {:?}), {}: {:.1} tokens/s, {:.3} ms a token \
+             ({:.1} GB/s of weights){versus}; GPU ms per device {}, hops and waits {hops}",
+            f.devices.len(),
+            f.devices.join(", "),
+            f.layers,
+            row.placement,
+            f.tokens_per_s,
+            f.wall_ms_per_token,
+            f.wall_gbps,
+            kernels.join(" + ")
+        );
+    }
 }
 
 /// The `decode` rows: tokens per second and time per token, wall and kernel.

@@ -265,13 +265,19 @@ impl DecodeModel {
 
     /// The token on the CPU in f64 accumulation (the products run in parallel over rows).
     pub fn reference_token(&self, x: &[f32]) -> Vec<f64> {
+        self.reference_layers(x, self.shape.layers)
+    }
+
+    /// The CPU reference through `layers` layers of this model's values (every layer holds
+    /// the same values, so a model split across devices is checked against one long stack).
+    pub fn reference_layers(&self, x: &[f32], layers: u32) -> Vec<f64> {
         let mut acts: Vec<Vec<f32>> = ACTIVATIONS
             .iter()
             .map(|&d| vec![0f32; self.shape.size(d) as usize])
             .collect();
         acts[X] = x.to_vec();
         let mut last = Vec::new();
-        for _ in 0..self.shape.layers {
+        for _ in 0..layers {
             for (p, &(_, _, from, to)) in PRODUCTS.iter().enumerate() {
                 let spec = self.shape.spec(p);
                 let y = parallel_gemv(
@@ -402,7 +408,7 @@ pub fn measure_decode(
 }
 
 /// Scales a vector back to unit RMS, so activations stay finite over many tokens.
-fn renormalize(x: &mut [f32]) {
+pub(crate) fn renormalize(x: &mut [f32]) {
     let rms = (x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len().max(1) as f64)
         .sqrt();
     if rms.is_finite() && rms > 0.0 {

@@ -17,11 +17,13 @@
 //! not offer gives a row saying so instead of aborting the run.
 
 mod decode;
+mod decode_split;
 mod ops;
 mod replay_cost;
 pub mod stats;
 
 pub use decode::{DecodeFigures, DecodeModel, DecodeShape, measure_decode};
+pub use decode_split::{SplitDecodeFigures, measure_decode_across, split_layer_counts};
 pub use ops::{KernelTimes, SAMPLE_SECONDS, WARM_UP, repeats_for, time_kernel};
 pub use replay_cost::{ReplayFigures, measure_replay_cost};
 pub use stats::Samples;

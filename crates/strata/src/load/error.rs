@@ -129,6 +129,16 @@ pub enum LoadError {
     /// The device cannot load at all (not a Vulkan adapter, or lost).
     #[error(transparent)]
     Device(Box<Error>),
+
+    /// Loading one device's share of a split plan failed (everything on every device was
+    /// released), or the plan's devices do not match the contexts given.
+    #[error("device {device}: {source}")]
+    OnDevice {
+        /// The device's position in the split plan.
+        device: usize,
+        /// What went wrong there.
+        source: Box<LoadError>,
+    },
 }
 
 impl From<Error> for LoadError {

@@ -28,6 +28,7 @@
 //! See `docs/LOADING.md` for the whole story: spill chains, budgets, caps, splitting,
 //! verification and bounded memory.
 
+mod across;
 mod check;
 mod error;
 mod loaded;
@@ -35,6 +36,7 @@ mod loader;
 mod options;
 mod verify;
 
+pub use across::load_across;
 pub use error::LoadError;
 pub use loaded::{LoadedModel, LoadedTensor};
 pub use options::{LoadOptions, LoadPhase, LoadProgress, ProgressFn};

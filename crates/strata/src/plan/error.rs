@@ -125,4 +125,15 @@ pub enum PlanError {
         /// Every placement of its chain, and why it could not be used.
         attempts: Vec<Attempt>,
     },
+    /// A split across devices cannot be made (see [`plan_across`](super::plan_across)).
+    #[error("split across devices: {0}")]
+    Split(String),
+    /// One device's share of a split plan cannot be planned.
+    #[error("device {device}: {source}")]
+    OnDevice {
+        /// The device's position in the list.
+        device: usize,
+        /// Why its share failed.
+        source: Box<PlanError>,
+    },
 }

@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod across;
 mod budget;
 mod bytes;
 mod error;
@@ -33,6 +34,7 @@ pub mod rules;
 mod tensor;
 mod tier;
 
+pub use across::{DevicePlan, SplitPlan, SplitPolicy, plan_across};
 pub use budget::{Limit, usable_budget};
 pub use bytes::{ByteSizeError, parse_bytes};
 pub use error::{Attempt, PlanError};
