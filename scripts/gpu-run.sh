@@ -2,7 +2,7 @@
 # Runs Strata's measurements on a GPU machine and writes every result under $OUT (default
 # ./gpu-out).
 #   usage: bash scripts/gpu-run.sh [stage...]
-#   stages: smoke tests examples kernels coop bench load soak peer probe sweep sweep16
+#   stages: smoke tests examples kernels coop bench decode load soak peer probe sweep sweep16
 #
 # Expects in .dev/: release builds of `strata`, `strata-soak`, the examples and the GPU test
 # binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
@@ -70,6 +70,16 @@ for stage in "${stages[@]}"; do
       ;;
     bench)
       run $BIN/strata bench --json "$OUT/bench.json" --csv "$OUT/bench.csv" --plot "$OUT/bench.svg"
+      ;;
+    decode)
+      # The 7B-shaped decode loop: PyTorch eager and CUDA graph, then Strata per placement
+      # through a replayed recording, the CPU cost per op of a replay, and the split across
+      # two contexts on this one GPU (the multi-device code path).
+      PYTHONUNBUFFERED=1 run python3 $BIN/decode_peer.py
+      run $BIN/strata bench --ops decode,replay --placements vram,vram-mapped,host --json "$OUT/decode.json"
+      run $BIN/strata bench --ops decode --placements vram --devices 0,0 --json "$OUT/decode-split.json"
+      PYTHONUNBUFFERED=1 run python3 $BIN/decode_peer.py
+      run $BIN/decode_loop vram
       ;;
     load)
       # A 4.5 GiB model (36 tensors of 128 MiB, f32 and f16) written to disk, then loaded.
