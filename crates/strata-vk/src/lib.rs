@@ -37,26 +37,31 @@
 //!    (the host checks C's binding holds M·N elements).
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod allocation;
+mod atoms;
 mod device;
 mod error;
 pub mod file_map;
+pub mod loader;
 mod mapping;
+mod memory;
 mod open;
 pub mod shaders;
+mod shared;
 pub mod table;
 
 pub use allocation::DEDICATED_THRESHOLD;
 pub use allocation::{AllocationRequest, PlacedAllocation};
-pub use device::{
-    VulkanDevice, VulkanLimits, adapter_memory_extensions, adapter_memory_table,
-    validation_layer_available, validation_layer_knows_cooperative_matrix,
-    validation_layer_version,
-};
+pub use device::{VulkanDevice, adapter_memory_extensions, adapter_memory_table};
 pub use error::VkError;
+pub use loader::{
+    validation_layer_available, validation_layer_knows_cooperative_matrix, validation_layer_version,
+};
 pub use mapping::MappedMemory;
 pub use open::{OpenedDevice, experimental_features_for, open_device, open_device_async};
+pub use shared::VulkanLimits;
 pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 
 #[cfg(test)]
