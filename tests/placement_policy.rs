@@ -79,6 +79,20 @@ const EXPECTED: &[(&str, Cases)] = &[
         ],
     ),
     (
+        // Mesa ANV without LLC: one device-local heap; type 0 is cached but not coherent.
+        "intel-anv-no-llc.json",
+        &[
+            ("vram", Some(0)),
+            ("vram-mapped", Some(1)),
+            ("host", None),
+            ("gtt", None),
+            ("host-cached", None),
+            ("auto", Some(0)),
+            ("auto:staging", Some(1)),
+            ("auto:readback", Some(0)),
+        ],
+    ),
+    (
         "nvidia-consumer-no-rebar.json",
         &[
             ("vram", Some(1)),

@@ -1,6 +1,7 @@
-//! Shared set-up: a validated context, and a logger that turns validation messages into failures.
+//! Shared set-up: a validated context, a logger that turns validation messages into failures,
+//! and turns that let a test run alone when it reads process-wide figures.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use strata::Context;
 
 /// Validation messages seen so far (the layer reports through wgpu-hal's debug messenger).
@@ -49,9 +50,69 @@ fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
+/// Who runs now: GPU tests share the device's process-wide figures (heap usage, live
+/// allocations of other contexts), so a test that takes such a figure as a *witness* of its own
+/// allocation runs alone. Every GPU test holds a shared turn while it runs ([`gpu`]); a witness
+/// test holds the exclusive turn ([`gpu_alone`]), granted once no shared turn is held, and no
+/// shared turn is granted while it is held.
+///
+/// There is no writer preference (a test would deadlock waiting for a second turn of its own
+/// behind a waiting witness test): an exclusive turn may wait until the tests running at the
+/// time have finished, which costs one test slot, not correctness.
+#[derive(Debug)]
+struct Turns {
+    shared: usize,
+    exclusive: bool,
+}
+
+static TURNS: Mutex<Turns> = Mutex::new(Turns {
+    shared: 0,
+    exclusive: false,
+});
+static TURN_CHANGED: Condvar = Condvar::new();
+
+/// A turn to run, held for a test's whole run and given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Turn {
+    exclusive: bool,
+}
+
+impl Turn {
+    fn take(exclusive: bool) -> Self {
+        let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let free = !turns.exclusive && (!exclusive || turns.shared == 0);
+            if free {
+                break;
+            }
+            turns = TURN_CHANGED.wait(turns).unwrap_or_else(|e| e.into_inner());
+        }
+        if exclusive {
+            turns.exclusive = true;
+        } else {
+            turns.shared += 1;
+        }
+        Self { exclusive }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+        if self.exclusive {
+            turns.exclusive = false;
+        } else {
+            turns.shared -= 1;
+        }
+        TURN_CHANGED.notify_all();
+    }
+}
+
 /// A context with validation on, checked for validation messages when dropped.
 pub(crate) struct Gpu {
     ctx: Option<Context>,
+    /// Released after the context is dropped (field order, and `Drop` below takes `ctx`).
+    _turn: Turn,
 }
 
 impl std::ops::Deref for Gpu {
@@ -88,8 +149,19 @@ pub(crate) fn assert_no_validation_messages() {
     );
 }
 
-/// The test context, or `None` (loudly) outside CI when this machine has no adapter.
+/// The test context, or `None` (loudly) outside CI when this machine has no adapter. The test
+/// runs beside other GPU tests.
 pub(crate) fn gpu() -> Option<Gpu> {
+    gpu_with(Turn::take(false))
+}
+
+/// Like [`gpu`], for a test that must run while no other GPU test does: it reads a
+/// process-wide figure (heap usage) as the witness of its own allocation.
+pub(crate) fn gpu_alone() -> Option<Gpu> {
+    gpu_with(Turn::take(true))
+}
+
+fn gpu_with(turn: Turn) -> Option<Gpu> {
     install_logger();
     if !strata_vk_validation_available() {
         let msg = "the Khronos validation layer is not installed (Debian: vulkan-validationlayers); \
@@ -101,7 +173,10 @@ pub(crate) fn gpu() -> Option<Gpu> {
         return None;
     }
     match Context::builder().validation(true).build() {
-        Ok(ctx) => Some(Gpu { ctx: Some(ctx) }),
+        Ok(ctx) => Some(Gpu {
+            ctx: Some(ctx),
+            _turn: turn,
+        }),
         Err(e) if in_ci() => panic!("no GPU adapter in CI (lavapipe should be installed): {e}"),
         Err(e) => {
             eprintln!("\n!!!!!!!! no GPU adapter: GPU test NOT RUN: {e} !!!!!!!!\n");

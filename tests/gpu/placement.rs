@@ -1,7 +1,7 @@
 //! The placement engine on the adapter at hand (lavapipe in CI: one memory type with every
 //! host flag, no budget extension).
 
-use crate::harness::{fresh_seed, gpu};
+use crate::harness::{fresh_seed, gpu, gpu_alone};
 use strata::placement::{PlaceOptions, PolicyError, UploadPath, Verification};
 use strata::{Error, MatmulShape, Placement};
 
@@ -240,7 +240,9 @@ fn tensors_over_the_binding_limit_are_split_and_compute() {
 
 #[test]
 fn proof_of_placement_never_claims_without_a_witness() {
-    let Some(ctx) = gpu() else { return };
+    // Heap usage is process-wide: the test runs alone, so that the only allocation between the
+    // two snapshots is its own (tests running beside it made the witness fail).
+    let Some(ctx) = gpu_alone() else { return };
     let vk = ctx.vulkan("test").unwrap();
     let info = ctx.adapter_info();
     let before =
@@ -271,4 +273,193 @@ fn proof_of_placement_never_claims_without_a_witness() {
         buf.upload_path(),
         UploadPath::Mapped | UploadPath::Staging
     ));
+}
+
+/// The placements this device serves for placed buffers, each named once (`auto` included).
+fn served(ctx: &strata::Context) -> Vec<Placement> {
+    let vk = ctx.vulkan("test").expect("a Vulkan adapter");
+    let table = vk.memory_table();
+    let mut all = Placement::NAMED.to_vec();
+    all.push(Placement::Auto(strata::Usage::Weights));
+    all.extend((0..table.types.len() as u32).map(Placement::Type));
+    all.retain(|&p| {
+        strata::placement::choose_memory_type(&table, p, vk.storage_type_bits()).is_ok()
+    });
+    all
+}
+
+/// Bytes that depend on `seed`.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// What a kernel given a destroyed buffer may return: a typed error, never a result.
+fn is_typed_refusal(result: &Result<strata::Timing, Error>) -> bool {
+    matches!(result, Err(Error::Gpu { .. } | Error::Destroyed { .. }))
+}
+
+#[test]
+fn destroyed_buffers_give_typed_errors_on_every_placement_and_path() {
+    let Some(ctx) = gpu() else { return };
+    let placements = served(&ctx);
+    assert!(!placements.is_empty());
+    let shape = MatmulShape {
+        m: 16,
+        n: 16,
+        k: 16,
+    };
+    let a = ctx.upload(&[1.0f32; 256]).unwrap();
+    let b = ctx.upload(&[2.0f32; 256]).unwrap();
+    let c = ctx.upload(&[0.0f32; 256]).unwrap();
+    // The staging rings live as long as the context: create them before counting.
+    let warm = ctx.place(4, placements[0]).unwrap();
+    ctx.write_placed_with(&warm, 0, &[0; 4], UploadPath::Staging)
+        .unwrap();
+    drop(warm);
+    ctx.wait_idle().unwrap();
+    let start = ctx.live_allocations();
+    let mut checked = 0;
+    // 1 MiB is sub-allocated from a shared block (with a neighbour placed right after it);
+    // 64 MiB gets memory of its own.
+    for size in [1u64 << 20, 64 << 20] {
+        for &placement in &placements {
+            for path in [UploadPath::Mapped, UploadPath::Staging] {
+                let victim = ctx.place(size, placement).unwrap();
+                let dedicated = victim.info().dedicated;
+                if path == UploadPath::Mapped && victim.upload_path() != UploadPath::Mapped {
+                    continue;
+                }
+                let what = format!("{placement}, {size} bytes, {path:?}");
+                let neighbour = (!dedicated).then(|| {
+                    let n = ctx.place(1 << 20, placement).unwrap();
+                    ctx.write_placed(&n, 0, &pattern(1 << 20, 7)).unwrap();
+                    n
+                });
+                // Leaves GPU work pending on the staging path: destroy() waits for it.
+                ctx.write_placed_with(&victim, 0, &pattern(size as usize, 1), path)
+                    .unwrap();
+                victim.buffer().destroy();
+                assert!(victim.is_destroyed(), "{what}");
+
+                let mut paths = vec![UploadPath::Staging];
+                if victim.upload_path() == UploadPath::Mapped {
+                    paths.push(UploadPath::Mapped);
+                }
+                for write_path in paths {
+                    let written = ctx.write_placed_with(&victim, 0, &pattern(4096, 2), write_path);
+                    assert!(
+                        matches!(written, Err(Error::Destroyed { .. })),
+                        "{what}: write through {write_path:?} after destroy: {written:?}"
+                    );
+                }
+                let read = ctx.read_placed(&victim, 0, 4096);
+                assert!(
+                    matches!(read, Err(Error::Destroyed { .. })),
+                    "{what}: read after destroy: {:?}",
+                    read.map(|r| r.len())
+                );
+                let as_input = ctx.matmul(victim.buffer(), &b, &c, shape);
+                assert!(
+                    is_typed_refusal(&as_input),
+                    "{what}: kernel input: {as_input:?}"
+                );
+                let as_output = ctx.matmul(&a, &b, victim.buffer(), shape);
+                assert!(
+                    is_typed_refusal(&as_output),
+                    "{what}: kernel output: {as_output:?}"
+                );
+                if checked == 0 {
+                    eprintln!("after destroy, a kernel on the buffer: {as_input:?}");
+                }
+                // Dropped before waiting: the memory goes when wgpu and Strata are both done.
+                drop(victim);
+                ctx.wait_idle().unwrap();
+
+                if let Some(neighbour) = &neighbour {
+                    assert_eq!(
+                        ctx.read_placed(neighbour, 0, 1 << 20).unwrap(),
+                        pattern(1 << 20, 7),
+                        "{what}: the neighbour's bytes"
+                    );
+                }
+                // The freed bytes serve the next buffer, and nothing writes into them behind it.
+                let next = ctx.place(size, placement).unwrap();
+                ctx.write_placed_with(&next, 0, &pattern(size as usize, 3), UploadPath::Staging)
+                    .unwrap();
+                assert!(
+                    ctx.read_placed(&next, 0, size).unwrap() == pattern(size as usize, 3),
+                    "{what}: the next buffer"
+                );
+                if let Some(neighbour) = &neighbour {
+                    assert_eq!(
+                        ctx.read_placed(neighbour, 0, 1 << 20).unwrap(),
+                        pattern(1 << 20, 7),
+                        "{what}: the neighbour's bytes, after the next buffer"
+                    );
+                }
+                drop((next, neighbour));
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("{checked} destroyed buffers checked over {placements:?}");
+    assert!(checked >= 2 * placements.len());
+    ctx.wait_idle().unwrap();
+    assert_eq!(
+        ctx.live_allocations(),
+        start,
+        "every placed buffer was freed"
+    );
+}
+
+#[test]
+fn a_write_racing_destroy_never_reaches_freed_memory() {
+    let Some(ctx) = gpu() else { return };
+    let mut raced = 0;
+    for placement in served(&ctx) {
+        for size in [1u64 << 20, 64 << 20] {
+            let victim = ctx.place(size, placement).unwrap();
+            if victim.upload_path() != UploadPath::Mapped {
+                continue;
+            }
+            let neighbour = ctx.place(1 << 20, placement).unwrap();
+            ctx.write_placed(&neighbour, 0, &pattern(1 << 20, 9))
+                .unwrap();
+            let data = pattern(size as usize, 4);
+            let writes = std::sync::atomic::AtomicU32::new(0);
+            std::thread::scope(|s| {
+                // Writes until three in a row were refused: the ones before destroy() succeed,
+                // the one racing it may go either way, every one after it is refused.
+                let writer = s.spawn(|| {
+                    let mut refused = 0;
+                    while refused < 3 {
+                        match ctx.write_placed_with(&victim, 0, &data, UploadPath::Mapped) {
+                            Ok(()) => assert_eq!(refused, 0, "a write succeeded after a refusal"),
+                            Err(Error::Destroyed { .. }) => refused += 1,
+                            Err(e) => panic!("{placement}: {e}"),
+                        }
+                        let n = writes.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                        assert!(n < 100_000, "{placement}: destroy() was never seen");
+                    }
+                    refused
+                });
+                while writes.load(std::sync::atomic::Ordering::Acquire) < 2 {
+                    std::thread::yield_now();
+                }
+                victim.buffer().destroy();
+                writer.join().expect("the writer");
+            });
+            drop(victim);
+            ctx.wait_idle().unwrap();
+            assert_eq!(
+                ctx.read_placed(&neighbour, 0, 1 << 20).unwrap(),
+                pattern(1 << 20, 9),
+                "{placement}: the neighbour's bytes"
+            );
+            raced += 1;
+        }
+    }
+    eprintln!("{raced} races of a mapped write against destroy()");
 }

@@ -448,3 +448,51 @@ fn a_destroyed_embedded_device_gives_errors_not_panics() {
     }
     drop(placed);
 }
+
+#[test]
+fn contexts_created_by_threads_at_once_all_work() {
+    // Every GPU test creates a context of its own, several at a time; this one creates eight at
+    // the same moment, three times over, beside whatever else runs: on NVIDIA's driver that
+    // used to find no adapter, or crash, when each context loaded the driver anew.
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 3;
+    let Some(_turn) = gpu() else { return };
+    for round in 0..ROUNDS {
+        let barrier = std::sync::Barrier::new(THREADS);
+        let outcomes: Vec<Result<bool, Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        let outcome = (|| {
+                            let ctx = Context::builder().validation(true).build()?;
+                            let placed = ctx.place(1 << 16, Placement::Auto(Usage::Weights))?;
+                            let data: Vec<u8> =
+                                (0..1 << 16).map(|i| (i + t + round) as u8).collect();
+                            ctx.write_placed(&placed, 0, &data)?;
+                            let same = ctx.read_placed(&placed, 0, 1 << 16)? == data;
+                            Ok((ctx, same))
+                        })();
+                        // The contexts are dropped at the same moment too.
+                        barrier.wait();
+                        outcome.map(|(ctx, same)| {
+                            drop(ctx);
+                            same
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a context thread"))
+                .collect()
+        });
+        for (t, outcome) in outcomes.iter().enumerate() {
+            assert!(
+                matches!(outcome, Ok(true)),
+                "round {round}, thread {t}: {outcome:?}"
+            );
+        }
+    }
+}

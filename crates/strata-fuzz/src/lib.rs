@@ -12,13 +12,19 @@
 //!   cycles across the placements an adapter serves, checking the data and that live
 //!   allocations, heap usage and process RSS come back to where they started.
 //!
-//! Binaries: `strata-fuzz TARGET --seconds N [--seed S] [--corpus DIR]` and
-//! `strata-soak --cycles N [--seed S] [--json]`. `RELIABILITY.md` at the workspace root lists the
+//! - **Context cycles** ([`contexts`], `strata-soak contexts`): contexts created, used and
+//!   dropped one after another and by several threads at once, checking each and that resident
+//!   memory, open files and threads stay flat.
+//!
+//! Binaries: `strata-fuzz TARGET --seconds N [--seed S] [--corpus DIR]`,
+//! `strata-soak --cycles N [--seed S] [--json]` and
+//! `strata-soak contexts --cycles N --threads T [--json]`. `RELIABILITY.md` at the workspace root lists the
 //! figures and the commands that reproduce them.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod contexts;
 pub mod mutate;
 pub mod rss;
 pub mod runner;

@@ -3,17 +3,22 @@
 //! Large buffers get a dedicated `VkDeviceMemory` (with a priority when `VK_EXT_memory_priority`
 //! is on); small ones are sub-allocated from shared blocks of the same type by gpu-allocator,
 //! forced to that type through `memoryTypeBits`, so thousands of tensors stay far below the
-//! driver's allocation-count limit.
+//! driver's allocation-count limit. Sub-allocations of non-coherent types are whole
+//! `nonCoherentAtomSize` atoms (see [`crate::atoms`]).
+//!
+//! The memory and its mapping are owned by a [`MemoryCore`] that the buffer's drop callback and
+//! the returned [`PlacedAllocation`] share (invariant 2 of this crate).
 
-use crate::device::{DeviceShared, VulkanDevice};
+use crate::atoms::suballocation_requirements;
 use crate::error::VkError;
-use crate::mapping::MappedMemory;
+use crate::mapping::{self, MappedMemory};
+use crate::memory::MemoryCore;
+use crate::shared::DeviceShared;
 use crate::table::MemoryFlags;
 use ash::vk;
-use gpu_allocator::vulkan::{Allocation, AllocationCreateDesc, AllocationScheme};
+use gpu_allocator::vulkan::{AllocationCreateDesc, AllocationScheme};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use wgpu_hal::api::Vulkan;
 
 /// Buffers of at least this size get their own `VkDeviceMemory`.
@@ -40,14 +45,20 @@ pub struct AllocationRequest<'a> {
 }
 
 /// A buffer bound to memory of one exact type, wrapped as a [`wgpu::Buffer`].
+///
+/// Whatever is done with the `wgpu::Buffer` (cloned, destroyed, its clones dropped), the memory
+/// stays allocated until both this record and wgpu are done with it; after
+/// `wgpu::Buffer::destroy`, [`PlacedAllocation::is_destroyed`] is `true` and the mapping refuses
+/// copies with [`VkError::Destroyed`].
 #[derive(Debug)]
 pub struct PlacedAllocation {
+    // Field order: the mapping (and its hold on the memory) goes before the buffer handle.
+    mapping: Option<MappedMemory>,
     buffer: wgpu::Buffer,
     memory_type: u32,
     flags: MemoryFlags,
     size: u64,
     dedicated: bool,
-    mapping: Option<MappedMemory>,
 }
 
 impl PlacedAllocation {
@@ -80,287 +91,293 @@ impl PlacedAllocation {
     pub fn mapping(&self) -> Option<&MappedMemory> {
         self.mapping.as_ref()
     }
-}
 
-/// The memory behind a placed buffer, freed by wgpu's drop callback.
-enum Backing {
-    Dedicated(vk::DeviceMemory),
-    SubAllocated(Allocation),
-}
-
-/// Frees a `vk::Buffer` and its memory. Used on error paths and by the drop callback.
-fn release(shared: &DeviceShared, buffer: vk::Buffer, backing: Option<Backing>) {
-    // SAFETY: `buffer` was created on `shared.device` and is no longer used: either wgpu has
-    // finished with it (drop callback, invariant 2) or it was never handed out (error path).
-    unsafe { shared.device.destroy_buffer(buffer, None) };
-    match backing {
-        // SAFETY: the memory was allocated on this device and its only user, `buffer`, is gone.
-        Some(Backing::Dedicated(memory)) => unsafe { shared.device.free_memory(memory, None) },
-        Some(Backing::SubAllocated(allocation)) => {
-            if let Ok(mut guard) = shared.allocator.lock() {
-                if let Some(allocator) = guard.as_mut() {
-                    if let Err(e) = allocator.free(allocation) {
-                        log::error!("freeing a sub-allocation failed: {e}");
-                    }
-                }
-            }
-        }
-        None => {}
+    /// `true` once `wgpu::Buffer::destroy` was called on the buffer (or one of its clones):
+    /// its bytes can no longer be read or written, by the GPU or through the mapping.
+    pub fn is_destroyed(&self) -> bool {
+        mapping::is_destroyed(&self.buffer)
     }
 }
 
-impl VulkanDevice {
-    /// Allocates a storage buffer of `request.size` bytes in exactly `request.memory_type`,
-    /// maps it when the type is host-visible, and wraps it as a `wgpu::Buffer`.
-    ///
-    /// Refuses sizes over `maxMemoryAllocationSize` ([`VkError::TooLarge`]); splitting large
-    /// tensors is the caller's job. Nothing is leaked on any error.
-    pub fn allocate(&self, request: &AllocationRequest<'_>) -> Result<PlacedAllocation, VkError> {
-        let shared = &self.inner;
-        let types = &shared.memory_types;
-        let flags = *types
-            .get(request.memory_type as usize)
-            .ok_or(VkError::NoSuchType {
-                index: request.memory_type,
-                count: types.len(),
-            })?;
-        if request.size == 0 {
-            return Err(VkError::ZeroSize);
-        }
-        if request.size > shared.limits.max_allocation_size {
-            return Err(VkError::TooLarge {
-                bytes: request.size,
-                max: shared.limits.max_allocation_size,
-            });
-        }
+/// Destroys a `vk::Buffer` that was never handed to wgpu, unless disarmed.
+struct BufferGuard<'a> {
+    shared: &'a DeviceShared,
+    buffer: Option<vk::Buffer>,
+}
 
-        let info = vk::BufferCreateInfo::default()
-            .size(request.size)
-            .usage(PLACED_USAGE)
-            .sharing_mode(vk::SharingMode::EXCLUSIVE);
-        // SAFETY: valid create info (non-zero size, exclusive sharing) on a live device (inv. 1).
-        let buffer = unsafe { shared.device.create_buffer(&info, None) }.map_err(|e| {
-            VkError::from_alloc("vkCreateBuffer", e, request.size, request.memory_type)
+impl BufferGuard<'_> {
+    /// Gives the buffer up (to wgpu's drop callback).
+    fn disarm(mut self) -> vk::Buffer {
+        self.buffer.take().unwrap_or_default()
+    }
+}
+
+impl Drop for BufferGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(buffer) = self.buffer.take() {
+            // SAFETY: the buffer was created on this device and never handed out or used by
+            // the GPU (an error path of `allocate`).
+            unsafe { self.shared.device.destroy_buffer(buffer, None) };
+        }
+    }
+}
+
+/// Allocates a storage buffer of `request.size` bytes in exactly `request.memory_type`, maps it
+/// when the type is host-visible, and wraps it as a `wgpu::Buffer`.
+///
+/// Refuses sizes over `maxMemoryAllocationSize` ([`VkError::TooLarge`]); splitting large
+/// tensors is the caller's job. Nothing is leaked on any error.
+pub(crate) fn allocate(
+    shared: &Arc<DeviceShared>,
+    request: &AllocationRequest<'_>,
+) -> Result<PlacedAllocation, VkError> {
+    let flags = *shared
+        .memory_types
+        .get(request.memory_type as usize)
+        .ok_or(VkError::NoSuchType {
+            index: request.memory_type,
+            count: shared.memory_types.len(),
         })?;
+    if request.size == 0 {
+        return Err(VkError::ZeroSize);
+    }
+    if request.size > shared.limits.max_allocation_size {
+        return Err(VkError::TooLarge {
+            bytes: request.size,
+            max: shared.limits.max_allocation_size,
+        });
+    }
 
-        let mut dedicated_req = vk::MemoryDedicatedRequirements::default();
-        let mut req2 = vk::MemoryRequirements2::default().push_next(&mut dedicated_req);
-        let req_info = vk::BufferMemoryRequirementsInfo2::default().buffer(buffer);
-        // SAFETY: `buffer` is live; the output chain is made of locals (invariant 5).
-        unsafe {
+    let info = vk::BufferCreateInfo::default()
+        .size(request.size)
+        .usage(PLACED_USAGE)
+        .sharing_mode(vk::SharingMode::EXCLUSIVE);
+    // SAFETY: valid create info (non-zero size, exclusive sharing) on a live device (inv. 1).
+    let buffer = unsafe { shared.device.create_buffer(&info, None) }
+        .map_err(|e| VkError::from_alloc("vkCreateBuffer", e, request.size, request.memory_type))?;
+    let guard = BufferGuard {
+        shared,
+        buffer: Some(buffer),
+    };
+
+    let mut dedicated_req = vk::MemoryDedicatedRequirements::default();
+    let mut req2 = vk::MemoryRequirements2::default().push_next(&mut dedicated_req);
+    let req_info = vk::BufferMemoryRequirementsInfo2::default().buffer(buffer);
+    // SAFETY: `buffer` is live; the output chain is made of locals (invariant 5).
+    unsafe {
+        shared
+            .device
+            .get_buffer_memory_requirements2(&req_info, &mut req2)
+    };
+    let requirements = req2.memory_requirements;
+    let wants_dedicated = dedicated_req.prefers_dedicated_allocation == vk::TRUE
+        || dedicated_req.requires_dedicated_allocation == vk::TRUE;
+    if requirements.memory_type_bits & (1 << request.memory_type) == 0 {
+        return Err(VkError::TypeNotAllowed {
+            index: request.memory_type,
+            allowed: requirements.memory_type_bits,
+        });
+    }
+
+    let dedicated = wants_dedicated || requirements.size >= DEDICATED_THRESHOLD;
+    let core = if dedicated {
+        allocate_dedicated(shared, buffer, requirements, request, flags)?
+    } else {
+        suballocate(shared, requirements, request, flags)?
+    };
+    let (memory, offset) = core.binding();
+    // SAFETY: the memory is of the requested type (checked against the buffer's memoryTypeBits),
+    // at least `requirements.size` long from `offset`, which is aligned to
+    // `requirements.alignment` (offset 0 of a dedicated allocation, or gpu-allocator's aligned
+    // offset). On failure `core` frees the memory and `guard` the buffer.
+    unsafe { shared.device.bind_buffer_memory(buffer, memory, offset) }
+        .map_err(|e| VkError::from_vk("vkBindBufferMemory", e))?;
+
+    let core = Arc::new(core);
+    let callback_core = Arc::clone(&core);
+    let buffer = guard.disarm();
+    let drop_callback: wgpu_hal::DropCallback = Box::new(move || {
+        // SAFETY: wgpu runs this once, when no submitted GPU work uses the buffer any more
+        // (invariant 2): nothing uses the `vk::Buffer` after it. Its memory is not freed here:
+        // this closure's `Arc` is let go afterwards, and the memory goes with the last holder.
+        unsafe { callback_core.shared().device.destroy_buffer(buffer, None) };
+        drop(callback_core);
+    });
+    // SAFETY: `buffer` is bound to memory we own; wgpu will not destroy it and will run
+    // `drop_callback` once it is done with it (invariant 2). wgpu never maps it: its usages
+    // include no MAP_* flag.
+    let hal_buffer =
+        unsafe { wgpu_hal::vulkan::Buffer::from_raw_externally_owned(buffer, drop_callback) };
+    let descriptor = wgpu::BufferDescriptor {
+        label: request.label,
+        size: request.size,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    };
+    // SAFETY: the hal buffer was created on this wgpu device's VkDevice with exactly the
+    // Vulkan usages that STORAGE | COPY_SRC | COPY_DST map to, and `size` matches.
+    let wgpu_buffer = unsafe {
+        shared
+            .wgpu_device
+            .create_buffer_from_hal::<Vulkan>(hal_buffer, &descriptor)
+    };
+    let mapping = MappedMemory::new(core, wgpu_buffer.clone(), request.size);
+    Ok(PlacedAllocation {
+        mapping,
+        buffer: wgpu_buffer,
+        memory_type: request.memory_type,
+        flags,
+        size: request.size,
+        dedicated,
+    })
+}
+
+/// A `VkDeviceMemory` of the buffer's own, mapped whole when the type is host-visible.
+fn allocate_dedicated(
+    shared: &Arc<DeviceShared>,
+    buffer: vk::Buffer,
+    requirements: vk::MemoryRequirements,
+    request: &AllocationRequest<'_>,
+    flags: MemoryFlags,
+) -> Result<MemoryCore, VkError> {
+    let mut dedicated_info = vk::MemoryDedicatedAllocateInfo::default().buffer(buffer);
+    let mut priority_info =
+        vk::MemoryPriorityAllocateInfoEXT::default().priority(request.priority.clamp(0.0, 1.0));
+    let mut info = vk::MemoryAllocateInfo::default()
+        .allocation_size(requirements.size)
+        .memory_type_index(request.memory_type)
+        .push_next(&mut dedicated_info);
+    if shared.has_priority {
+        info = info.push_next(&mut priority_info);
+    }
+    // SAFETY: the type index was checked against the buffer's memoryTypeBits; the size comes
+    // from the buffer's requirements; the p_next chain is made of locals (invariant 5).
+    let memory = unsafe { shared.device.allocate_memory(&info, None) }.map_err(|e| {
+        VkError::from_alloc(
+            "vkAllocateMemory",
+            e,
+            requirements.size,
+            request.memory_type,
+        )
+    })?;
+    let mapped = if flags.contains(MemoryFlags::HOST_VISIBLE) {
+        // SAFETY: the type is HOST_VISIBLE and the memory is not mapped yet; it stays mapped
+        // until `vkFreeMemory` (in `MemoryCore`'s drop) unmaps it.
+        let ptr = unsafe {
             shared
                 .device
-                .get_buffer_memory_requirements2(&req_info, &mut req2)
+                .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
         };
-        let requirements = req2.memory_requirements;
-        let wants_dedicated = dedicated_req.prefers_dedicated_allocation == vk::TRUE
-            || dedicated_req.requires_dedicated_allocation == vk::TRUE;
-
-        if requirements.memory_type_bits & (1 << request.memory_type) == 0 {
-            release(shared, buffer, None);
-            return Err(VkError::TypeNotAllowed {
-                index: request.memory_type,
-                allowed: requirements.memory_type_bits,
-            });
-        }
-
-        let dedicated = wants_dedicated || requirements.size >= DEDICATED_THRESHOLD;
-        let bound = if dedicated {
-            self.bind_dedicated(buffer, requirements, request, flags)
-        } else {
-            self.bind_suballocated(buffer, requirements, request, flags)
-        };
-        let (backing, mapping) = match bound {
-            Ok(b) => b,
-            Err(e) => {
-                release(shared, buffer, None);
-                return Err(e);
+        match ptr.map(|p| NonNull::new(p.cast::<u8>())) {
+            Ok(Some(ptr)) => Some(ptr),
+            other => {
+                // SAFETY: the memory was just allocated; nothing is bound to it or uses it.
+                unsafe { shared.device.free_memory(memory, None) };
+                return Err(VkError::Vulkan {
+                    call: "vkMapMemory",
+                    result: match other {
+                        Err(e) => format!("{e:?}"),
+                        _ => "a null pointer".into(),
+                    },
+                });
             }
-        };
+        }
+    } else {
+        None
+    };
+    Ok(MemoryCore::dedicated(
+        shared,
+        memory,
+        requirements.size,
+        mapped,
+        flags.contains(MemoryFlags::HOST_COHERENT),
+        request.size,
+    ))
+}
 
-        let callback_shared: Arc<DeviceShared> = Arc::clone(shared);
-        let mut backing = Some(backing);
-        let size = request.size;
-        shared.live_buffers.fetch_add(1, Ordering::AcqRel);
-        shared.live_bytes.fetch_add(size, Ordering::AcqRel);
-        let drop_callback: wgpu_hal::DropCallback = Box::new(move || {
-            release(&callback_shared, buffer, backing.take());
-            callback_shared.live_buffers.fetch_sub(1, Ordering::AcqRel);
-            callback_shared.live_bytes.fetch_sub(size, Ordering::AcqRel);
-        });
-        // SAFETY: `buffer` is bound to memory we own; wgpu will not destroy it and will run
-        // `drop_callback` once it is done with it, which frees both (invariant 2). wgpu never maps
-        // it: its usages include no MAP_* flag.
-        let hal_buffer =
-            unsafe { wgpu_hal::vulkan::Buffer::from_raw_externally_owned(buffer, drop_callback) };
-        let descriptor = wgpu::BufferDescriptor {
-            label: request.label,
-            size: request.size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        };
-        // SAFETY: the hal buffer was created on this wgpu device's VkDevice with exactly the
-        // Vulkan usages that STORAGE | COPY_SRC | COPY_DST map to, and `size` matches.
-        let wgpu_buffer = unsafe {
-            shared
-                .wgpu_device
-                .create_buffer_from_hal::<Vulkan>(hal_buffer, &descriptor)
-        };
-        Ok(PlacedAllocation {
-            buffer: wgpu_buffer,
-            memory_type: request.memory_type,
-            flags,
-            size: request.size,
-            dedicated,
-            mapping,
+/// A sub-allocation from gpu-allocator's blocks of exactly `request.memory_type`.
+fn suballocate(
+    shared: &Arc<DeviceShared>,
+    requirements: vk::MemoryRequirements,
+    request: &AllocationRequest<'_>,
+    flags: MemoryFlags,
+) -> Result<MemoryCore, VkError> {
+    let coherent = flags.contains(MemoryFlags::HOST_COHERENT);
+    let needs_atoms = flags.contains(MemoryFlags::HOST_VISIBLE) && !coherent;
+    let requirements = suballocation_requirements(
+        requirements,
+        !needs_atoms,
+        shared.limits.non_coherent_atom_size,
+    )
+    .ok_or(VkError::TooLarge {
+        bytes: requirements.size,
+        max: shared.limits.max_allocation_size,
+    })?;
+    let forced = vk::MemoryRequirements {
+        memory_type_bits: 1 << request.memory_type,
+        ..requirements
+    };
+    let mut guard = shared.allocator.lock().map_err(|_| VkError::Vulkan {
+        call: "allocator lock",
+        result: "poisoned by a panic on another thread".into(),
+    })?;
+    let allocator = guard.as_mut().ok_or(VkError::DeviceLost {
+        call: "sub-allocation",
+    })?;
+    let allocation = allocator
+        .allocate(&AllocationCreateDesc {
+            name: request.label.unwrap_or("strata buffer"),
+            requirements: forced,
+            location: gpu_allocator::MemoryLocation::Unknown,
+            linear: true,
+            allocation_scheme: AllocationScheme::GpuAllocatorManaged,
         })
-    }
-
-    fn bind_dedicated(
-        &self,
-        buffer: vk::Buffer,
-        requirements: vk::MemoryRequirements,
-        request: &AllocationRequest<'_>,
-        flags: MemoryFlags,
-    ) -> Result<(Backing, Option<MappedMemory>), VkError> {
-        let shared = &self.inner;
-        let mut dedicated_info = vk::MemoryDedicatedAllocateInfo::default().buffer(buffer);
-        let mut priority_info =
-            vk::MemoryPriorityAllocateInfoEXT::default().priority(request.priority.clamp(0.0, 1.0));
-        let mut info = vk::MemoryAllocateInfo::default()
-            .allocation_size(requirements.size)
-            .memory_type_index(request.memory_type)
-            .push_next(&mut dedicated_info);
-        if shared.has_priority {
-            info = info.push_next(&mut priority_info);
-        }
-        // SAFETY: the type index was checked against the buffer's memoryTypeBits; the size comes
-        // from the buffer's requirements; the p_next chain is made of locals (invariant 5).
-        let memory = unsafe { shared.device.allocate_memory(&info, None) }.map_err(|e| {
-            VkError::from_alloc(
-                "vkAllocateMemory",
-                e,
-                requirements.size,
-                request.memory_type,
-            )
+        .map_err(|e| match e {
+            gpu_allocator::AllocationError::OutOfMemory => VkError::OutOfMemory {
+                kind: "device",
+                bytes: requirements.size,
+                memory_type: request.memory_type,
+            },
+            other => VkError::Vulkan {
+                call: "gpu_allocator::allocate",
+                result: other.to_string(),
+            },
         })?;
-        let free = || {
-            // SAFETY: `memory` was just allocated and nothing is bound to it or uses it yet.
-            unsafe { shared.device.free_memory(memory, None) }
-        };
-        // SAFETY: offset 0 satisfies any alignment; the memory is large enough by construction.
-        if let Err(e) = unsafe { shared.device.bind_buffer_memory(buffer, memory, 0) } {
-            free();
-            return Err(VkError::from_vk("vkBindBufferMemory", e));
+    if flags.contains(MemoryFlags::HOST_VISIBLE) && allocation.mapped_ptr().is_none() {
+        // gpu-allocator maps every block of a host-visible type; without a mapping the buffer
+        // could not be written the way its placement promises.
+        if let Err(e) = allocator.free(allocation) {
+            log::error!("freeing a sub-allocation failed: {e}");
         }
-        let mapping = if flags.contains(MemoryFlags::HOST_VISIBLE) {
-            // SAFETY: the type is HOST_VISIBLE and the memory is not mapped yet; vkFreeMemory
-            // (in the drop callback) unmaps it implicitly.
-            let ptr = unsafe {
-                shared
-                    .device
-                    .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
-            };
-            match ptr.map(|p| NonNull::new(p.cast::<u8>())) {
-                Ok(Some(ptr)) => Some(MappedMemory::new(
-                    ptr,
-                    request.size,
-                    memory,
-                    0,
-                    requirements.size,
-                    flags.contains(MemoryFlags::HOST_COHERENT),
-                    shared.limits.non_coherent_atom_size,
-                    shared.device.clone(),
-                )),
-                Ok(None) | Err(_) => {
-                    free();
-                    return Err(VkError::Vulkan {
-                        call: "vkMapMemory",
-                        result: format!("{:?}", ptr.err()),
-                    });
-                }
-            }
-        } else {
-            None
-        };
-        Ok((Backing::Dedicated(memory), mapping))
-    }
-
-    fn bind_suballocated(
-        &self,
-        buffer: vk::Buffer,
-        requirements: vk::MemoryRequirements,
-        request: &AllocationRequest<'_>,
-        flags: MemoryFlags,
-    ) -> Result<(Backing, Option<MappedMemory>), VkError> {
-        let shared = &self.inner;
-        let forced = vk::MemoryRequirements {
-            memory_type_bits: 1 << request.memory_type,
-            ..requirements
-        };
-        let allocation = {
-            let mut guard = shared.allocator.lock().map_err(|_| VkError::Vulkan {
-                call: "allocator lock",
-                result: "poisoned by a panic on another thread".into(),
-            })?;
-            let allocator = guard.as_mut().ok_or(VkError::DeviceLost {
-                call: "sub-allocation",
-            })?;
-            allocator
-                .allocate(&AllocationCreateDesc {
-                    name: request.label.unwrap_or("strata buffer"),
-                    requirements: forced,
-                    location: gpu_allocator::MemoryLocation::Unknown,
-                    linear: true,
-                    allocation_scheme: AllocationScheme::GpuAllocatorManaged,
-                })
-                .map_err(|e| match e {
-                    gpu_allocator::AllocationError::OutOfMemory => VkError::OutOfMemory {
-                        kind: "device",
-                        bytes: requirements.size,
-                        memory_type: request.memory_type,
-                    },
-                    other => VkError::Vulkan {
-                        call: "gpu_allocator::allocate",
-                        result: other.to_string(),
-                    },
-                })?
-        };
-        // SAFETY: the allocation is in the forced type, sized and aligned from the buffer's own
-        // requirements; `memory()` is the block it lives in and `offset()` its place there.
-        let bind = unsafe {
-            shared
-                .device
-                .bind_buffer_memory(buffer, allocation.memory(), allocation.offset())
-        };
-        if let Err(e) = bind {
-            release_suballocation(shared, allocation);
-            return Err(VkError::from_vk("vkBindBufferMemory", e));
-        }
-        let mapping = allocation.mapped_ptr().map(|ptr| {
-            // SAFETY (for `memory()`): reading the handle has no side effect.
-            let memory = unsafe { allocation.memory() };
-            MappedMemory::new(
-                ptr.cast::<u8>(),
-                request.size,
-                memory,
-                allocation.offset(),
-                allocation.offset() + allocation.size(),
-                flags.contains(MemoryFlags::HOST_COHERENT),
-                shared.limits.non_coherent_atom_size,
-                shared.device.clone(),
-            )
+        return Err(VkError::Vulkan {
+            call: "gpu_allocator::allocate",
+            result: "a block of a host-visible type is not mapped".into(),
         });
-        Ok((Backing::SubAllocated(allocation), mapping))
     }
+    drop(guard);
+    Ok(MemoryCore::suballocated(
+        shared,
+        allocation,
+        coherent,
+        request.size,
+    ))
 }
 
-fn release_suballocation(shared: &DeviceShared, allocation: Allocation) {
-    if let Ok(mut guard) = shared.allocator.lock() {
-        if let Some(allocator) = guard.as_mut() {
-            let _ = allocator.free(allocation);
-        }
-    }
+/// `memoryTypeBits` of a storage buffer with the usages placed buffers get.
+pub(crate) fn storage_buffer_type_bits(device: &ash::Device) -> Result<u32, VkError> {
+    let info = vk::BufferCreateInfo::default()
+        .size(256)
+        .usage(PLACED_USAGE)
+        .sharing_mode(vk::SharingMode::EXCLUSIVE);
+    // SAFETY: a valid create info on a live device; the buffer is destroyed right below and
+    // never bound or used.
+    let buffer = unsafe { device.create_buffer(&info, None) }
+        .map_err(|e| VkError::from_vk("vkCreateBuffer", e))?;
+    // SAFETY: `buffer` is live until the destroy call after it.
+    let requirements = unsafe { device.get_buffer_memory_requirements(buffer) };
+    // SAFETY: the buffer was never used by the GPU.
+    unsafe { device.destroy_buffer(buffer, None) };
+    Ok(requirements.memory_type_bits)
 }

@@ -1,6 +1,8 @@
 //! The Vulkan side of a wgpu device: raw handles, memory table, budgets, limits.
 
+use crate::allocation::{self, AllocationRequest, PlacedAllocation, storage_buffer_type_bits};
 use crate::error::VkError;
+use crate::shared::{DeviceShared, VulkanLimits};
 use crate::table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 use ash::vk;
 use std::ffi::CStr;
@@ -8,46 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use wgpu_hal::api::Vulkan;
 
-/// Limits of the Vulkan device that decide how buffers are split and mapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VulkanLimits {
-    /// `maxMemoryAllocationSize` (Vulkan 1.1).
-    pub max_allocation_size: u64,
-    /// `maxStorageBufferRange`.
-    pub max_storage_buffer_range: u64,
-    /// `nonCoherentAtomSize`: flush/invalidate granularity of non-coherent memory.
-    pub non_coherent_atom_size: u64,
-    /// `maxMemoryAllocationCount`.
-    pub max_allocation_count: u32,
-}
-
 /// The Vulkan handles behind a wgpu device, for placing buffers in exact memory types.
 ///
 /// Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct VulkanDevice {
-    pub(crate) inner: Arc<DeviceShared>,
-}
-
-pub(crate) struct DeviceShared {
-    // Field order matters: the allocator must drop (freeing its blocks) before the wgpu device
-    // clone below, which may be the last reference keeping the VkDevice alive.
-    pub(crate) allocator: Mutex<Option<gpu_allocator::vulkan::Allocator>>,
-    pub(crate) instance: ash::Instance,
-    pub(crate) device: ash::Device,
-    pub(crate) physical: vk::PhysicalDevice,
-    pub(crate) has_budget: bool,
-    pub(crate) has_priority: bool,
-    pub(crate) limits: VulkanLimits,
-    /// Flags of each memory type (fixed for the device's life).
-    pub(crate) memory_types: Vec<MemoryFlags>,
-    /// `memoryTypeBits` of a placed storage buffer (the same for every size, by the spec).
-    pub(crate) storage_type_bits: u32,
-    /// Placed buffers alive now, and their bytes (for leak checks).
-    pub(crate) live_buffers: AtomicU64,
-    pub(crate) live_bytes: AtomicU64,
-    pub(crate) device_name: String,
-    pub(crate) wgpu_device: wgpu::Device,
+    inner: Arc<DeviceShared>,
 }
 
 impl std::fmt::Debug for VulkanDevice {
@@ -145,6 +113,15 @@ impl VulkanDevice {
         })
     }
 
+    /// Allocates a storage buffer of `request.size` bytes in exactly `request.memory_type`,
+    /// maps it when the type is host-visible, and wraps it as a `wgpu::Buffer`.
+    ///
+    /// Refuses sizes over `maxMemoryAllocationSize` ([`VkError::TooLarge`]); splitting large
+    /// tensors is the caller's job. Nothing is leaked on any error.
+    pub fn allocate(&self, request: &AllocationRequest<'_>) -> Result<PlacedAllocation, VkError> {
+        allocation::allocate(&self.inner, request)
+    }
+
     /// `VK_EXT_memory_budget` is enabled: heap budget and usage can be read.
     pub fn has_memory_budget(&self) -> bool {
         self.inner.has_budget
@@ -190,40 +167,8 @@ impl VulkanDevice {
     }
 }
 
-impl DeviceShared {
-    /// Frees the sub-allocator's blocks. Called when the last handle goes (see field order).
-    fn shutdown_allocator(&self) {
-        if let Ok(mut guard) = self.allocator.lock() {
-            guard.take();
-        }
-    }
-}
-
-impl Drop for DeviceShared {
-    fn drop(&mut self) {
-        self.shutdown_allocator();
-    }
-}
-
-/// `memoryTypeBits` of a storage buffer with the usages placed buffers get.
-fn storage_buffer_type_bits(device: &ash::Device) -> Result<u32, VkError> {
-    let info = vk::BufferCreateInfo::default()
-        .size(256)
-        .usage(crate::allocation::PLACED_USAGE)
-        .sharing_mode(vk::SharingMode::EXCLUSIVE);
-    // SAFETY: a valid create info on a live device; the buffer is destroyed right below and
-    // never bound or used.
-    let buffer = unsafe { device.create_buffer(&info, None) }
-        .map_err(|e| VkError::from_vk("vkCreateBuffer", e))?;
-    // SAFETY: `buffer` is live until the destroy call after it.
-    let requirements = unsafe { device.get_buffer_memory_requirements(buffer) };
-    // SAFETY: the buffer was never used by the GPU.
-    unsafe { device.destroy_buffer(buffer, None) };
-    Ok(requirements.memory_type_bits)
-}
-
 /// Reads the memory table of a physical device.
-pub(crate) fn read_memory_table(
+fn read_memory_table(
     instance: &ash::Instance,
     physical: vk::PhysicalDevice,
     with_budget: bool,
@@ -301,34 +246,4 @@ pub fn adapter_memory_extensions(adapter: &wgpu::Adapter) -> Option<Vec<(&'stati
         })
         .collect(),
     )
-}
-
-/// `true` when the Khronos validation layer is installed (so GPU tests can insist on it).
-pub fn validation_layer_available() -> bool {
-    validation_layer_version().is_some()
-}
-
-/// The spec version of the installed Khronos validation layer (packed as by
-/// `vk::make_api_version`), or `None` when it is not installed.
-pub fn validation_layer_version() -> Option<u32> {
-    // SAFETY: loading the Vulkan loader library has no preconditions beyond it being a genuine
-    // loader; a failure is reported as an error, which we map to `None`.
-    let entry = unsafe { ash::Entry::load() }.ok()?;
-    // SAFETY: `entry` is a loaded Vulkan entry point; the call has no other preconditions.
-    let layers = unsafe { entry.enumerate_instance_layer_properties() }.unwrap_or_default();
-    layers
-        .iter()
-        .find(|l| {
-            l.layer_name_as_c_str()
-                .is_ok_and(|n| n == c"VK_LAYER_KHRONOS_validation")
-        })
-        .map(|l| l.spec_version)
-}
-
-/// `false` when the installed validation layer predates `VK_KHR_cooperative_matrix` (Vulkan
-/// 1.3.255): it then rejects the extension's structures and shaders as unknown, so a device
-/// validated by it should not enable cooperative matrices. `true` when it knows the extension
-/// or no layer is installed.
-pub fn validation_layer_knows_cooperative_matrix() -> bool {
-    validation_layer_version().is_none_or(|v| v >= vk::make_api_version(0, 1, 3, 255))
 }

@@ -73,6 +73,12 @@ pub enum VkError {
         /// Mapping length.
         len: u64,
     },
+    /// The buffer was destroyed (`wgpu::Buffer::destroy`): its bytes can no longer be reached.
+    #[error("{what}: the buffer was destroyed (wgpu::Buffer::destroy); place a new one")]
+    Destroyed {
+        /// What was attempted.
+        what: &'static str,
+    },
     /// The memory is not host-visible, so it cannot be mapped.
     #[error("memory type {memory_type} is not HOST_VISIBLE: it cannot be mapped")]
     NotMappable {

@@ -9,18 +9,29 @@
 //! 1. **Handles come from one live device.** Every `ash::Device`/`ash::Instance` used here is a
 //!    clone of the handles inside a wgpu device, taken through `wgpu::Device::as_hal`. A
 //!    [`VulkanDevice`] holds a `wgpu::Device` clone, so the `VkDevice` outlives everything it made.
-//! 2. **wgpu owns the lifetime of a placed buffer; we own its memory.** A placed `vk::Buffer` is
-//!    wrapped with `from_raw_externally_owned`: wgpu never destroys it, and calls our drop callback
-//!    only once no GPU work uses it. That callback, and only it, destroys the `vk::Buffer` and then
-//!    frees its memory. Before the wrap, every error path destroys what was made so far.
-//! 3. **Mapped memory is reached only through raw copies.** No Rust reference to mapped memory is
-//!    ever formed; [`MappedMemory`] copies bytes in or out with bounds checked against the mapping.
-//!    The pointer stays valid while the allocation lives, and the allocation lives while the
-//!    [`PlacedAllocation`] (which holds the `wgpu::Buffer`) does. A host access that races GPU work on
-//!    the same bytes gives wrong data, not memory unsafety: ordering host and GPU access is the
-//!    caller's job (Strata waits for the GPU before it touches a buffer the GPU used).
+//! 2. **wgpu owns a placed buffer's handle; an `Arc` owns its memory.** A placed `vk::Buffer` is
+//!    wrapped with `from_raw_externally_owned`: wgpu never destroys it itself and calls our drop
+//!    callback once, when `wgpu::Buffer::destroy` is called or when the last handle goes, in both
+//!    cases only once no submitted GPU work uses the buffer (wgpu-core 30's `destroy` takes the raw
+//!    buffer out at once and schedules it after the buffer's last submission). The callback
+//!    destroys only the `vk::Buffer`. Its memory (a dedicated `VkDeviceMemory` or a gpu-allocator
+//!    sub-allocation) and mapping belong to a `MemoryCore` that the callback and the
+//!    [`PlacedAllocation`] hold through an `Arc`; the last holder frees it, so memory is never freed
+//!    while the GPU or a mapping can reach it, nor handed to a neighbour before. Before the wrap,
+//!    every error path destroys what was made so far.
+//! 3. **Mapped memory is reached only through raw copies, and only while it is allocated.** No Rust
+//!    reference to mapped memory is ever formed; [`MappedMemory`] copies bytes in or out with
+//!    bounds checked against the mapping, and holds the `Arc` of invariant 2, so its pointer is
+//!    valid whatever the caller does with the `wgpu::Buffer`. Once the buffer was destroyed, copies
+//!    are refused ([`VkError::Destroyed`]: `wgpu::Buffer::as_hal` then returns `None`); a copy that
+//!    races `destroy()` lands in memory that is still ours, and its bytes are lost. A host access
+//!    that races GPU work on the same bytes gives wrong data, not memory unsafety: ordering host and
+//!    GPU access is the caller's job (Strata waits for the GPU before it touches a buffer the GPU
+//!    used).
 //! 4. **Non-coherent memory is flushed after writes and invalidated before reads**, on ranges
-//!    rounded out to `nonCoherentAtomSize` and clamped to the mapping.
+//!    rounded out to `nonCoherentAtomSize` and clamped to the buffer's own bytes. Sub-allocations
+//!    of non-coherent types start on an atom and are whole atoms, so a rounded range never reaches
+//!    a neighbour (`atoms.rs`).
 //! 5. **Structures passed to Vulkan outlive the call**: every `p_next` chain is built from locals
 //!    that live until the call returns.
 //! 6. **A mapped file is not changed by others while mapped** (see [`file_map`]).
@@ -37,26 +48,31 @@
 //!    (the host checks C's binding holds M·N elements).
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod allocation;
+mod atoms;
 mod device;
 mod error;
 pub mod file_map;
+pub mod loader;
 mod mapping;
+mod memory;
 mod open;
 pub mod shaders;
+mod shared;
 pub mod table;
 
 pub use allocation::DEDICATED_THRESHOLD;
 pub use allocation::{AllocationRequest, PlacedAllocation};
-pub use device::{
-    VulkanDevice, VulkanLimits, adapter_memory_extensions, adapter_memory_table,
-    validation_layer_available, validation_layer_knows_cooperative_matrix,
-    validation_layer_version,
-};
+pub use device::{VulkanDevice, adapter_memory_extensions, adapter_memory_table};
 pub use error::VkError;
+pub use loader::{
+    validation_layer_available, validation_layer_knows_cooperative_matrix, validation_layer_version,
+};
 pub use mapping::MappedMemory;
 pub use open::{OpenedDevice, experimental_features_for, open_device, open_device_async};
+pub use shared::VulkanLimits;
 pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 
 #[cfg(test)]

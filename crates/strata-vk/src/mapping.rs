@@ -1,41 +1,35 @@
 //! Persistent mappings of host-visible memory, reached only through bounds-checked copies.
 
 use crate::error::VkError;
-use ash::vk;
-use std::ptr::NonNull;
+use crate::memory::{MappedPtr, MemoryCore};
+use std::sync::Arc;
+use wgpu_hal::api::Vulkan;
 
 /// A persistent CPU mapping of one placed buffer's bytes.
 ///
 /// Copies in and out are bounds-checked; non-coherent memory is flushed after writes and
 /// invalidated before reads. Large copies are split across threads, since one CPU core cannot
 /// saturate a PCIe 5 link or a write-combined BAR window.
+///
+/// The mapping holds the buffer's memory alive (invariants 2 and 3 of this crate), so no call
+/// here can touch freed memory whatever is done with the `wgpu::Buffer`. Once the buffer was
+/// destroyed (`wgpu::Buffer::destroy`), copies are refused with [`VkError::Destroyed`]; a copy
+/// that races a `destroy()` on another thread lands in memory that is still allocated, and its
+/// bytes are simply lost.
 pub struct MappedMemory {
-    ptr: NonNull<u8>,
+    core: Arc<MemoryCore>,
+    /// The buffer the memory is bound to: asked whether it was destroyed before each copy.
+    buffer: wgpu::Buffer,
+    /// Where the buffer's bytes are mapped (inside `core`'s mapping).
+    base: MappedPtr,
     len: u64,
-    memory: vk::DeviceMemory,
-    /// Offset of `ptr` inside `memory` (sub-allocations share one `VkDeviceMemory`).
-    offset_in_memory: u64,
-    /// Size of the whole `VkDeviceMemory`, to clamp flush ranges.
-    memory_size: u64,
-    coherent: bool,
-    atom: u64,
-    device: ash::Device,
 }
-
-// SAFETY: the mapping is plain memory owned by the allocation (invariant 3); it is only reached
-// through `copy_nonoverlapping` on bounds-checked ranges, never through Rust references, so
-// sharing the pointer across threads cannot create aliasing references. Concurrent copies to the
-// same bytes give unspecified data, never memory unsafety.
-unsafe impl Send for MappedMemory {}
-// SAFETY: see `Send` above; every method takes `&self` and performs only raw copies and
-// Vulkan flush/invalidate calls, which are thread-safe on distinct or equal ranges.
-unsafe impl Sync for MappedMemory {}
 
 impl std::fmt::Debug for MappedMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MappedMemory")
             .field("len", &self.len)
-            .field("coherent", &self.coherent)
+            .field("coherent", &self.core.is_coherent())
             .finish()
     }
 }
@@ -43,28 +37,25 @@ impl std::fmt::Debug for MappedMemory {
 /// Copies at or above this size are split across threads.
 const PARALLEL_THRESHOLD: usize = 8 << 20;
 
+/// `true` once `wgpu::Buffer::destroy` was called on `buffer` (a buffer of a Vulkan device).
+pub(crate) fn is_destroyed(buffer: &wgpu::Buffer) -> bool {
+    // SAFETY: the guard is dropped at once and the hal buffer is not used: we only ask whether
+    // wgpu still holds it. wgpu-core 30 takes it out (`snatch`) in `Buffer::destroy`, after which
+    // `as_hal` returns `None`; the guard's read lock only delays a concurrent `destroy`.
+    unsafe { buffer.as_hal::<Vulkan>() }.is_none()
+}
+
 impl MappedMemory {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        ptr: NonNull<u8>,
-        len: u64,
-        memory: vk::DeviceMemory,
-        offset_in_memory: u64,
-        memory_size: u64,
-        coherent: bool,
-        atom: u64,
-        device: ash::Device,
-    ) -> Self {
-        Self {
-            ptr,
+    /// A mapping of the first `len` bytes of `core`, which must be mapped and bound to `buffer`.
+    /// `None` when the memory is not mapped or holds fewer than `len` bytes.
+    pub(crate) fn new(core: Arc<MemoryCore>, buffer: wgpu::Buffer, len: u64) -> Option<Self> {
+        let base = core.mapped()?;
+        (len <= core.owned_len()).then_some(Self {
+            core,
+            buffer,
+            base,
             len,
-            memory,
-            offset_in_memory,
-            memory_size,
-            coherent,
-            atom: atom.max(1),
-            device,
-        }
+        })
     }
 
     /// Length of the mapping in bytes.
@@ -79,10 +70,12 @@ impl MappedMemory {
 
     /// `true` when the memory is HOST_COHERENT (no flush/invalidate needed).
     pub fn is_coherent(&self) -> bool {
-        self.coherent
+        self.core.is_coherent()
     }
 
-    fn check(&self, offset: u64, len: usize) -> Result<(), VkError> {
+    /// Checks that `offset..offset + len` lies inside the mapping and that the buffer was not
+    /// destroyed.
+    fn check(&self, offset: u64, len: usize, what: &'static str) -> Result<(), VkError> {
         let end = offset.saturating_add(len as u64);
         if end > self.len {
             return Err(VkError::OutOfRange {
@@ -91,43 +84,47 @@ impl MappedMemory {
                 len: self.len,
             });
         }
+        if is_destroyed(&self.buffer) {
+            return Err(VkError::Destroyed { what });
+        }
         Ok(())
     }
 
     /// Copies `data` into the mapping at `offset`, then flushes if the memory is not coherent.
+    ///
+    /// [`VkError::Destroyed`] once the buffer was destroyed; [`VkError::OutOfRange`] for bytes
+    /// outside the mapping.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), VkError> {
-        self.check(offset, data.len())?;
+        self.check(offset, data.len(), "writing a mapped buffer")?;
         parallel_chunks(data.len(), |start, end| {
-            // SAFETY: `check` proved offset + data.len() <= self.len, and the mapping of `len`
-            // bytes is live (invariant 3); source and destination cannot overlap because the
-            // source is a Rust slice, never a view of this mapping.
+            // SAFETY: `check` proved offset + data.len() <= self.len <= the owned bytes, which
+            // stay mapped while `self.core` lives (invariant 3); source and destination cannot
+            // overlap because the source is a Rust slice, never a view of this mapping.
             unsafe {
                 std::ptr::copy_nonoverlapping(
                     data.as_ptr().add(start),
-                    self.ptr.as_ptr().add(offset as usize + start),
+                    self.base.as_ptr().add(offset as usize + start),
                     end - start,
                 );
             }
         });
-        if !self.coherent {
-            self.flush(offset, data.len() as u64)?;
-        }
-        Ok(())
+        self.core.flush(offset, data.len() as u64)
     }
 
     /// Copies bytes at `offset` into `out`, invalidating first if the memory is not coherent.
+    ///
+    /// [`VkError::Destroyed`] once the buffer was destroyed; [`VkError::OutOfRange`] for bytes
+    /// outside the mapping.
     pub fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), VkError> {
-        self.check(offset, out.len())?;
-        if !self.coherent {
-            self.invalidate(offset, out.len() as u64)?;
-        }
+        self.check(offset, out.len(), "reading a mapped buffer")?;
+        self.core.invalidate(offset, out.len() as u64)?;
         let out_ptr = SendPtr(out.as_mut_ptr());
         parallel_chunks(out.len(), |start, end| {
             let out_ptr = &out_ptr;
             // SAFETY: bounds as in `write`; each thread writes a disjoint range of `out`.
             unsafe {
                 std::ptr::copy_nonoverlapping(
-                    self.ptr.as_ptr().add(offset as usize + start),
+                    self.base.as_ptr().add(offset as usize + start),
                     out_ptr.0.add(start),
                     end - start,
                 );
@@ -135,40 +132,12 @@ impl MappedMemory {
         });
         Ok(())
     }
-
-    fn atom_range(&self, offset: u64, len: u64) -> vk::MappedMemoryRange<'static> {
-        let start = self.offset_in_memory + offset;
-        let aligned_start = start / self.atom * self.atom;
-        let end = (start + len).div_ceil(self.atom) * self.atom;
-        let size = if end >= self.memory_size {
-            vk::WHOLE_SIZE
-        } else {
-            end - aligned_start
-        };
-        vk::MappedMemoryRange::default()
-            .memory(self.memory)
-            .offset(aligned_start)
-            .size(size)
-    }
-
-    fn flush(&self, offset: u64, len: u64) -> Result<(), VkError> {
-        let range = self.atom_range(offset, len);
-        // SAFETY: `memory` is mapped for the allocation's life (invariant 3) and the range is
-        // atom-aligned and inside the memory object (invariant 4).
-        unsafe { self.device.flush_mapped_memory_ranges(&[range]) }
-            .map_err(|e| VkError::from_vk("vkFlushMappedMemoryRanges", e))
-    }
-
-    fn invalidate(&self, offset: u64, len: u64) -> Result<(), VkError> {
-        let range = self.atom_range(offset, len);
-        // SAFETY: as in `flush`.
-        unsafe { self.device.invalidate_mapped_memory_ranges(&[range]) }
-            .map_err(|e| VkError::from_vk("vkInvalidateMappedMemoryRanges", e))
-    }
 }
 
+/// The destination of one `read`, handed to the copy threads.
 struct SendPtr(*mut u8);
-// SAFETY: used only to hand disjoint sub-ranges of one `&mut [u8]` to scoped threads.
+// SAFETY: used only inside one `read` call, to hand disjoint sub-ranges of the caller's
+// `&mut [u8]` (borrowed for the whole call) to the rayon pool's threads.
 unsafe impl Send for SendPtr {}
 // SAFETY: as above; threads never touch the same bytes.
 unsafe impl Sync for SendPtr {}

@@ -3,6 +3,9 @@
 //! wgpu 30 enables `VK_EXT_memory_budget` itself when the driver has it. `VK_EXT_memory_priority`
 //! it does not, so on Vulkan the device is opened through wgpu-hal with a callback that adds the
 //! extension and its feature, then wrapped by wgpu (`create_device_from_hal`).
+//!
+//! Devices are opened one at a time in a process ([`crate::loader::serialized`]): drivers have
+//! crashed when several threads opened devices at once.
 
 use ash::vk;
 use wgpu_hal::api::Vulkan;
@@ -34,30 +37,33 @@ pub struct OpenedDevice {
 /// Opens `adapter` with `desc`. On a Vulkan adapter that offers `VK_EXT_memory_priority`, the
 /// device is created with it enabled; everywhere else this is `Adapter::request_device`.
 ///
-/// Blocks on [`open_device_async`].
+/// No other thread of the process opens a device, creates an instance through Strata or lists
+/// layers meanwhile ([`crate::loader::serialized`]). wgpu opens devices of native backends
+/// synchronously (`request_device`'s future is ready when returned), so this does not wait for
+/// anything but the driver.
 pub fn open_device(
     adapter: &wgpu::Adapter,
     desc: &wgpu::DeviceDescriptor<'_>,
 ) -> Result<OpenedDevice, wgpu::RequestDeviceError> {
-    pollster::block_on(open_device_async(adapter, desc))
+    crate::loader::serialized(|| {
+        if let Some(opened) = open_with_priority(adapter, desc) {
+            return opened;
+        }
+        let (device, queue) = pollster::block_on(adapter.request_device(desc))?;
+        Ok(OpenedDevice {
+            device,
+            queue,
+            memory_priority: false,
+        })
+    })
 }
 
-/// [`open_device`] as a future. The Vulkan path with `VK_EXT_memory_priority` completes
-/// without waiting (wgpu-hal opens devices synchronously); the plain path awaits
-/// `Adapter::request_device`.
+/// [`open_device`] as a future, for async callers; it completes without waiting (see there).
 pub async fn open_device_async(
     adapter: &wgpu::Adapter,
     desc: &wgpu::DeviceDescriptor<'_>,
 ) -> Result<OpenedDevice, wgpu::RequestDeviceError> {
-    if let Some(opened) = open_with_priority(adapter, desc) {
-        return opened;
-    }
-    let (device, queue) = adapter.request_device(desc).await?;
-    Ok(OpenedDevice {
-        device,
-        queue,
-        memory_priority: false,
-    })
+    open_device(adapter, desc)
 }
 
 /// Opens the device through wgpu-hal with `VK_EXT_memory_priority` added, or `None` when the

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 /// Which adapter to use.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -84,19 +85,55 @@ pub fn backends_from_env() -> wgpu::Backends {
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
 }
 
-/// Creates a headless instance for `backends`, with validation when asked.
-pub fn create_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Instance {
+/// The wgpu instance for `backends`, with validation when asked: one per configuration for the
+/// whole process, created on first use and never dropped, shared by every context.
+///
+/// Why one: each wgpu Vulkan instance loads the Vulkan loader and, through it, every GPU driver,
+/// and unloads them when dropped. NVIDIA's driver does not reliably survive being unloaded and
+/// loaded again in one process (the next context found no adapter), nor being loaded by two
+/// threads at once (crashes in `libEGL`); see [`strata_vk::loader`]. With one instance kept for
+/// the life of the process the driver is loaded once. Instances are created one at a time, under
+/// the same process-wide lock as device creation ([`strata_vk::loader::serialized`]).
+///
+/// The configuration is `backends` and the instance flags (validation, and wgpu's `WGPU_*`
+/// environment variables as read now): contexts with and without validation get different
+/// instances. `wgpu::Instance` is a shared handle, so the value returned is a clone.
+pub fn shared_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Instance {
     let mut flags = wgpu::InstanceFlags::empty().with_env();
     if validation {
         // DEBUG installs wgpu's debug messenger, which routes the layer's messages to `log`
         // (without it the layer only prints to stdout, where no test can see them).
         flags |= wgpu::InstanceFlags::VALIDATION | wgpu::InstanceFlags::DEBUG;
     }
-    wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends,
-        flags,
-        ..wgpu::InstanceDescriptor::new_without_display_handle()
-    })
+    let key = (backends, flags);
+    // The loader stays loaded from here on, whatever happens to instances created elsewhere.
+    strata_vk::loader::keep_loader_loaded();
+    let mut instances = INSTANCES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, instance)) = instances.iter().find(|(k, _)| *k == key) {
+        return instance.clone();
+    }
+    let instance = strata_vk::loader::serialized(|| {
+        wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends,
+            flags,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        })
+    });
+    instances.push((key, instance.clone()));
+    instance
+}
+
+/// The instances of [`shared_instance`], by configuration (a handful at most: one per set of
+/// backends and flags a process uses).
+static INSTANCES: Mutex<Vec<((wgpu::Backends, wgpu::InstanceFlags), wgpu::Instance)>> =
+    Mutex::new(Vec::new());
+
+/// The headless instance for `backends`, with validation when asked: the process-wide
+/// [`shared_instance`] of that configuration (Strata never creates a second one).
+pub fn create_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Instance {
+    shared_instance(backends, validation)
 }
 
 /// Every adapter of `instance`, in a stable order (the order `--adapter INDEX` refers to).

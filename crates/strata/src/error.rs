@@ -54,7 +54,14 @@ pub enum Error {
     Placement(#[from] PolicyError),
     /// The Vulkan layer failed.
     #[error(transparent)]
-    Vulkan(#[from] strata_vk::VkError),
+    Vulkan(strata_vk::VkError),
+    /// The buffer was destroyed (`wgpu::Buffer::destroy`): it can no longer be read, written or
+    /// bound. Its memory is released when the [`PlacedBuffer`](crate::PlacedBuffer) is dropped.
+    #[error("{what}: the buffer was destroyed (wgpu::Buffer::destroy); place a new one")]
+    Destroyed {
+        /// What was attempted.
+        what: String,
+    },
     /// Shapes or sizes that do not fit together.
     #[error("shape mismatch: {0}")]
     Shape(String),
@@ -112,6 +119,18 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+}
+
+impl From<strata_vk::VkError> for Error {
+    /// A destroyed buffer is [`Error::Destroyed`]; everything else is [`Error::Vulkan`].
+    fn from(error: strata_vk::VkError) -> Self {
+        match error {
+            strata_vk::VkError::Destroyed { what } => Error::Destroyed {
+                what: what.to_string(),
+            },
+            other => Error::Vulkan(other),
+        }
+    }
 }
 
 /// Strata's result type.

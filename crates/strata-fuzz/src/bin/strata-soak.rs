@@ -1,20 +1,64 @@
 //! `strata-soak --cycles N [--seed S] [--json]`: allocate/upload/read-back/free cycles across
 //! every placement the adapter serves, under the Khronos validation layer, then checks that
-//! placed buffers, heap usage and resident memory came back. Exits 0 when every check passed,
-//! 1 when one failed or Strata returned an error, 77 when there is no adapter or validation layer
-//! to run on.
+//! placed buffers, heap usage and resident memory came back.
+//!
+//! `strata-soak contexts --cycles N --threads T [--rounds R] [--json]`: N contexts created,
+//! used and dropped one after another, then R rounds of T threads creating theirs at once;
+//! checks every context and that resident memory, open files and threads stayed flat.
+//!
+//! Exits 0 when every check passed, 1 when one failed or Strata returned an error, 77 when there
+//! is no adapter or validation layer to run on.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
+use strata_fuzz::contexts::{CyclesConfig, cycles};
 use strata_fuzz::soak::{SoakConfig, soak};
 
 /// Exit code when the soak could not run at all (no adapter, no validation layer).
 const SKIPPED: u8 = 77;
 
-/// Allocate/upload/read-back/free soak of Strata's placement engine.
+/// Allocate/upload/read-back/free soak of Strata's placement engine, and context cycles.
 #[derive(Debug, Parser)]
-#[command(name = "strata-soak")]
+#[command(name = "strata-soak", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    soak: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, use and drop contexts: one after another, then several threads at once.
+    Contexts(ContextArgs),
+}
+
+/// Options of `strata-soak contexts`.
+#[derive(Debug, clap::Args)]
+struct ContextArgs {
+    /// Contexts created, used and dropped one after another (after a warm-up of 4).
+    #[arg(long, default_value_t = 1000)]
+    cycles: u64,
+    /// Threads creating their contexts at the same moment, per round.
+    #[arg(long, default_value_t = 8)]
+    threads: usize,
+    /// Rounds of threads.
+    #[arg(long, default_value_t = 8)]
+    rounds: u64,
+    /// Bytes placed, written and read back per context (e.g. 1MiB).
+    #[arg(long, default_value = "1MiB", value_parser = strata::plan::parse_bytes)]
+    bytes: u64,
+    /// Contexts without the Khronos validation layer.
+    #[arg(long)]
+    no_validation: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of the allocation soak (no subcommand).
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Measured cycles (after a short warm-up).
     #[arg(long, default_value_t = 10_000)]
@@ -85,10 +129,14 @@ impl log::Log for Logger {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
     if log::set_logger(&Logger).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);
     }
+    if let Some(Command::Contexts(args)) = cli.command {
+        return contexts(&args);
+    }
+    let args = cli.soak;
     let validation = !args.no_validation;
     if validation && !strata::adapter::validation_layer_available() {
         eprintln!(
@@ -227,6 +275,99 @@ fn fill(ctx: &strata::Context, args: &Args) -> ExitCode {
         println!("{report:#?}");
         println!("address space limit: {limit:?}; validation messages: {messages}");
         println!("{}", if ok { "PASS" } else { "FAIL" });
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `strata-soak contexts`: context cycles, then the report.
+fn contexts(args: &ContextArgs) -> ExitCode {
+    let validation = !args.no_validation;
+    if validation && !strata::adapter::validation_layer_available() {
+        eprintln!(
+            "strata-soak: the Khronos validation layer is not installed (or pass --no-validation)"
+        );
+        return ExitCode::from(SKIPPED);
+    }
+    let config = CyclesConfig {
+        cycles: args.cycles,
+        threads: args.threads,
+        rounds: args.rounds,
+        bytes: args.bytes,
+        validation,
+    };
+    let report = match cycles(&config) {
+        Ok(report) => report,
+        Err(e @ (strata::Error::NoAdapter { .. } | strata::Error::AdapterNotFound { .. })) => {
+            eprintln!("strata-soak: no GPU context: {e}");
+            return ExitCode::from(SKIPPED);
+        }
+        Err(e) => {
+            eprintln!("strata-soak: the first context failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let messages = VALIDATION_MESSAGES.load(Ordering::Relaxed);
+    let ok = report.checks.all() && messages == 0;
+    if args.json {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        value["validation_messages"] = serde_json::json!(messages);
+        value["ok"] = serde_json::json!(ok);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        let mib = |b: Option<u64>| {
+            b.map_or("n/a".into(), |b| {
+                format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+            })
+        };
+        let n = |v: Option<u64>| v.map_or("n/a".into(), |v| v.to_string());
+        println!("adapter: {} ({})", report.adapter, report.driver);
+        println!(
+            "{} contexts checked ({} sequential in {:.1} s, {:.1} ms each; {} rounds of {} threads in {:.1} s), {} failures",
+            report.contexts_checked,
+            report.cycles,
+            report.seconds_sequential,
+            report.ms_per_cycle,
+            report.rounds,
+            report.threads,
+            report.seconds_threads,
+            report.failures
+        );
+        for failure in &report.first_failures {
+            println!("  failure: {failure}");
+        }
+        for (name, r) in [
+            ("start", report.start),
+            ("middle", report.middle),
+            ("end", report.end),
+            ("mid rounds", report.middle_round),
+            ("last round", report.last_round),
+        ] {
+            println!(
+                "{name:>12}: RSS {}, open files {}, threads {}",
+                mib(r.rss),
+                n(r.open_files),
+                n(r.threads)
+            );
+        }
+        if let Some(why) = &report.rss_not_checked {
+            println!("RSS: {why}");
+        }
+        println!(
+            "validation messages: {messages}{}",
+            if validation { "" } else { " (validation off)" }
+        );
+        println!(
+            "checks: {:?} -> {}",
+            report.checks,
+            if ok { "PASS" } else { "FAIL" }
+        );
     }
     if ok {
         ExitCode::SUCCESS

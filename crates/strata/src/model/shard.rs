@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use strata_vk::file_map::{Mmap, map_file};
+use strata_vk::file_map::{Mmap, map_read_only};
 
 /// The largest header accepted, in bytes: the `safetensors` crate's limit (100 MB).
 pub const MAX_HEADER_LEN: u64 = 100_000_000;
@@ -304,7 +304,7 @@ impl Shard {
                 len: metadata.len(),
             });
         }
-        let map = map_file(&file).map_err(|error| io_error(path, error))?;
+        let map = map_read_only(path).map_err(|error| io_error(path, error))?;
         let header = parse_header(path, &map)?;
         Ok(Shard {
             path: path.to_path_buf(),

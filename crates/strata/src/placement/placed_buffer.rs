@@ -194,6 +194,29 @@ impl PlacedBuffer {
         }
     }
 
+    /// `true` once `wgpu::Buffer::destroy` was called on [`PlacedBuffer::buffer`] (or a clone
+    /// of it). From then on [`Context::write_placed`] and [`Context::read_placed`] return
+    /// [`Error::Destroyed`], and a kernel given the buffer fails with a GPU error; the memory
+    /// stays allocated, unreachable, until this value is dropped. A write that races
+    /// `destroy()` on another thread lands in that memory and is lost. Always `false` for a
+    /// plain wgpu buffer (`auto` off Vulkan), whose destruction wgpu reports itself.
+    pub fn is_destroyed(&self) -> bool {
+        match &self.memory {
+            Memory::Exact { allocation, .. } => allocation.is_destroyed(),
+            Memory::Wgpu(_) => false,
+        }
+    }
+
+    /// [`Error::Destroyed`] for `what` once the buffer was destroyed.
+    pub(crate) fn check_not_destroyed(&self, what: &str) -> Result<()> {
+        if self.is_destroyed() {
+            return Err(Error::Destroyed {
+                what: what.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn mapping(&self) -> Option<&strata_vk::MappedMemory> {
         match &self.memory {
             Memory::Exact { allocation, .. } => allocation.mapping(),

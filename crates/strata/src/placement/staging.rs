@@ -89,6 +89,7 @@ impl Context {
         path: UploadPath,
     ) -> Result<()> {
         self.check_lost("writing a placed buffer")?;
+        buffer.check_not_destroyed("writing a placed buffer")?;
         check_range(buffer, offset, data.len() as u64)?;
         let ends_buffer = offset + data.len() as u64 == buffer.bytes();
         if !data.len().is_multiple_of(4) && !ends_buffer {
@@ -165,6 +166,7 @@ impl Context {
         out: &mut [u8],
     ) -> Result<()> {
         self.check_lost("reading a placed buffer")?;
+        buffer.check_not_destroyed("reading a placed buffer")?;
         let len = out.len() as u64;
         check_range(buffer, offset, len)?;
         if !buffer.is_exact() {
