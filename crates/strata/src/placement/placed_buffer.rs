@@ -4,6 +4,7 @@
 
 use super::policy::MemoryChoice;
 use super::request::Placement;
+use crate::error::{Error, Result};
 use crate::table::MemoryFlags;
 use serde::Serialize;
 use strata_vk::PlacedAllocation;
