@@ -23,6 +23,7 @@
 
 mod dtype;
 mod error;
+mod ggml_type;
 mod index;
 mod json;
 #[allow(clippy::module_inception)] // `model::model`: the opened model, in the model module.
@@ -33,6 +34,7 @@ mod writer;
 
 pub use dtype::{Dtype, UnknownDtype};
 pub use error::ModelError;
+pub use ggml_type::{GgmlType, UnknownGgmlType};
 pub use index::{INDEX_FILE_NAME, MAX_INDEX_LEN, ModelIndex};
 pub use model::{Model, SINGLE_FILE_NAME};
 pub use shard::{MAX_HEADER_LEN, Shard, ShardHeader, parse_header};
