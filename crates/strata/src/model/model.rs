@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 /// The file name of a single-file model in a model directory.
 pub const SINGLE_FILE_NAME: &str = "model.safetensors";
 
-/// Which file format a model is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which file format a model is in (serialised as `"safetensors"` or `"gguf"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ModelFormat {
     /// safetensors: one file, or shards named by an index.
