@@ -5,6 +5,7 @@
 //! print a loud notice and return early.
 
 mod embed;
+mod gguf;
 mod harness;
 mod kernels;
 mod load;
