@@ -196,14 +196,16 @@ impl<'a> GgufWriter<'a> {
         Ok((header, data_len))
     }
 
-    fn file_bytes(
+    /// Writes the whole file to `out`, streaming each tensor's bytes (no copy of the data).
+    fn emit(
         &self,
         file: &Path,
         metadata: &[(String, GgufValue)],
         tensors: &[GgufTensor<'_>],
-    ) -> Result<Vec<u8>, ModelError> {
-        let (mut out, offsets, data_len) = self.header(file, metadata, tensors)?;
-        // Every tensor's data is checked before room is made for the data section.
+        out: &mut impl Write,
+    ) -> Result<(), ModelError> {
+        let (header, offsets, data_len) = self.header(file, metadata, tensors)?;
+        // Every tensor's data is checked before anything is written.
         for tensor in tensors {
             let expected = tensor_bytes(file, tensor)?;
             if tensor.data.len() as u64 != expected {
@@ -217,14 +219,56 @@ impl<'a> GgufWriter<'a> {
                 });
             }
         }
-        let data_start = out.len();
-        out.reserve(data_len as usize);
+        let io = |e| io_error(file, e);
+        out.write_all(&header).map_err(io)?;
+        let mut at = 0u64; // Bytes of the data section written so far.
+        let zeros = [0u8; 4096];
+        let pad_to = |out: &mut dyn Write, at: &mut u64, to: u64| -> std::io::Result<()> {
+            while *at < to {
+                let n = (to - *at).min(zeros.len() as u64);
+                out.write_all(&zeros[..n as usize])?;
+                *at += n;
+            }
+            Ok(())
+        };
         for (tensor, offset) in tensors.iter().zip(offsets) {
-            out.resize(data_start + offset as usize, 0);
-            out.extend_from_slice(tensor.data);
+            pad_to(out, &mut at, offset).map_err(io)?;
+            out.write_all(tensor.data).map_err(io)?;
+            at += tensor.data.len() as u64;
         }
-        out.resize(data_start + data_len as usize, 0);
+        pad_to(out, &mut at, data_len).map_err(io)?;
+        Ok(())
+    }
+
+    fn file_bytes(
+        &self,
+        file: &Path,
+        metadata: &[(String, GgufValue)],
+        tensors: &[GgufTensor<'_>],
+    ) -> Result<Vec<u8>, ModelError> {
+        let mut out = Vec::new();
+        self.emit(file, metadata, tensors, &mut out)?;
         Ok(out)
+    }
+
+    /// Writes a file at `path`, streamed through a buffer.
+    fn write_file(
+        &self,
+        path: &Path,
+        metadata: &[(String, GgufValue)],
+        tensors: &[GgufTensor<'_>],
+    ) -> Result<(), ModelError> {
+        let file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let written = self.emit(path, metadata, tensors, &mut out);
+        if written.is_err() {
+            // Leave no partial file behind.
+            drop(out);
+            let _ = std::fs::remove_file(path);
+            return written;
+        }
+        let file = out.into_inner().map_err(|e| io_error(path, e.into_error()))?;
+        file.sync_all().map_err(|e| io_error(path, e))
     }
 
     /// The whole file in memory.
@@ -244,8 +288,7 @@ impl<'a> GgufWriter<'a> {
     /// [`ModelError::SizeMismatch`] (data not shape × type bytes) and [`ModelError::Io`].
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         let path = path.as_ref();
-        let bytes = self.file_bytes(path, &self.metadata, &self.tensors)?;
-        write_file(path, &bytes)
+        self.write_file(path, &self.metadata, &self.tensors)
     }
 
     /// Writes a split model of `parts` files, `PREFIX-00001-of-0000N.gguf` and on, as
@@ -287,8 +330,7 @@ impl<'a> GgufWriter<'a> {
             metadata.push((SPLIT_NO.into(), GgufValue::U16(part as u16)));
             metadata.push((SPLIT_COUNT.into(), GgufValue::U16(parts as u16)));
             metadata.push((SPLIT_TENSORS_COUNT.into(), GgufValue::I32(total)));
-            let bytes = self.file_bytes(&path, &metadata, &self.tensors[first..last])?;
-            write_file(&path, &bytes)?;
+            self.write_file(&path, &metadata, &self.tensors[first..last])?;
             paths.push(path);
         }
         Ok(paths)
@@ -326,12 +368,6 @@ fn tensor_bytes(file: &Path, tensor: &GgufTensor<'_>) -> Result<u64, ModelError>
         .try_fold(1u64, |n, &d| n.checked_mul(d))
         .and_then(|elements| ty.row_bytes(elements))
         .ok_or_else(|| too_large(file, tensor))
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let mut file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
-    file.write_all(bytes).map_err(|e| io_error(path, e))?;
-    file.sync_all().map_err(|e| io_error(path, e))
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
