@@ -50,8 +50,20 @@ fn run(dir: &std::path::Path, target: u64, runs: usize) -> Result<(), Box<dyn st
     let mut safetensors = Vec::new();
     for l in 0..layers {
         let tensors = [
-            (format!("blk.{l}.ffn_up.weight"), GgmlType::Q4_K, 4 * HIDDEN, q4_row, &q4),
-            (format!("blk.{l}.ffn_down.weight"), GgmlType::Q6_K, HIDDEN, q6_row, &q6),
+            (
+                format!("blk.{l}.ffn_up.weight"),
+                GgmlType::Q4_K,
+                4 * HIDDEN,
+                q4_row,
+                &q4,
+            ),
+            (
+                format!("blk.{l}.ffn_down.weight"),
+                GgmlType::Q6_K,
+                HIDDEN,
+                q6_row,
+                &q6,
+            ),
         ];
         for (name, ty, rows, row, data) in tensors {
             gguf = gguf.tensor(name.clone(), ty, [rows, HIDDEN], data);
@@ -91,6 +103,9 @@ fn run(dir: &std::path::Path, target: u64, runs: usize) -> Result<(), Box<dyn st
     let (gguf_rate, st_rate) = (median(&mut rates[0]), median(&mut rates[1]));
     println!("gguf         {gguf_rate:8.2} GB/s (median of {runs})");
     println!("safetensors  {st_rate:8.2} GB/s (median of {runs})");
-    println!("ratio        {:8.2}", gguf_rate / st_rate.max(f64::MIN_POSITIVE));
+    println!(
+        "ratio        {:8.2}",
+        gguf_rate / st_rate.max(f64::MIN_POSITIVE)
+    );
     Ok(())
 }

@@ -25,10 +25,8 @@ impl TempDir {
     fn new(label: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "strata-gguf-{}-{n}-{label}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("strata-gguf-{}-{n}-{label}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -103,8 +101,16 @@ fn ggml_type_table_agrees_with_the_gguf_package() {
     assert_eq!(sizes.len(), GgmlType::ALL.len(), "the same set of types");
     for (name, entry) in sizes {
         let ty: GgmlType = name.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(u64::from(ty.id()), entry["id"].as_u64().unwrap(), "{name} id");
-        assert_eq!(ty.block_size(), entry["block_size"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            u64::from(ty.id()),
+            entry["id"].as_u64().unwrap(),
+            "{name} id"
+        );
+        assert_eq!(
+            ty.block_size(),
+            entry["block_size"].as_u64().unwrap(),
+            "{name}"
+        );
         let theirs = entry["block_bytes"].as_u64().unwrap();
         if ty == GgmlType::Q8_1 {
             // The package still sizes q8_1 with two f32 (40 bytes); ggml's block_q8_1 has two
@@ -128,9 +134,20 @@ fn reads_what_the_gguf_package_wrote_identically() {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len() as u64, expected["file_len"].as_u64().unwrap());
         let header = parse_gguf(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(u64::from(header.version), expected["version"].as_u64().unwrap());
-        assert_eq!(header.alignment, expected["alignment"].as_u64().unwrap(), "{name}");
-        assert_eq!(header.data_start, expected["data_start"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            u64::from(header.version),
+            expected["version"].as_u64().unwrap()
+        );
+        assert_eq!(
+            header.alignment,
+            expected["alignment"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            header.data_start,
+            expected["data_start"].as_u64().unwrap(),
+            "{name}"
+        );
 
         let keys = expected["metadata"].as_object().unwrap();
         assert_eq!(header.metadata.len(), keys.len(), "{name}: metadata keys");
@@ -169,9 +186,17 @@ fn reads_what_the_gguf_package_wrote_identically() {
             ne.reverse(); // GGUF lists ne[0] (the row) first; Strata the outermost first.
             assert_eq!(info.shape, ne, "{}", info.name);
             assert_eq!(info.bytes, t["n_bytes"].as_u64().unwrap(), "{}", info.name);
-            assert_eq!(info.data_offset, t["data_offset"].as_u64().unwrap(), "{}", info.name);
+            assert_eq!(
+                info.data_offset,
+                t["data_offset"].as_u64().unwrap(),
+                "{}",
+                info.name
+            );
             let start = info.data_offset as usize;
-            assert_eq!(hex(&bytes[start..start + 8]), t["first_bytes"].as_str().unwrap());
+            assert_eq!(
+                hex(&bytes[start..start + 8]),
+                t["first_bytes"].as_str().unwrap()
+            );
         }
     }
     assert!(metadata_checked > 30, "{metadata_checked}");
@@ -192,7 +217,10 @@ fn a_gguf_model_opens_and_plans_like_a_safetensors_one() {
     assert_eq!((q.bytes, q.row_bytes()), (2 * 2 * 144, 2 * 144));
     assert_eq!(model.tensor_data(q).map(<[u8]>::len), Some(576));
     let experts = model.tensor("blk.1.experts.weight").unwrap();
-    assert_eq!((experts.shape.as_slice(), experts.row_bytes()), (&[2u64, 1, 256][..], 84));
+    assert_eq!(
+        (experts.shape.as_slice(), experts.row_bytes()),
+        (&[2u64, 1, 256][..], 84)
+    );
 
     let specs = model.to_specs();
     assert_eq!(specs.len(), model.tensors().len());
@@ -319,7 +347,8 @@ impl Raw {
 
     fn tensor(mut self, name: &str, ne: &[u64], ty: u32, offset: u64) -> Raw {
         put_str(&mut self.infos, name);
-        self.infos.extend_from_slice(&(ne.len() as u32).to_le_bytes());
+        self.infos
+            .extend_from_slice(&(ne.len() as u32).to_le_bytes());
         for n in ne {
             self.infos.extend_from_slice(&n.to_le_bytes());
         }
@@ -429,7 +458,10 @@ fn truncated_files_are_typed_errors() {
         }
     }
     let error = open_bad("short.gguf", &bytes[..data_start + 40]);
-    assert!(matches!(error, ModelError::OffsetsOutOfRange { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::OffsetsOutOfRange { .. }),
+        "{error}"
+    );
     names_tensor(&error, "blk.0.attn_q.weight");
     let error = open_bad("empty.gguf", &[]);
     assert!(matches!(error, ModelError::GgufTruncated { .. }), "{error}");
@@ -454,7 +486,10 @@ fn a_tensor_beyond_the_data_section() {
         .data(32)
         .bytes();
     let error = open_bad("top.gguf", &bytes);
-    assert!(matches!(error, ModelError::OffsetsOutOfRange { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::OffsetsOutOfRange { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -466,7 +501,14 @@ fn overlapping_tensors() {
         .bytes();
     let error = open_bad("overlap.gguf", &bytes);
     assert!(
-        matches!(error, ModelError::OverlappingTensors { start: 32, other_end: 64, .. }),
+        matches!(
+            error,
+            ModelError::OverlappingTensors {
+                start: 32,
+                other_end: 64,
+                ..
+            }
+        ),
         "{error}"
     );
     names_tensor(&error, "second");
@@ -478,7 +520,10 @@ fn overlapping_tensors() {
         .data(32)
         .bytes();
     let error = open_bad("same.gguf", &bytes);
-    assert!(matches!(error, ModelError::OverlappingTensors { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::OverlappingTensors { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -505,7 +550,10 @@ fn dimension_products_that_overflow() {
     ] {
         let bytes = Raw::new().tensor("huge", ne, Q4_K, 0).data(0).bytes();
         let error = open_bad("huge.gguf", &bytes);
-        assert!(matches!(error, ModelError::ShapeOverflow { .. }), "{ne:?}: {error}");
+        assert!(
+            matches!(error, ModelError::ShapeOverflow { .. }),
+            "{ne:?}: {error}"
+        );
         names_tensor(&error, "huge");
     }
 }
@@ -520,36 +568,57 @@ fn metadata_lengths_beyond_the_file() {
     bytes.extend_from_slice(b"key");
     bytes.extend_from_slice(&[0; 32]);
     let error = open_bad("key.gguf", &bytes);
-    assert!(matches!(error, ModelError::GgufLengthBeyondFile { length, .. } if length == 1 << 40), "{error}");
+    assert!(
+        matches!(error, ModelError::GgufLengthBeyondFile { length, .. } if length == 1 << 40),
+        "{error}"
+    );
 
     // A string value whose length runs past the end.
     let mut value = u64::MAX.to_le_bytes().to_vec();
     value.extend_from_slice(b"abc");
-    let error = open_bad("string.gguf", &Raw::new().kv("general.name", 8, &value).bytes());
-    assert!(matches!(error, ModelError::GgufLengthBeyondFile { .. }), "{error}");
+    let error = open_bad(
+        "string.gguf",
+        &Raw::new().kv("general.name", 8, &value).bytes(),
+    );
+    assert!(
+        matches!(error, ModelError::GgufLengthBeyondFile { .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("general.name"), "{error}");
 
     // Arrays of every element width, a hostile count each: refused before any allocation.
     for element in [0u32, 2, 4, 8, 9, 10, 12] {
         let mut value = element.to_le_bytes().to_vec();
         value.extend_from_slice(&(u64::MAX / 2).to_le_bytes());
-        let error = open_bad("array.gguf", &Raw::new().kv("tokenizer.ggml.tokens", 9, &value).bytes());
+        let error = open_bad(
+            "array.gguf",
+            &Raw::new().kv("tokenizer.ggml.tokens", 9, &value).bytes(),
+        );
         assert!(
             matches!(error, ModelError::GgufLengthBeyondFile { .. }),
             "element {element}: {error}"
         );
-        assert!(error.to_string().contains("tokenizer.ggml.tokens"), "{error}");
+        assert!(
+            error.to_string().contains("tokenizer.ggml.tokens"),
+            "{error}"
+        );
     }
 
     // Counts of tensors and keys that the file cannot hold.
     let mut bytes = Raw::new().bytes();
     bytes[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
     let error = open_bad("tensors.gguf", &bytes);
-    assert!(matches!(error, ModelError::GgufLengthBeyondFile { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::GgufLengthBeyondFile { .. }),
+        "{error}"
+    );
     let mut bytes = Raw::new().bytes();
     bytes[16..24].copy_from_slice(&(1u64 << 50).to_le_bytes());
     let error = open_bad("keys.gguf", &bytes);
-    assert!(matches!(error, ModelError::GgufLengthBeyondFile { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::GgufLengthBeyondFile { .. }),
+        "{error}"
+    );
 
     // Arrays nested deeper than the bound, and unknown value types.
     let mut value = Vec::new();
@@ -558,9 +627,15 @@ fn metadata_lengths_beyond_the_file() {
         value.extend_from_slice(&1u64.to_le_bytes());
     }
     let error = open_bad("deep.gguf", &Raw::new().kv("deep", 9, &value).bytes());
-    assert!(matches!(error, ModelError::GgufInvalidValue { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::GgufInvalidValue { .. }),
+        "{error}"
+    );
     let error = open_bad("vtype.gguf", &Raw::new().kv("odd", 13, &[0; 8]).bytes());
-    assert!(matches!(error, ModelError::GgufInvalidValue { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::GgufInvalidValue { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -570,10 +645,15 @@ fn alignments_that_are_not_powers_of_two() {
             .kv("general.alignment", 4, &alignment.to_le_bytes())
             .bytes();
         let error = open_bad("align.gguf", &bytes);
-        assert!(matches!(error, ModelError::GgufAlignment { .. }), "{alignment}: {error}");
+        assert!(
+            matches!(error, ModelError::GgufAlignment { .. }),
+            "{alignment}: {error}"
+        );
     }
     // Not a u32.
-    let bytes = Raw::new().kv("general.alignment", 10, &64u64.to_le_bytes()).bytes();
+    let bytes = Raw::new()
+        .kv("general.alignment", 10, &64u64.to_le_bytes())
+        .bytes();
     let error = open_bad("align64.gguf", &bytes);
     assert!(matches!(error, ModelError::GgufAlignment { .. }), "{error}");
     // A power of two other than 32 is fine, and a tensor off it is refused.
@@ -584,7 +664,17 @@ fn alignments_that_are_not_powers_of_two() {
         .data(96);
     raw.alignment = 64;
     let error = open_bad("off.gguf", &raw.bytes());
-    assert!(matches!(error, ModelError::GgufMisaligned { offset: 32, alignment: 64, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            ModelError::GgufMisaligned {
+                offset: 32,
+                alignment: 64,
+                ..
+            }
+        ),
+        "{error}"
+    );
     names_tensor(&error, "b");
 }
 
@@ -597,14 +687,31 @@ fn other_bad_headers() {
         raw.version = version;
         let error = open_bad("version.gguf", &raw.bytes());
         assert!(matches!(error, ModelError::GgufVersion { .. }), "{error}");
-        assert_eq!(error.to_string().contains("big-endian"), big_endian, "{error}");
+        assert_eq!(
+            error.to_string().contains("big-endian"),
+            big_endian,
+            "{error}"
+        );
     }
     let bytes = Raw::new().tensor("five", &[1, 1, 1, 1, 1], F32, 0).bytes();
     let error = open_bad("dims.gguf", &bytes);
-    assert!(matches!(error, ModelError::GgufDimensions { dims: 5, .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::GgufDimensions { dims: 5, .. }),
+        "{error}"
+    );
     let bytes = Raw::new().tensor("q", &[100, 2], Q4_K, 0).data(288).bytes();
     let error = open_bad("block.gguf", &bytes);
-    assert!(matches!(error, ModelError::PartialBlock { row: 100, block: 256, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            ModelError::PartialBlock {
+                row: 100,
+                block: 256,
+                ..
+            }
+        ),
+        "{error}"
+    );
     names_tensor(&error, "q");
     let bytes = Raw::new()
         .tensor("twice", &[8], F32, 0)
@@ -612,10 +719,16 @@ fn other_bad_headers() {
         .data(64)
         .bytes();
     let error = open_bad("dup.gguf", &bytes);
-    assert!(matches!(error, ModelError::DuplicateTensor { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::DuplicateTensor { .. }),
+        "{error}"
+    );
     let bytes = Raw::new().kv("k", 0, &[1]).kv("k", 0, &[2]).bytes();
     let error = open_bad("dupkey.gguf", &bytes);
-    assert!(matches!(error, ModelError::GgufDuplicateKey { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::GgufDuplicateKey { .. }),
+        "{error}"
+    );
     let bytes = Raw::new()
         .tensor("a", &[8], F32, 0)
         .tensor("b", &[8], F32, 64)
@@ -637,7 +750,10 @@ fn other_bad_headers() {
     bytes.extend_from_slice(&infos);
     bytes.extend_from_slice(&[0; 32]);
     let error = open_bad("utf8.gguf", &bytes);
-    assert!(matches!(error, ModelError::GgufInvalidString { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::GgufInvalidString { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -663,14 +779,20 @@ fn split_models_with_a_missing_or_wrong_part() {
             } => assert_eq!((missing, *part, *count), (&parts[1], 2, 3)),
             other => panic!("expected MissingSplit, got {other}"),
         }
-        assert!(error.to_string().contains("m-00002-of-00003.gguf"), "{error}");
+        assert!(
+            error.to_string().contains("m-00002-of-00003.gguf"),
+            "{error}"
+        );
     }
 
     // A part from another split model (its split.no says 0 of 1... here: renamed part 1).
     std::fs::copy(&parts[0], &parts[1]).unwrap();
     let error = Model::open(&parts[0]).unwrap_err();
     assert!(matches!(error, ModelError::SplitMismatch { .. }), "{error}");
-    assert!(error.to_string().contains("m-00002-of-00003.gguf"), "{error}");
+    assert!(
+        error.to_string().contains("m-00002-of-00003.gguf"),
+        "{error}"
+    );
 
     // A part opened under another name.
     let lone = dir.path("lone.gguf");
@@ -713,16 +835,36 @@ fn gemma2_27b_q4_k_m() -> Vec<(String, GgmlType, Vec<u64>)> {
     let (layers, hidden, heads, kv_heads, head_dim, ff, vocab) =
         (46u64, 4608u64, 32u64, 16u64, 128u64, 36864u64, 256_000u64);
     let more_bits = |l: u64| l < layers / 8 || l >= 7 * layers / 8 || (l - layers / 8) % 3 == 2;
-    let mut t = vec![("token_embd.weight".to_string(), GgmlType::Q6_K, vec![vocab, hidden])];
+    let mut t = vec![(
+        "token_embd.weight".to_string(),
+        GgmlType::Q6_K,
+        vec![vocab, hidden],
+    )];
     for l in 0..layers {
         let p = |name: &str| format!("blk.{l}.{name}");
-        let wide = if more_bits(l) { GgmlType::Q6_K } else { GgmlType::Q4_K };
+        let wide = if more_bits(l) {
+            GgmlType::Q6_K
+        } else {
+            GgmlType::Q4_K
+        };
         t.extend([
             (p("attn_norm.weight"), GgmlType::F32, vec![hidden]),
-            (p("attn_q.weight"), GgmlType::Q4_K, vec![heads * head_dim, hidden]),
-            (p("attn_k.weight"), GgmlType::Q4_K, vec![kv_heads * head_dim, hidden]),
+            (
+                p("attn_q.weight"),
+                GgmlType::Q4_K,
+                vec![heads * head_dim, hidden],
+            ),
+            (
+                p("attn_k.weight"),
+                GgmlType::Q4_K,
+                vec![kv_heads * head_dim, hidden],
+            ),
             (p("attn_v.weight"), wide, vec![kv_heads * head_dim, hidden]),
-            (p("attn_output.weight"), GgmlType::Q4_K, vec![hidden, heads * head_dim]),
+            (
+                p("attn_output.weight"),
+                GgmlType::Q4_K,
+                vec![hidden, heads * head_dim],
+            ),
             (p("post_attention_norm.weight"), GgmlType::F32, vec![hidden]),
             (p("ffn_norm.weight"), GgmlType::F32, vec![hidden]),
             (p("ffn_gate.weight"), GgmlType::Q4_K, vec![ff, hidden]),
@@ -731,7 +873,11 @@ fn gemma2_27b_q4_k_m() -> Vec<(String, GgmlType, Vec<u64>)> {
             (p("post_ffw_norm.weight"), GgmlType::F32, vec![hidden]),
         ]);
     }
-    t.push(("output_norm.weight".to_string(), GgmlType::F32, vec![hidden]));
+    t.push((
+        "output_norm.weight".to_string(),
+        GgmlType::F32,
+        vec![hidden],
+    ));
     t
 }
 
@@ -768,14 +914,22 @@ fn a_27b_q4_k_m_gguf_plans_on_the_recorded_apu_device_local_first() {
     // No padding between these tensors: the data section is exactly their bytes.
     assert_eq!(model.data_section_bytes(), total);
     assert_eq!(model.data_section_bytes(), data_len);
-    let q6 = model.tensors().iter().filter(|t| t.dtype == GgmlType::Q6_K).count();
+    let q6 = model
+        .tensors()
+        .iter()
+        .filter(|t| t.dtype == GgmlType::Q6_K)
+        .count();
     assert!(q6 > 20, "{q6} Q6_K tensors");
 
     let table = apu();
     let specs = model.to_specs();
     let plan = plan(&specs, &table, &PlanOptions::default()).unwrap();
     assert_eq!(plan.tensors.len(), specs.len(), "every tensor placed");
-    assert_eq!(plan.total_bytes(), model.data_section_bytes(), "planned bytes");
+    assert_eq!(
+        plan.total_bytes(),
+        model.data_section_bytes(),
+        "planned bytes"
+    );
     for t in &plan.tensors {
         let flags = table.types[t.memory_type as usize].flags;
         assert!(
@@ -789,7 +943,11 @@ fn a_27b_q4_k_m_gguf_plans_on_the_recorded_apu_device_local_first() {
     for t in plan.tensors.iter().filter(|t| t.tier == Tier::Critical) {
         assert_eq!(t.placement, strata::Placement::Vram, "{}", t.name);
     }
-    let embd = plan.tensors.iter().find(|t| t.name == "token_embd.weight").unwrap();
+    let embd = plan
+        .tensors
+        .iter()
+        .find(|t| t.name == "token_embd.weight")
+        .unwrap();
     assert_eq!((embd.tier, embd.dtype.as_str()), (Tier::Critical, "q6_K"));
     let rendered = plan.to_report().render_table();
     assert!(rendered.contains("q4_K") && rendered.contains("blk.45.ffn_down.weight"));

@@ -95,7 +95,12 @@ fn every_ggml_type_loads_as_bytes_and_a_large_q4_k_tensor_splits_at_whole_rows()
         .metadata("general.architecture", "llama")
         .tensor("token_embd.weight", GgmlType::Q4_K, [rows, cols], &big);
     for (ty, bytes) in GgmlType::ALL.iter().zip(&data) {
-        writer = writer.tensor(format!("blk.0.{ty}.weight"), *ty, [3, 2 * ty.block_size()], bytes);
+        writer = writer.tensor(
+            format!("blk.0.{ty}.weight"),
+            *ty,
+            [3, 2 * ty.block_size()],
+            bytes,
+        );
     }
     writer = writer.tensor("blk.0.empty.weight", GgmlType::Q6_K, [0, 256], &[]);
     let path = dir.path("types.gguf");
@@ -124,10 +129,16 @@ fn every_ggml_type_loads_as_bytes_and_a_large_q4_k_tensor_splits_at_whole_rows()
         assert!(parts.len() > 1, "a tensor over the part limit is split");
         for part in parts {
             assert!(part.bytes() <= limit.bytes);
-            assert!(part.bytes().is_multiple_of(row), "whole rows of whole blocks");
+            assert!(
+                part.bytes().is_multiple_of(row),
+                "whole rows of whole blocks"
+            );
         }
     } else {
-        eprintln!("the part limit {} holds the whole tensor: not split", limit.bytes);
+        eprintln!(
+            "the part limit {} holds the whole tensor: not split",
+            limit.bytes
+        );
     }
     drop(loaded);
     ctx.wait_idle().unwrap();
@@ -145,9 +156,24 @@ fn split_models_and_the_gguf_packages_files_load_and_verify() {
     let mut writer = GgufWriter::new().metadata("general.architecture", "llama");
     for layer in 0..6 {
         writer = writer
-            .tensor(format!("blk.{layer}.attn_norm.weight"), GgmlType::F32, [256], &norm)
-            .tensor(format!("blk.{layer}.attn_q.weight"), GgmlType::Q4_K, [8, 256], &q4)
-            .tensor(format!("blk.{layer}.ffn_up.weight"), GgmlType::Q8_0, [8, 32], &q8);
+            .tensor(
+                format!("blk.{layer}.attn_norm.weight"),
+                GgmlType::F32,
+                [256],
+                &norm,
+            )
+            .tensor(
+                format!("blk.{layer}.attn_q.weight"),
+                GgmlType::Q4_K,
+                [8, 256],
+                &q4,
+            )
+            .tensor(
+                format!("blk.{layer}.ffn_up.weight"),
+                GgmlType::Q8_0,
+                [8, 32],
+                &q8,
+            );
     }
     let parts = writer.write_split(dir.path("model"), 3).unwrap();
     let loaded = load_verified(&ctx, &parts[1]);
@@ -171,7 +197,9 @@ fn gguf_and_safetensors_of_the_same_bytes_load_alike() {
     // safetensors.
     let row = 34 * 64; // 64 q8_0 blocks
     let rows = (2 << 20) / row as u64;
-    let tensors: Vec<Vec<u8>> = (0..16).map(|_| random(&mut rng, rows * row as u64)).collect();
+    let tensors: Vec<Vec<u8>> = (0..16)
+        .map(|_| random(&mut rng, rows * row as u64))
+        .collect();
     let mut gguf = GgufWriter::new();
     let mut st = Vec::new();
     for (i, data) in tensors.iter().enumerate() {
@@ -186,8 +214,18 @@ fn gguf_and_safetensors_of_the_same_bytes_load_alike() {
     let b = load_verified(&ctx, &dir.path("m.safetensors"));
     assert_eq!(a.total_bytes(), b.total_bytes());
     for (x, y) in a.tensors().iter().zip(b.tensors()) {
-        assert_eq!((x.bytes, x.memory_type), (y.bytes, y.memory_type), "{}", x.name);
-        assert_eq!(x.parts().len(), y.parts().len(), "{}: the same split", x.name);
+        assert_eq!(
+            (x.bytes, x.memory_type),
+            (y.bytes, y.memory_type),
+            "{}",
+            x.name
+        );
+        assert_eq!(
+            x.parts().len(),
+            y.parts().len(),
+            "{}: the same split",
+            x.name
+        );
     }
     // Rates are printed, not compared: one run on a shared CPU driver is too noisy to judge.
     eprintln!(

@@ -163,9 +163,24 @@ fn write_gguf(dir: &Path, parts: u32) -> PathBuf {
         .tensor("output_norm.weight", GgmlType::F32, [256], &norm);
     for layer in 0..3 {
         writer = writer
-            .tensor(format!("blk.{layer}.attn_norm.weight"), GgmlType::F32, [256], &norm)
-            .tensor(format!("blk.{layer}.ffn_down.weight"), GgmlType::Q6_K, [4, 256], &q6)
-            .tensor(format!("blk.{layer}.attn_q.weight"), GgmlType::Q8_0, [8, 32], &q8);
+            .tensor(
+                format!("blk.{layer}.attn_norm.weight"),
+                GgmlType::F32,
+                [256],
+                &norm,
+            )
+            .tensor(
+                format!("blk.{layer}.ffn_down.weight"),
+                GgmlType::Q6_K,
+                [4, 256],
+                &q6,
+            )
+            .tensor(
+                format!("blk.{layer}.attn_q.weight"),
+                GgmlType::Q8_0,
+                [8, 32],
+                &q8,
+            );
     }
     if parts == 1 {
         let path = dir.join("model.gguf");
@@ -205,7 +220,10 @@ fn plan_of_a_gguf_model_on_a_recorded_table() {
         .iter()
         .find(|t| t["name"] == "blk.1.ffn_down.weight")
         .unwrap();
-    assert_eq!((&middle["dtype"], &middle["tier"]), (&"q6_K".into(), &"bulk".into()));
+    assert_eq!(
+        (&middle["dtype"], &middle["tier"]),
+        (&"q6_K".into(), &"bulk".into())
+    );
 
     // The human table of a split model, opened by its second part.
     let split = TempDir::new("plan-gguf-split");
@@ -229,10 +247,18 @@ fn plan_of_a_gguf_model_on_a_recorded_table() {
 
     // A missing part exits non-zero naming it.
     std::fs::remove_file(split.path("model-00003-of-00003.gguf")).unwrap();
-    let output = strata(&["plan", second.to_str().unwrap(), "--device-table", table.to_str().unwrap()]);
+    let output = strata(&[
+        "plan",
+        second.to_str().unwrap(),
+        "--device-table",
+        table.to_str().unwrap(),
+    ]);
     assert!(!output.status.success());
     let err = text(&output.stderr);
-    assert!(err.contains("model-00003-of-00003.gguf") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("model-00003-of-00003.gguf") && err.contains("does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -452,7 +478,9 @@ fn load_verify_of_a_gguf_model() {
     let out = text(&output.stdout);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        out.contains("gguf v3, 2 files") && out.contains("token_embd.weight") && out.contains("yes"),
+        out.contains("gguf v3, 2 files")
+            && out.contains("token_embd.weight")
+            && out.contains("yes"),
         "{out}"
     );
 }

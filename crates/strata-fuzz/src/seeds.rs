@@ -136,10 +136,18 @@ pub fn gguf_files() -> Vec<Vec<u8>> {
             .metadata("general.name", "seed")
             .metadata("llama.block_count", 1u32)
             .metadata("llama.rope.freq_base", 10000.0f32)
-            .metadata("tokenizer.ggml.tokens", GgufValue::Array(GgufArray::String(
-                vec!["<s>".into(), "a".into(), String::new()],
-            )))
-            .metadata("tokenizer.ggml.scores", GgufValue::Array(GgufArray::F32(vec![0.0, -1.5])))
+            .metadata(
+                "tokenizer.ggml.tokens",
+                GgufValue::Array(GgufArray::String(vec![
+                    "<s>".into(),
+                    "a".into(),
+                    String::new(),
+                ])),
+            )
+            .metadata(
+                "tokenizer.ggml.scores",
+                GgufValue::Array(GgufArray::F32(vec![0.0, -1.5])),
+            )
             .metadata("u8", 1u8)
             .metadata("i8", -1i8)
             .metadata("u16", 2u16)
@@ -149,10 +157,13 @@ pub fn gguf_files() -> Vec<Vec<u8>> {
             .metadata("u64", 4u64)
             .metadata("i64", -4i64)
             .metadata("f64", 0.5f64)
-            .metadata("nested", GgufValue::Array(GgufArray::Array(vec![
-                GgufArray::U16(vec![1, 2]),
-                GgufArray::Bool(vec![false]),
-            ])))
+            .metadata(
+                "nested",
+                GgufValue::Array(GgufArray::Array(vec![
+                    GgufArray::U16(vec![1, 2]),
+                    GgufArray::Bool(vec![false]),
+                ])),
+            )
             .tensor("token_embd.weight", GgmlType::Q8_0, [8, 64], &embd)
             .tensor("blk.0.attn_norm.weight", GgmlType::F32, [256], &norm)
             .tensor("blk.0.attn_q.weight", GgmlType::Q4_K, [4, 256], &q4)
@@ -373,7 +384,16 @@ pub fn dictionary() -> Vec<Vec<u8>> {
     .collect();
     words.extend(Dtype::ALL.iter().map(|d| d.name().to_string()));
     words.extend(["Q4", "bf16", "F8"].map(String::from));
-    words.extend(["GGUF", "general.alignment", "split.count", "blk.", "token_embd"].map(String::from));
+    words.extend(
+        [
+            "GGUF",
+            "general.alignment",
+            "split.count",
+            "blk.",
+            "token_embd",
+        ]
+        .map(String::from),
+    );
     words.into_iter().map(String::into_bytes).collect()
 }
 

@@ -190,10 +190,18 @@ fn check_split(t: &TensorInfo) {
         return;
     }
     let row = t.row_bytes();
-    assert!(row > 0 && row <= bytes, "{}: split unit within the tensor", t.name);
+    assert!(
+        row > 0 && row <= bytes,
+        "{}: split unit within the tensor",
+        t.name
+    );
     // The unit holds whole elements (or whole blocks) of the tensor's type.
     if t.shape.len() > 1 {
-        let inner: Option<u64> = t.shape.iter().skip(1).try_fold(1u64, |n, &d| n.checked_mul(d));
+        let inner: Option<u64> = t
+            .shape
+            .iter()
+            .skip(1)
+            .try_fold(1u64, |n, &d| n.checked_mul(d));
         let expected = inner.and_then(|n| t.dtype.bytes_for(n)).filter(|&b| b > 0);
         assert!(
             expected.is_none_or(|e| e == row),
@@ -251,31 +259,57 @@ pub fn fuzz_gguf_header(data: &[u8]) -> String {
         Ok(header) => header,
         Err(error) => {
             let text = error.to_string();
-            assert!(text.contains("fuzz.gguf"), "the error must name the file: {text}");
+            assert!(
+                text.contains("fuzz.gguf"),
+                "the error must name the file: {text}"
+            );
             return format!("gguf:{}", kind(&error));
         }
     };
     let len = data.len() as u64;
     assert!(header.alignment.is_power_of_two());
     assert!(matches!(header.version, 2 | 3));
-    assert_eq!(header.data_start + header.data_len, len, "data section runs to the end");
+    assert_eq!(
+        header.data_start + header.data_len,
+        len,
+        "data section runs to the end"
+    );
     if !header.tensors.is_empty() {
-        assert!(header.data_start.is_multiple_of(header.alignment), "aligned data section");
+        assert!(
+            header.data_start.is_multiple_of(header.alignment),
+            "aligned data section"
+        );
     }
     let mut covered = header.data_start;
     for t in &header.tensors {
         let ty: GgmlType = t.dtype.ggml().expect("a GGUF tensor has a ggml type");
-        assert!(t.data_offset >= covered, "{}: in offset order, no overlap", t.name);
+        assert!(
+            t.data_offset >= covered,
+            "{}: in offset order, no overlap",
+            t.name
+        );
         assert!(
             (t.data_offset - header.data_start).is_multiple_of(header.alignment),
             "{}: aligned",
             t.name
         );
         let row = t.shape.last().copied().unwrap_or(1);
-        assert!(row.is_multiple_of(ty.block_size()), "{}: whole blocks", t.name);
+        assert!(
+            row.is_multiple_of(ty.block_size()),
+            "{}: whole blocks",
+            t.name
+        );
         let elements = t.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
-        assert_eq!(elements.and_then(|n| ty.row_bytes(n)), Some(t.bytes), "{}: size", t.name);
-        let end = t.data_offset.checked_add(t.bytes).expect("offsets overflow");
+        assert_eq!(
+            elements.and_then(|n| ty.row_bytes(n)),
+            Some(t.bytes),
+            "{}: size",
+            t.name
+        );
+        let end = t
+            .data_offset
+            .checked_add(t.bytes)
+            .expect("offsets overflow");
         assert!(end <= len, "{}: data past the end of the file", t.name);
         if t.bytes > 0 {
             covered = end;
@@ -296,7 +330,12 @@ pub fn fuzz_gguf_header(data: &[u8]) -> String {
         for t in &header.tensors {
             let start = t.data_offset as usize;
             let ty = t.dtype.ggml().expect("a ggml type");
-            writer = writer.tensor(t.name.clone(), ty, t.shape.clone(), &bytes[start..start + t.bytes as usize]);
+            writer = writer.tensor(
+                t.name.clone(),
+                ty,
+                t.shape.clone(),
+                &bytes[start..start + t.bytes as usize],
+            );
         }
         writer.to_bytes().expect("what was read can be written")
     };
@@ -305,10 +344,21 @@ pub fn fuzz_gguf_header(data: &[u8]) -> String {
     let names = |h: &strata::model::GgufHeader| -> Vec<(String, String, Vec<u64>, u64)> {
         h.tensors
             .iter()
-            .map(|t| (t.name.clone(), t.dtype.to_string(), t.shape.clone(), t.bytes))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.dtype.to_string(),
+                    t.shape.clone(),
+                    t.bytes,
+                )
+            })
             .collect()
     };
-    assert_eq!(names(&reread), names(&header), "round trip keeps the tensors");
+    assert_eq!(
+        names(&reread),
+        names(&header),
+        "round trip keeps the tensors"
+    );
     assert_eq!(rewrite(&reread, &once), once, "writing is idempotent");
 
     for t in &header.tensors {
@@ -326,7 +376,11 @@ pub fn fuzz_gguf_header(data: &[u8]) -> String {
         ..PlanOptions::default()
     };
     let only = plan_and_check(&specs, &tables[1].1, &only);
-    format!("gguf:ok/{}/{}/{tiered}/{only}", bucket(specs.len()), bucket(header.metadata.len()))
+    format!(
+        "gguf:ok/{}/{}/{tiered}/{only}",
+        bucket(specs.len()),
+        bucket(header.metadata.len())
+    )
 }
 
 /// A sharded model's index: `ModelIndex::parse`, then its promises (names distinct, shard names

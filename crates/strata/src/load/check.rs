@@ -134,19 +134,15 @@ pub(crate) fn check_parts(
     model: &Model,
 ) -> Result<(), LoadError> {
     for step in steps.iter().filter(|s| s.info.bytes > 0) {
-        split_into_parts(
-            step.info.bytes,
-            step.info.row_bytes(),
-            limit,
-            "tensor",
-        )
-        .map_err(|source| LoadError::Place {
-            model: model.path().to_path_buf(),
-            tensor: step.info.name.clone(),
-            bytes: step.info.bytes,
-            placement: step.planned.placement,
-            source: Box::new(source),
-        })?;
+        split_into_parts(step.info.bytes, step.info.row_bytes(), limit, "tensor").map_err(
+            |source| LoadError::Place {
+                model: model.path().to_path_buf(),
+                tensor: step.info.name.clone(),
+                bytes: step.info.bytes,
+                placement: step.planned.placement,
+                source: Box::new(source),
+            },
+        )?;
     }
     Ok(())
 }

@@ -387,7 +387,11 @@ mod tests {
         assert_eq!(GgmlType::Q4_K.row_bytes(0), Some(0));
         assert_eq!(GgmlType::Q4_K.row_bytes(100), None, "not whole blocks");
         assert_eq!(GgmlType::F64.row_bytes(u64::MAX), None, "overflow");
-        assert_eq!(GgmlType::Q8_0.row_bytes(u64::MAX / 32 * 32), None, "overflow");
+        assert_eq!(
+            GgmlType::Q8_0.row_bytes(u64::MAX / 32 * 32),
+            None,
+            "overflow"
+        );
         assert!(GgmlType::Q4_K.is_quantized());
         assert!(!GgmlType::BF16.is_quantized());
     }

@@ -40,11 +40,11 @@ mod writer;
 pub use dtype::{Dtype, UnknownDtype};
 pub use error::ModelError;
 pub use ggml_type::{GgmlType, UnknownGgmlType};
-pub use index::{INDEX_FILE_NAME, MAX_INDEX_LEN, ModelIndex};
 pub use gguf::{
     GgufArray, GgufHeader, GgufMetadata, GgufTensor, GgufValue, GgufValueType, GgufWriter,
     MAX_ARRAY_DEPTH, parse_gguf,
 };
+pub use index::{INDEX_FILE_NAME, MAX_INDEX_LEN, ModelIndex};
 pub use model::{Model, ModelFormat, SINGLE_FILE_NAME};
 pub use shard::{MAX_HEADER_LEN, Shard, ShardFormat, ShardHeader, parse_header};
 pub use tensor::TensorInfo;

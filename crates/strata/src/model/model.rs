@@ -337,7 +337,10 @@ impl Model {
 /// Whether `path` is a GGUF file: a `.gguf` name, or the GGUF magic at its start.
 fn is_gguf(path: &Path) -> bool {
     use std::io::Read;
-    if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("gguf")) {
+    if path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("gguf"))
+    {
         return true;
     }
     let mut magic = [0u8; 4];

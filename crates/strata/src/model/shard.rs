@@ -10,8 +10,8 @@
 //! so that each failure is a [`ModelError`] that names the file and the tensor. (The crate
 //! reports an unknown dtype or a bad offset as a JSON error without saying which tensor.)
 
-use super::json::Entries;
 use super::gguf::{GgufHeader, parse_gguf};
+use super::json::Entries;
 use super::{Dtype, ModelError, TensorInfo};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};

@@ -86,7 +86,11 @@ mod tests {
         assert_eq!(info(Dtype::F32, &[]).row_bytes(), 4);
         assert_eq!(info(Dtype::F4, &[10, 20]).row_bytes(), 10);
         assert_eq!(info(Dtype::F4, &[3, 4, 3]).row_bytes(), 6);
-        assert_eq!(info(Dtype::F4, &[4, 3]).row_bytes(), 6, "half-byte rows: whole");
+        assert_eq!(
+            info(Dtype::F4, &[4, 3]).row_bytes(),
+            6,
+            "half-byte rows: whole"
+        );
         assert_eq!(info(Dtype::F4, &[8]).row_bytes(), 1);
         assert_eq!(info(Dtype::F6E2M3, &[8]).row_bytes(), 3);
     }

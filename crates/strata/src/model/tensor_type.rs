@@ -122,6 +122,9 @@ mod tests {
         assert_eq!(TensorType::from(GgmlType::Q6_K).block_size(), 256);
         assert_eq!(TensorType::from(Dtype::F32), Dtype::F32);
         assert_eq!(TensorType::from(GgmlType::F32), GgmlType::F32);
-        assert_ne!(TensorType::from(GgmlType::F32), TensorType::from(Dtype::F32));
+        assert_ne!(
+            TensorType::from(GgmlType::F32),
+            TensorType::from(Dtype::F32)
+        );
     }
 }

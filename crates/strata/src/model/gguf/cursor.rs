@@ -36,7 +36,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next `n` bytes, or [`ModelError::GgufTruncated`] naming `what`.
-    pub(crate) fn take(&mut self, n: u64, what: impl Fn() -> String) -> Result<&'a [u8], ModelError> {
+    pub(crate) fn take(
+        &mut self,
+        n: u64,
+        what: impl Fn() -> String,
+    ) -> Result<&'a [u8], ModelError> {
         let taken = usize::try_from(n)
             .ok()
             .and_then(|n| self.at.checked_add(n))
@@ -129,7 +133,11 @@ mod tests {
         assert_eq!(cursor.remaining(), 0);
         assert!(matches!(
             cursor.u32(|| "more".into()),
-            Err(ModelError::GgufTruncated { needed: 4, offset: 15, .. })
+            Err(ModelError::GgufTruncated {
+                needed: 4,
+                offset: 15,
+                ..
+            })
         ));
     }
 
@@ -137,14 +145,35 @@ mod tests {
     fn hostile_lengths_are_refused_before_allocating() {
         let file = Path::new("t.gguf");
         let bytes = u64::MAX.to_le_bytes();
-        let error = Cursor::new(file, &bytes).string(|| "key".into()).unwrap_err();
-        assert!(matches!(error, ModelError::GgufLengthBeyondFile { length: u64::MAX, .. }));
+        let error = Cursor::new(file, &bytes)
+            .string(|| "key".into())
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            ModelError::GgufLengthBeyondFile {
+                length: u64::MAX,
+                ..
+            }
+        ));
         let bytes = 2u64.to_le_bytes();
-        let error = Cursor::new(file, &bytes).count(u64::MAX, || "n".into()).unwrap_err();
-        assert!(matches!(error, ModelError::GgufLengthBeyondFile { needed: u64::MAX, .. }));
+        let error = Cursor::new(file, &bytes)
+            .count(u64::MAX, || "n".into())
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            ModelError::GgufLengthBeyondFile {
+                needed: u64::MAX,
+                ..
+            }
+        ));
         let mut bytes = 2u64.to_le_bytes().to_vec();
         bytes.extend_from_slice(&[0xff, 0xfe]);
-        let error = Cursor::new(file, &bytes).string(|| "name".into()).unwrap_err();
-        assert!(matches!(error, ModelError::GgufInvalidString { .. }), "{error}");
+        let error = Cursor::new(file, &bytes)
+            .string(|| "name".into())
+            .unwrap_err();
+        assert!(
+            matches!(error, ModelError::GgufInvalidString { .. }),
+            "{error}"
+        );
     }
 }

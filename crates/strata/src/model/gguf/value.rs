@@ -523,7 +523,13 @@ fn read_array(cursor: &mut Cursor<'_>, key: &str, depth: usize) -> Result<GgufAr
         T::F64 => fixed!(F64, f64),
         T::Bool => {
             let what = || format!("the elements of array metadata `{key}`");
-            GgufArray::Bool(cursor.take(len as u64, what)?.iter().map(|&b| b != 0).collect())
+            GgufArray::Bool(
+                cursor
+                    .take(len as u64, what)?
+                    .iter()
+                    .map(|&b| b != 0)
+                    .collect(),
+            )
         }
         T::String => {
             let mut strings = Vec::with_capacity(reserve);

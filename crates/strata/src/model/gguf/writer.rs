@@ -26,7 +26,9 @@ pub struct GgufTensor<'a> {
     pub data: &'a [u8],
 }
 
-/// A GGUF file to write: see the [module docs](self).
+/// A GGUF file to write. Tensors are laid out in the order given, each at the next multiple of
+/// the alignment, and the file ends padded to the alignment, as ggml and the Python `gguf`
+/// package write them.
 ///
 /// ```
 /// use strata::model::{GgmlType, GgufWriter, Model};
@@ -192,7 +194,8 @@ impl<'a> GgufWriter<'a> {
     /// # Errors
     /// As [`GgufWriter::write`], except for data lengths.
     pub fn header_bytes(&self) -> Result<(Vec<u8>, u64), ModelError> {
-        let (header, _, data_len) = self.header(Path::new(IN_MEMORY), &self.metadata, &self.tensors)?;
+        let (header, _, data_len) =
+            self.header(Path::new(IN_MEMORY), &self.metadata, &self.tensors)?;
         Ok((header, data_len))
     }
 
@@ -267,7 +270,9 @@ impl<'a> GgufWriter<'a> {
             let _ = std::fs::remove_file(path);
             return written;
         }
-        let file = out.into_inner().map_err(|e| io_error(path, e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| io_error(path, e.into_error()))?;
         file.sync_all().map_err(|e| io_error(path, e))
     }
 
@@ -446,7 +451,10 @@ mod tests {
             ("f64", (-0.25f64).into()),
             ("arr.u8", GgufArray::from(vec![1u8, 2]).into()),
             ("arr.f32", GgufArray::from(vec![1.5f32, -2.0]).into()),
-            ("arr.str", GgufArray::from(vec!["a".to_string(), String::new()]).into()),
+            (
+                "arr.str",
+                GgufArray::from(vec!["a".to_string(), String::new()]).into(),
+            ),
             ("arr.bool", GgufArray::from(vec![true, false]).into()),
             ("arr.i64", GgufArray::from(Vec::<i64>::new()).into()),
             (
@@ -465,7 +473,11 @@ mod tests {
         let data: Vec<Vec<u8>> = GgmlType::ALL
             .iter()
             .enumerate()
-            .map(|(i, ty)| (0..2 * ty.block_bytes()).map(|b| (b as usize * 7 + i) as u8).collect())
+            .map(|(i, ty)| {
+                (0..2 * ty.block_bytes())
+                    .map(|b| (b as usize * 7 + i) as u8)
+                    .collect()
+            })
             .collect();
         let mut writer = GgufWriter::new().alignment(64);
         for (key, value) in every_value() {
@@ -477,7 +489,10 @@ mod tests {
         let bytes = writer.to_bytes().unwrap();
         let header = parse(&bytes).unwrap();
         assert_eq!((header.version, header.alignment), (3, 64));
-        assert_eq!(header.metadata.get("general.alignment"), Some(&GgufValue::U32(64)));
+        assert_eq!(
+            header.metadata.get("general.alignment"),
+            Some(&GgufValue::U32(64))
+        );
         for (key, value) in every_value() {
             assert_eq!(header.metadata.get(key), Some(&value), "{key}");
         }
@@ -519,7 +534,10 @@ mod tests {
         let header = parse(&bytes).unwrap();
         let by_name = |n: &str| header.tensors.iter().find(|t| t.name == n).unwrap();
         let m: &TensorInfo = by_name("m");
-        assert_eq!((m.shape.as_slice(), m.bytes, m.row_bytes()), (&[2u64, 3][..], 24, 12));
+        assert_eq!(
+            (m.shape.as_slice(), m.bytes, m.row_bytes()),
+            (&[2u64, 3][..], 24, 12)
+        );
         assert_eq!((by_name("s").bytes, by_name("s").row_bytes()), (4, 4));
         assert_eq!(by_name("e").bytes, 0);
     }
@@ -530,12 +548,32 @@ mod tests {
             .tensor("q", GgmlType::Q4_K, [1, 100], &[])
             .to_bytes()
             .unwrap_err();
-        assert!(matches!(err, ModelError::PartialBlock { row: 100, block: 256, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ModelError::PartialBlock {
+                    row: 100,
+                    block: 256,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = GgufWriter::new()
             .tensor("q", GgmlType::Q8_0, [1, 32], &[0; 3])
             .to_bytes()
             .unwrap_err();
-        assert!(matches!(err, ModelError::SizeMismatch { expected: 34, actual: 3, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ModelError::SizeMismatch {
+                    expected: 34,
+                    actual: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = GgufWriter::new()
             .metadata("k", 1u8)
             .metadata("k", 2u8)
