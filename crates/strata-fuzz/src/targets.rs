@@ -10,7 +10,9 @@ use crate::seeds;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Component, Path};
-use strata::model::{GgmlType, GgufWriter, ModelIndex, TensorInfo, parse_gguf, parse_header};
+use strata::model::{
+    GgmlType, GgufWriter, ModelIndex, TensorInfo, element_count, parse_gguf, parse_header,
+};
 use strata::placement::{PartLimit, split_into_parts};
 use strata::placement::{Placement, Usage, describe_memory_type, placements_served_by};
 use strata::plan::{
@@ -197,11 +199,7 @@ fn check_split(t: &TensorInfo) {
     );
     // The unit holds whole elements (or whole blocks) of the tensor's type.
     if t.shape.len() > 1 {
-        let inner: Option<u64> = t
-            .shape
-            .iter()
-            .skip(1)
-            .try_fold(1u64, |n, &d| n.checked_mul(d));
+        let inner = element_count(&t.shape[1..]);
         let expected = inner.and_then(|n| t.dtype.bytes_for(n)).filter(|&b| b > 0);
         assert!(
             expected.is_none_or(|e| e == row),
@@ -299,7 +297,7 @@ pub fn fuzz_gguf_header(data: &[u8]) -> String {
             "{}: whole blocks",
             t.name
         );
-        let elements = t.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+        let elements = element_count(&t.shape);
         assert_eq!(
             elements.and_then(|n| ty.row_bytes(n)),
             Some(t.bytes),

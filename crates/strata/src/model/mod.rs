@@ -47,6 +47,6 @@ pub use gguf::{
 pub use index::{INDEX_FILE_NAME, MAX_INDEX_LEN, ModelIndex};
 pub use model::{Model, ModelFormat, SINGLE_FILE_NAME};
 pub use shard::{MAX_HEADER_LEN, Shard, ShardFormat, ShardHeader, parse_header};
-pub use tensor::TensorInfo;
+pub use tensor::{TensorInfo, element_count};
 pub use tensor_type::TensorType;
 pub use writer::{write_safetensors, write_sharded};

@@ -26,6 +26,16 @@ pub struct TensorInfo {
     pub data_offset: u64,
 }
 
+/// The number of elements of a tensor of this shape: 0 when any dimension is 0 (whatever the
+/// others), else their product; `None` when that overflows `u64`. Independent of the order of
+/// the dimensions.
+pub fn element_count(shape: &[u64]) -> Option<u64> {
+    if shape.contains(&0) {
+        return Some(0);
+    }
+    shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d))
+}
+
 impl TensorInfo {
     /// The unit a tensor may be split at when it is larger than one buffer may be
     /// ([`crate::placement::split`]): one slice of its outermost dimension, that is the bytes of
@@ -46,17 +56,10 @@ impl TensorInfo {
                 .bytes_for(self.dtype.block_size())
                 .filter(|&b| b > 0)
                 .unwrap_or(whole),
-            _ => {
-                let inner = self
-                    .shape
-                    .iter()
-                    .skip(1)
-                    .try_fold(1u64, |n, &d| n.checked_mul(d));
-                inner
-                    .and_then(|n| self.dtype.bytes_for(n))
-                    .filter(|&b| b > 0)
-                    .unwrap_or(whole)
-            }
+            _ => element_count(&self.shape[1..])
+                .and_then(|n| self.dtype.bytes_for(n))
+                .filter(|&b| b > 0)
+                .unwrap_or(whole),
         }
     }
 }
@@ -93,6 +96,15 @@ mod tests {
         );
         assert_eq!(info(Dtype::F4, &[8]).row_bytes(), 1);
         assert_eq!(info(Dtype::F6E2M3, &[8]).row_bytes(), 3);
+    }
+
+    #[test]
+    fn element_counts_do_not_depend_on_order() {
+        assert_eq!(element_count(&[]), Some(1));
+        assert_eq!(element_count(&[2, 3]), Some(6));
+        assert_eq!(element_count(&[1 << 40, 1 << 40, 0]), Some(0));
+        assert_eq!(element_count(&[0, 1 << 40, 1 << 40]), Some(0));
+        assert_eq!(element_count(&[1 << 40, 1 << 40]), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 use super::cursor::Cursor;
 use super::value::{GgufMetadata, GgufValue, read_entry};
+use crate::model::tensor::element_count;
 use crate::model::{GgmlType, ModelError, TensorInfo, TensorType};
 use std::collections::HashSet;
 use std::path::Path;
@@ -320,10 +321,7 @@ fn check_tensor(
         shape,
     };
     // ggml counts elements in `int64_t`.
-    let elements = ne
-        .iter()
-        .try_fold(1u64, |n, &d| n.checked_mul(d))
-        .filter(|&n| i64::try_from(n).is_ok());
+    let elements = element_count(&ne).filter(|&n| i64::try_from(n).is_ok());
     let Some(elements) = elements else {
         return Err(overflow(name, shape));
     };

@@ -8,6 +8,7 @@ use super::header::{DEFAULT_ALIGNMENT, GGUF_MAGIC, align_up};
 use super::split::{SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT, SplitName};
 use super::value::{GgufArray, GgufValue};
 use crate::model::shard::io_error;
+use crate::model::tensor::element_count;
 use crate::model::{GgmlType, ModelError};
 use std::collections::HashSet;
 use std::io::Write;
@@ -367,10 +368,7 @@ fn tensor_bytes(file: &Path, tensor: &GgufTensor<'_>) -> Result<u64, ModelError>
             block: ty.block_size(),
         });
     }
-    tensor
-        .shape
-        .iter()
-        .try_fold(1u64, |n, &d| n.checked_mul(d))
+    element_count(&tensor.shape)
         .and_then(|elements| ty.row_bytes(elements))
         .ok_or_else(|| too_large(file, tensor))
 }
