@@ -14,7 +14,7 @@ cargo test -p strata --features gles --test gles
 # non-zero exit or on any validation message: the layer prints its own ("Validation Error: ...")
 # when no debug messenger is installed, and wgpu logs them under `wgpu_hal::vulkan::instance`
 # when one is (Strata installs it whenever validation is on).
-for example in hello_matmul placement_tour embed_wgpu tiered_load decode_loop; do
+for example in hello_matmul placement_tour embed_wgpu tiered_load gguf_load decode_loop; do
   echo "== example $example"
   log="$(mktemp)"
   if ! STRATA_VALIDATION=1 cargo run -q -p strata --example "$example" >"$log" 2>&1; then

@@ -134,7 +134,10 @@ fn single_file_round_trips_every_dtype() {
     for info in by_file.tensors() {
         let view = theirs.tensor(&info.name).unwrap();
         assert_eq!(view.data(), by_file.tensor_data(info).unwrap());
-        assert_eq!(Dtype::try_from(view.dtype()), Ok(info.dtype));
+        assert_eq!(
+            Dtype::try_from(view.dtype()),
+            Ok(info.dtype.safetensors().unwrap())
+        );
     }
 }
 

@@ -164,7 +164,7 @@ fn a_generated_model_loads_and_verifies_with_a_split_tensor() {
     let big = loaded.get("model.embed_tokens.weight").unwrap();
     assert_eq!(
         (big.dtype, big.shape.as_slice(), big.bytes),
-        (Dtype::F32, &[rows, cols][..], rows * cols * 4)
+        (Dtype::F32.into(), &[rows, cols][..], rows * cols * 4)
     );
     let limit = ctx.part_limit();
     if big.bytes > limit.bytes {

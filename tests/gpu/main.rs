@@ -6,6 +6,7 @@
 
 mod across;
 mod embed;
+mod gguf;
 mod harness;
 mod kernels;
 mod load;

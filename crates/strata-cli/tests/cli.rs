@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use strata::model::{Dtype, write_safetensors, write_sharded};
+use strata::model::{Dtype, GgmlType, GgufWriter, write_safetensors, write_sharded};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -147,6 +147,118 @@ fn write_model(path: &Path) {
         tensors.push(tensor(&name("mask"), Dtype::U8, &[7, 5]));
     }
     write_safetensors(path, &tensors).unwrap();
+}
+
+/// A small GGUF model of several ggml types (quantized ones included), `parts` files.
+fn write_gguf(dir: &Path, parts: u32) -> PathBuf {
+    let bytes = |len: u64| -> Vec<u8> { (0..len).map(|i| (i * 13 + 5) as u8).collect() };
+    let embd = bytes(32 * 144);
+    let q6 = bytes(4 * 210);
+    let q8 = bytes(8 * 34);
+    let norm = bytes(4 * 256);
+    let mut writer = GgufWriter::new()
+        .metadata("general.architecture", "llama")
+        .metadata("general.name", "cli test")
+        .tensor("token_embd.weight", GgmlType::Q4_K, [32, 256], &embd)
+        .tensor("output_norm.weight", GgmlType::F32, [256], &norm);
+    for layer in 0..3 {
+        writer = writer
+            .tensor(
+                format!("blk.{layer}.attn_norm.weight"),
+                GgmlType::F32,
+                [256],
+                &norm,
+            )
+            .tensor(
+                format!("blk.{layer}.ffn_down.weight"),
+                GgmlType::Q6_K,
+                [4, 256],
+                &q6,
+            )
+            .tensor(
+                format!("blk.{layer}.attn_q.weight"),
+                GgmlType::Q8_0,
+                [8, 32],
+                &q8,
+            );
+    }
+    if parts == 1 {
+        let path = dir.join("model.gguf");
+        writer.write(&path).unwrap();
+        path
+    } else {
+        writer.write_split(dir.join("model"), parts).unwrap()[0].clone()
+    }
+}
+
+#[test]
+fn plan_of_a_gguf_model_on_a_recorded_table() {
+    let dir = TempDir::new("plan-gguf");
+    let model = write_gguf(&dir.0, 1);
+    let table = device_table("amd-apu-radv");
+    let doc = json(&strata(&[
+        "plan",
+        model.to_str().unwrap(),
+        "--device-table",
+        table.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(doc["format"], "gguf");
+    assert_eq!(doc["architecture"], "llama");
+    assert_eq!(doc["name"], "cli test");
+    let tensors = doc["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 11);
+    let embd = tensors
+        .iter()
+        .find(|t| t["name"] == "token_embd.weight")
+        .unwrap();
+    assert_eq!(embd["dtype"], "q4_K");
+    assert_eq!(embd["placement"], "vram");
+    assert_eq!(embd["shape"], serde_json::json!([32, 256]));
+    assert_eq!(embd["bytes"], 32 * 144);
+    let middle = tensors
+        .iter()
+        .find(|t| t["name"] == "blk.1.ffn_down.weight")
+        .unwrap();
+    assert_eq!(
+        (&middle["dtype"], &middle["tier"]),
+        (&"q6_K".into(), &"bulk".into())
+    );
+
+    // The human table of a split model, opened by its second part.
+    let split = TempDir::new("plan-gguf-split");
+    write_gguf(&split.0, 3);
+    let second = split.path("model-00002-of-00003.gguf");
+    let output = strata(&[
+        "plan",
+        second.to_str().unwrap(),
+        "--device-table",
+        table.to_str().unwrap(),
+    ]);
+    let out = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        out.contains("model-00001-of-00003.gguf")
+            && out.contains("gguf v3, 3 files, architecture llama, name \"cli test\"")
+            && out.contains("q6_K")
+            && out.contains("blk.2.attn_q.weight"),
+        "{out}"
+    );
+
+    // A missing part exits non-zero naming it.
+    std::fs::remove_file(split.path("model-00003-of-00003.gguf")).unwrap();
+    let output = strata(&[
+        "plan",
+        second.to_str().unwrap(),
+        "--device-table",
+        table.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("model-00003-of-00003.gguf") && err.contains("does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -339,6 +451,36 @@ fn load_verify_json_succeeds() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
         out.contains("a.weight") && out.contains("verified") && out.contains("yes"),
+        "{out}"
+    );
+}
+
+#[test]
+fn load_verify_of_a_gguf_model() {
+    let Some(_adapter) = adapter() else { return };
+    let dir = TempDir::new("load-gguf");
+    let model = write_gguf(&dir.0, 1);
+    let doc = json(&strata_gpu(&[
+        "load",
+        model.to_str().unwrap(),
+        "--verify",
+        "--json",
+    ]));
+    assert_eq!(doc["format"], "gguf");
+    let tensors = doc["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 11);
+    assert!(tensors.iter().all(|t| t["verified"] == true), "{doc}");
+    assert!(tensors.iter().any(|t| t["dtype"] == "q6_K"));
+
+    let split = TempDir::new("load-gguf-split");
+    let first = write_gguf(&split.0, 2);
+    let output = strata_gpu(&["load", first.to_str().unwrap(), "--verify"]);
+    let out = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        out.contains("gguf v3, 2 files")
+            && out.contains("token_embd.weight")
+            && out.contains("yes"),
         "{out}"
     );
 }

@@ -3,7 +3,7 @@
 //! - **Fuzzing** ([`targets`], [`mutate`], [`runner`]): `cargo fuzz` needs a nightly compiler, so
 //!   this crate carries its own small fuzzer. It is coverage-free: it starts from valid inputs
 //!   generated in code ([`seeds`]), mutates them (bit flips, inserts, deletes, splices, a
-//!   dictionary of JSON tokens, dtype and flag names and awkward numbers) and runs each target
+//!   dictionary of JSON tokens, dtype and flag names and awkward numbers, awkward binary integers) and runs each target
 //!   under `catch_unwind`. In place of coverage it keeps every input whose *outcome* (accepted,
 //!   or refused with a given error kind) it has not seen before, which is enough to walk past the
 //!   first checks of each parser. Every target asserts what its code promises (offsets inside the
@@ -34,5 +34,6 @@ pub mod targets;
 
 pub use runner::{Crash, RunConfig, RunReport, run};
 pub use targets::{
-    TARGETS, Target, fuzz_memory_table_json, fuzz_model_header, fuzz_model_index, fuzz_plan_rules,
+    TARGETS, Target, fuzz_gguf_header, fuzz_memory_table_json, fuzz_model_header, fuzz_model_index,
+    fuzz_plan_rules,
 };

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 use strata::Dtype;
+use strata::model::{GgmlType, GgufArray, GgufValue, GgufWriter};
 use strata::table::MemoryTable;
 
 /// The memory tables recorded from real devices (`tests/devices/` at the workspace root), by
@@ -108,6 +109,89 @@ pub fn model_headers() -> Vec<Vec<u8>> {
         model_file(small, Some(json!({"format": "pt"})), 0),
         model_file(&every_dtype, None, 0),
         model_file(small, None, 5),
+    ]
+}
+
+/// Deterministic filler bytes for seed tensors.
+fn filler(len: u64, salt: u64) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + salt * 7 + 3) as u8).collect()
+}
+
+/// Valid GGUF files, written by Strata's writer: empty (versions 2 and 3), a small
+/// Llama-shaped model with metadata of every value type, one tensor of every ggml type at
+/// alignment 64, and the parts of a split model.
+pub fn gguf_files() -> Vec<Vec<u8>> {
+    let write = |writer: GgufWriter<'_>| {
+        writer
+            .to_bytes()
+            .unwrap_or_else(|e| panic!("seed GGUF file does not write: {e}"))
+    };
+    let q4 = filler(4 * 144, 1);
+    let q6 = filler(2 * 210, 2);
+    let norm = filler(4 * 256, 3);
+    let embd = filler(8 * 2 * 34, 4);
+    let small = || {
+        GgufWriter::new()
+            .metadata("general.architecture", "llama")
+            .metadata("general.name", "seed")
+            .metadata("llama.block_count", 1u32)
+            .metadata("llama.rope.freq_base", 10000.0f32)
+            .metadata(
+                "tokenizer.ggml.tokens",
+                GgufValue::Array(GgufArray::String(vec![
+                    "<s>".into(),
+                    "a".into(),
+                    String::new(),
+                ])),
+            )
+            .metadata(
+                "tokenizer.ggml.scores",
+                GgufValue::Array(GgufArray::F32(vec![0.0, -1.5])),
+            )
+            .metadata("u8", 1u8)
+            .metadata("i8", -1i8)
+            .metadata("u16", 2u16)
+            .metadata("i16", -2i16)
+            .metadata("i32", -3i32)
+            .metadata("bool", true)
+            .metadata("u64", 4u64)
+            .metadata("i64", -4i64)
+            .metadata("f64", 0.5f64)
+            .metadata(
+                "nested",
+                GgufValue::Array(GgufArray::Array(vec![
+                    GgufArray::U16(vec![1, 2]),
+                    GgufArray::Bool(vec![false]),
+                ])),
+            )
+            .tensor("token_embd.weight", GgmlType::Q8_0, [8, 64], &embd)
+            .tensor("blk.0.attn_norm.weight", GgmlType::F32, [256], &norm)
+            .tensor("blk.0.attn_q.weight", GgmlType::Q4_K, [4, 256], &q4)
+            .tensor("blk.0.ffn_down.weight", GgmlType::Q6_K, [2, 256], &q6)
+            .tensor("output_norm.weight", GgmlType::F32, [256], &norm)
+            .tensor("empty", GgmlType::Q4_K, [0, 256], &[])
+    };
+    let blocks: Vec<Vec<u8>> = GgmlType::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| filler(ty.block_bytes(), i as u64))
+        .collect();
+    let mut every_type = GgufWriter::new().alignment(64);
+    for (ty, data) in GgmlType::ALL.iter().zip(&blocks) {
+        every_type = every_type.tensor(format!("t.{ty}"), *ty, [1, ty.block_size()], data);
+    }
+    let split_part = GgufWriter::new()
+        .metadata("split.no", 1u16)
+        .metadata("split.count", 3u16)
+        .metadata("split.tensors.count", 7i32)
+        .tensor("blk.1.attn_q.weight", GgmlType::Q4_K, [4, 256], &q4);
+    vec![
+        write(GgufWriter::new()),
+        write(GgufWriter::new().version(2)),
+        write(small()),
+        write(small().version(2).alignment(16)),
+        write(every_type),
+        write(split_part),
     ]
 }
 
@@ -300,6 +384,16 @@ pub fn dictionary() -> Vec<Vec<u8>> {
     .collect();
     words.extend(Dtype::ALL.iter().map(|d| d.name().to_string()));
     words.extend(["Q4", "bf16", "F8"].map(String::from));
+    words.extend(
+        [
+            "GGUF",
+            "general.alignment",
+            "split.count",
+            "blk.",
+            "token_embd",
+        ]
+        .map(String::from),
+    );
     words.into_iter().map(String::into_bytes).collect()
 }
 

@@ -10,8 +10,10 @@ use crate::seeds;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Component, Path};
-use strata::model::{ModelIndex, parse_header};
-use strata::placement::{PartLimit, row_bytes, split_into_parts};
+use strata::model::{
+    GgmlType, GgufWriter, ModelIndex, TensorInfo, element_count, parse_gguf, parse_header,
+};
+use strata::placement::{PartLimit, split_into_parts};
 use strata::placement::{Placement, Usage, describe_memory_type, placements_served_by};
 use strata::plan::{
     Classifier, PlacementCaps, PlanOptions, PlanPolicy, TensorSpec, TierReason, TierRule,
@@ -41,7 +43,7 @@ pub struct Target {
 }
 
 /// Every target, in the order `strata-fuzz all` runs them.
-pub const TARGETS: [Target; 4] = [
+pub const TARGETS: [Target; 5] = [
     Target {
         name: "model_header",
         about: "safetensors header parsing, then the loader's split and plan of its tensors",
@@ -50,6 +52,15 @@ pub const TARGETS: [Target; 4] = [
         fixup: Some(fix_header_length),
         max_len: 16 << 10,
         json: Json::SafetensorsHeader,
+    },
+    Target {
+        name: "gguf_header",
+        about: "GGUF header parsing (metadata, tensor infos, layout), a write/read round trip, then the loader's split and plan of its tensors",
+        run: fuzz_gguf_header,
+        seeds: seeds::gguf_files,
+        fixup: Some(fix_gguf_start),
+        max_len: 16 << 10,
+        json: Json::None,
     },
     Target {
         name: "model_index",
@@ -155,7 +166,7 @@ pub fn fuzz_model_header(data: &[u8]) -> String {
     assert_distinct(header.tensors.iter().map(|t| t.name.as_str()), "tensor");
 
     for t in &header.tensors {
-        check_split(t.bytes, &t.shape, t.dtype);
+        check_split(t);
     }
     let specs: Vec<TensorSpec> = header
         .tensors
@@ -172,16 +183,30 @@ pub fn fuzz_model_header(data: &[u8]) -> String {
     format!("header:ok/{}/{tiered}/{only}", bucket(specs.len()))
 }
 
-/// Splits a tensor as the loader does, under a small and a lavapipe-sized part limit, and checks
-/// the parts: whole rows, within the limit, adding up; or `TooLarge` when a row cannot fit.
-fn check_split(bytes: u64, shape: &[u64], dtype: Dtype) {
-    let Some(element) = dtype.size_bytes() else {
-        return;
-    };
+/// Splits a tensor as the loader does (at [`TensorInfo::row_bytes`]), under a small and a
+/// lavapipe-sized part limit, and checks the parts: whole rows, within the limit, adding up; or
+/// `TooLarge` when a row cannot fit.
+fn check_split(t: &TensorInfo) {
+    let bytes = t.bytes;
     if bytes == 0 {
         return;
     }
-    let row = row_bytes(shape, u64::from(element));
+    let row = t.row_bytes();
+    assert!(
+        row > 0 && row <= bytes,
+        "{}: split unit within the tensor",
+        t.name
+    );
+    // The unit holds whole elements (or whole blocks) of the tensor's type.
+    if t.shape.len() > 1 {
+        let inner = element_count(&t.shape[1..]);
+        let expected = inner.and_then(|n| t.dtype.bytes_for(n)).filter(|&b| b > 0);
+        assert!(
+            expected.is_none_or(|e| e == row),
+            "{}: split unit is one outer slice",
+            t.name
+        );
+    }
     for limit in [4096, 128 << 20] {
         let limit = PartLimit {
             bytes: limit,
@@ -207,6 +232,153 @@ fn check_split(bytes: u64, shape: &[u64], dtype: Dtype) {
             Err(other) => panic!("unexpected split error: {other}"),
         }
     }
+}
+
+/// Puts the GGUF magic and a supported version at the start of a mutated input, so that more
+/// inputs get past the first two checks.
+pub fn fix_gguf_start(bytes: &mut [u8]) {
+    if let Some(start) = bytes.get_mut(..8) {
+        start[..4].copy_from_slice(b"GGUF");
+        if !matches!(start[4..8], [2 | 3, 0, 0, 0]) {
+            start[4..8].copy_from_slice(&3u32.to_le_bytes());
+        }
+    }
+}
+
+/// A GGUF file's bytes: `parse_gguf`, then the promises a loader relies on (the data section
+/// is aligned and runs to the end of the file; every tensor lies inside it, aligned, in offset
+/// order, without overlap; sizes are whole rows of whole blocks of its ggml type; names
+/// distinct), then a write/read round trip (writing what was read and reading it again gives
+/// the same bytes), then the loader's split and a plan on the recorded lavapipe (tiered) and
+/// AMD APU (`only=vram`) tables.
+pub fn fuzz_gguf_header(data: &[u8]) -> String {
+    let file = Path::new("fuzz.gguf");
+    let header = match parse_gguf(file, data) {
+        Ok(header) => header,
+        Err(error) => {
+            let text = error.to_string();
+            assert!(
+                text.contains("fuzz.gguf"),
+                "the error must name the file: {text}"
+            );
+            return format!("gguf:{}", kind(&error));
+        }
+    };
+    let len = data.len() as u64;
+    assert!(header.alignment.is_power_of_two());
+    assert!(matches!(header.version, 2 | 3));
+    assert_eq!(
+        header.data_start + header.data_len,
+        len,
+        "data section runs to the end"
+    );
+    if !header.tensors.is_empty() {
+        assert!(
+            header.data_start.is_multiple_of(header.alignment),
+            "aligned data section"
+        );
+    }
+    let mut covered = header.data_start;
+    for t in &header.tensors {
+        let ty: GgmlType = t.dtype.ggml().expect("a GGUF tensor has a ggml type");
+        assert!(
+            t.data_offset >= covered,
+            "{}: in offset order, no overlap",
+            t.name
+        );
+        assert!(
+            (t.data_offset - header.data_start).is_multiple_of(header.alignment),
+            "{}: aligned",
+            t.name
+        );
+        let row = t.shape.last().copied().unwrap_or(1);
+        assert!(
+            row.is_multiple_of(ty.block_size()),
+            "{}: whole blocks",
+            t.name
+        );
+        let elements = element_count(&t.shape);
+        assert_eq!(
+            elements.and_then(|n| ty.row_bytes(n)),
+            Some(t.bytes),
+            "{}: size",
+            t.name
+        );
+        let end = t
+            .data_offset
+            .checked_add(t.bytes)
+            .expect("offsets overflow");
+        assert!(end <= len, "{}: data past the end of the file", t.name);
+        if t.bytes > 0 {
+            covered = end;
+        }
+    }
+    assert_distinct(header.tensors.iter().map(|t| t.name.as_str()), "tensor");
+    assert_distinct(header.metadata.iter().map(|(k, _)| k), "metadata key");
+
+    let rewrite = |header: &strata::model::GgufHeader, bytes: &[u8]| -> Vec<u8> {
+        let mut writer = GgufWriter::new()
+            .version(header.version)
+            .alignment(header.alignment as u32);
+        for (key, value) in header.metadata.iter() {
+            if key != "general.alignment" {
+                writer = writer.metadata(key, value.clone());
+            }
+        }
+        for t in &header.tensors {
+            let start = t.data_offset as usize;
+            let ty = t.dtype.ggml().expect("a ggml type");
+            writer = writer.tensor(
+                t.name.clone(),
+                ty,
+                t.shape.clone(),
+                &bytes[start..start + t.bytes as usize],
+            );
+        }
+        writer.to_bytes().expect("what was read can be written")
+    };
+    let once = rewrite(&header, data);
+    let reread = parse_gguf(file, &once).expect("what was written can be read");
+    let names = |h: &strata::model::GgufHeader| -> Vec<(String, String, Vec<u64>, u64)> {
+        h.tensors
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.dtype.to_string(),
+                    t.shape.clone(),
+                    t.bytes,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&reread),
+        names(&header),
+        "round trip keeps the tensors"
+    );
+    assert_eq!(rewrite(&reread, &once), once, "writing is idempotent");
+
+    for t in &header.tensors {
+        check_split(t);
+    }
+    let specs: Vec<TensorSpec> = header
+        .tensors
+        .iter()
+        .map(|t| TensorSpec::new(t.name.clone(), t.dtype.name(), t.shape.clone(), t.bytes))
+        .collect();
+    let tables = seeds::recorded_tables();
+    let tiered = plan_and_check(&specs, &tables[0].1, &PlanOptions::default());
+    let only = PlanOptions {
+        policy: PlanPolicy::Only(Placement::Vram),
+        ..PlanOptions::default()
+    };
+    let only = plan_and_check(&specs, &tables[1].1, &only);
+    format!(
+        "gguf:ok/{}/{}/{tiered}/{only}",
+        bucket(specs.len()),
+        bucket(header.metadata.len())
+    )
 }
 
 /// A sharded model's index: `ModelIndex::parse`, then its promises (names distinct, shard names

@@ -43,6 +43,11 @@ fn model_header_briefly() {
 }
 
 #[test]
+fn gguf_header_briefly() {
+    fuzz_briefly(target("gguf_header").expect("target"));
+}
+
+#[test]
 fn model_index_briefly() {
     fuzz_briefly(target("model_index").expect("target"));
 }

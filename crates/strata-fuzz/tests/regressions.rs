@@ -73,3 +73,49 @@ fn table_and_plan_edge_cases() {
     );
     replay("plan_rules", b"rule [=critical\nrule {a,=bulk\nrule \\=bulk\ntensor model.layers.99999999999999999999.w 4\n");
 }
+
+#[test]
+fn gguf_edge_cases() {
+    let header = |version: u32, tensors: u64, keys: u64| {
+        let mut bytes = b"GGUF".to_vec();
+        bytes.extend_from_slice(&version.to_le_bytes());
+        bytes.extend_from_slice(&tensors.to_le_bytes());
+        bytes.extend_from_slice(&keys.to_le_bytes());
+        bytes
+    };
+    // Magic alone, a big-endian version, counts of u64::MAX.
+    replay("gguf_header", b"GGUF");
+    replay("gguf_header", &header(3u32.swap_bytes(), 0, 0));
+    replay("gguf_header", &header(3, u64::MAX, 0));
+    replay("gguf_header", &header(3, 0, u64::MAX));
+    // A key, then an array of u64::MAX strings; arrays of arrays nested 1000 deep.
+    let mut file = header(3, 0, 1);
+    file.extend_from_slice(&1u64.to_le_bytes());
+    file.push(b'k');
+    file.extend_from_slice(&9u32.to_le_bytes());
+    file.extend_from_slice(&8u32.to_le_bytes());
+    file.extend_from_slice(&u64::MAX.to_le_bytes());
+    replay("gguf_header", &file);
+    let mut file = header(3, 0, 1);
+    file.extend_from_slice(&1u64.to_le_bytes());
+    file.push(b'k');
+    file.extend_from_slice(&9u32.to_le_bytes());
+    for _ in 0..1000 {
+        file.extend_from_slice(&9u32.to_le_bytes());
+        file.extend_from_slice(&1u64.to_le_bytes());
+    }
+    replay("gguf_header", &file);
+    // A tensor at the top of u64, and one whose dimensions overflow.
+    for (ne, offset) in [([8u64, 1], u64::MAX - 7), ([1 << 32, 1 << 32], 0)] {
+        let mut file = header(3, 1, 0);
+        file.extend_from_slice(&1u64.to_le_bytes());
+        file.push(b't');
+        file.extend_from_slice(&2u32.to_le_bytes());
+        file.extend_from_slice(&ne[0].to_le_bytes());
+        file.extend_from_slice(&ne[1].to_le_bytes());
+        file.extend_from_slice(&0u32.to_le_bytes());
+        file.extend_from_slice(&offset.to_le_bytes());
+        file.resize(64, 0);
+        replay("gguf_header", &file);
+    }
+}

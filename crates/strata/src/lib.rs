@@ -87,7 +87,7 @@ pub use kernels::{
     RunOptions, Tuning,
 };
 pub use load::{LoadError, LoadOptions, LoadedModel, LoadedTensor};
-pub use model::{Dtype, Model, ModelError, TensorInfo};
+pub use model::{Dtype, GgmlType, Model, ModelError, TensorInfo, TensorType};
 pub use placement::{
     PlaceOptions, PlacedBuffer, PlacedTensor, Placement, PlacementSupport, Usage, Verification,
 };

@@ -1,7 +1,7 @@
 //! `strata load`: plan a model for the adapter at hand and carry the plan out, optionally
 //! reading every tensor back to verify it.
 
-use super::plan::{Document, PlanArgs};
+use super::plan::{Document, PlanArgs, describe_model};
 use crate::common::print_json;
 use anyhow::Context as _;
 use std::io::IsTerminal;
@@ -82,16 +82,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = loaded.report();
 
     if plan_args.json {
-        print_json(&Document {
-            model: model.path().display().to_string(),
-            device: ctx.adapter_info().name,
-            policy: options.policy,
+        print_json(&Document::new(
+            &model,
+            ctx.adapter_info().name,
+            options.policy,
             report,
-        })?;
+        ))?;
     } else {
         println!(
-            "loaded {} on {}, policy {}\n",
+            "loaded {} ({}) on {}, policy {}\n",
             model.path().display(),
+            describe_model(&model),
             ctx.adapter_info().name,
             options.policy
         );

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use strata::model::Model;
+use strata::model::{Model, ModelFormat};
 use strata::plan::{
     DEFAULT_SAFETY_MARGIN, LoadReport, PlacementCaps, PlanOptions, PlanPolicy, TierRule,
     parse_bytes,
@@ -16,8 +16,8 @@ use strata::table::{MemoryTable, human_bytes};
 /// The options `strata plan` and `strata load` share: the model and how to plan it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
-    /// The model: a .safetensors file, a sharded model's model.safetensors.index.json, or a
-    /// directory holding either.
+    /// The model: a .safetensors file, a sharded model's model.safetensors.index.json, a .gguf
+    /// file (any part of a split one: NAME-00001-of-00003.gguf), or a directory holding one.
     pub model: PathBuf,
     /// `tiered` (critical tensors to vram, the rest to vram-mapped, spilling down to host), or
     /// every tensor in one placement: only=vram, only=vram-mapped, only=host, only=type=N.
@@ -92,6 +92,14 @@ pub struct Args {
 pub struct Document<'a> {
     /// The model's path.
     pub model: String,
+    /// Its format: `safetensors` or `gguf`.
+    pub format: ModelFormat,
+    /// A GGUF model's `general.architecture`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// A GGUF model's `general.name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The adapter's name, or the recorded table's path.
     pub device: String,
     /// The policy.
@@ -99,6 +107,40 @@ pub struct Document<'a> {
     /// Tensors, heaps, time.
     #[serde(flatten)]
     pub report: &'a LoadReport,
+}
+
+impl<'a> Document<'a> {
+    /// The document of `report` on `model`, planned or loaded on `device`.
+    pub fn new(model: &Model, device: String, policy: PlanPolicy, report: &'a LoadReport) -> Self {
+        let metadata = model.gguf_metadata();
+        Document {
+            model: model.path().display().to_string(),
+            format: model.format(),
+            architecture: metadata.and_then(|m| m.architecture()).map(String::from),
+            name: metadata.and_then(|m| m.name()).map(String::from),
+            device,
+            policy,
+            report,
+        }
+    }
+}
+
+/// One line about a model's file: format, files, and for GGUF its architecture and name, e.g.
+/// `gguf v3, 1 file, architecture gemma2, name "Gemma 2 27B"`.
+pub fn describe_model(model: &Model) -> String {
+    let files = model.shards().len();
+    let files = format!("{files} file{}", if files == 1 { "" } else { "s" });
+    let Some(header) = model.shards().first().and_then(|shard| shard.gguf()) else {
+        return format!("{}, {files}", model.format());
+    };
+    let mut line = format!("gguf v{}, {files}", header.version);
+    if let Some(architecture) = header.metadata.architecture() {
+        line.push_str(&format!(", architecture {architecture}"));
+    }
+    if let Some(name) = header.metadata.name() {
+        line.push_str(&format!(", name {name:?}"));
+    }
+    line
 }
 
 /// Runs `strata plan`.
@@ -125,16 +167,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let report = plan.to_report();
     if plan_args.json {
-        print_json(&Document {
-            model: model.path().display().to_string(),
-            device,
-            policy: options.policy,
-            report: &report,
-        })?;
+        print_json(&Document::new(&model, device, options.policy, &report))?;
     } else {
         println!(
-            "plan for {} ({} tensor(s), {}) on {device}, policy {}\n",
+            "plan for {} ({}; {} tensor(s), {}) on {device}, policy {}\n",
             model.path().display(),
+            describe_model(&model),
             report.tensors.len(),
             human_bytes(report.total_bytes()),
             options.policy

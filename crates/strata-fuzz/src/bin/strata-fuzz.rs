@@ -13,7 +13,7 @@ use strata_fuzz::targets::{TARGETS, Target, target};
 #[derive(Debug, Parser)]
 #[command(name = "strata-fuzz")]
 struct Args {
-    /// model_header, model_index, memory_table_json, plan_rules, `all`, or `list`.
+    /// model_header, gguf_header, model_index, memory_table_json, plan_rules, `all`, or `list`.
     target: String,
     /// Seconds per target.
     #[arg(long, default_value_t = 10.0)]

@@ -3,7 +3,7 @@
 
 use super::LoadError;
 use crate::model::{Model, TensorInfo};
-use crate::placement::{PartLimit, Placement, choose_memory_type, row_bytes, split_into_parts};
+use crate::placement::{PartLimit, Placement, choose_memory_type, split_into_parts};
 use crate::plan::{Plan, PlannedTensor, shape_string};
 use crate::table::{MemoryTable, human_bytes};
 use std::collections::HashMap;
@@ -126,23 +126,6 @@ pub(crate) fn check_heaps(plan: &Plan, live: &MemoryTable) -> Result<(), LoadErr
     Ok(())
 }
 
-/// The split granularity of a tensor: one row (see [`crate::placement::split`]). For sub-byte
-/// dtypes a row is the inner dimensions' bytes when they are whole bytes; otherwise the tensor
-/// cannot be split and its row is the whole tensor.
-pub(crate) fn tensor_row_bytes(info: &TensorInfo) -> u64 {
-    match info.dtype.size_bytes() {
-        Some(element) => row_bytes(&info.shape, u64::from(element)),
-        None if info.shape.len() > 1 => {
-            let inner: u64 = info.shape.iter().skip(1).product();
-            info.dtype
-                .bytes_for(inner)
-                .filter(|&b| b > 0)
-                .unwrap_or(info.bytes)
-        }
-        None => info.bytes,
-    }
-}
-
 /// Checks that every non-empty tensor can be split into parts the device accepts (no row over
 /// the part limit), so that a load never fails halfway for a reason known in advance.
 pub(crate) fn check_parts(
@@ -151,19 +134,15 @@ pub(crate) fn check_parts(
     model: &Model,
 ) -> Result<(), LoadError> {
     for step in steps.iter().filter(|s| s.info.bytes > 0) {
-        split_into_parts(
-            step.info.bytes,
-            tensor_row_bytes(step.info),
-            limit,
-            "tensor",
-        )
-        .map_err(|source| LoadError::Place {
-            model: model.path().to_path_buf(),
-            tensor: step.info.name.clone(),
-            bytes: step.info.bytes,
-            placement: step.planned.placement,
-            source: Box::new(source),
-        })?;
+        split_into_parts(step.info.bytes, step.info.row_bytes(), limit, "tensor").map_err(
+            |source| LoadError::Place {
+                model: model.path().to_path_buf(),
+                tensor: step.info.name.clone(),
+                bytes: step.info.bytes,
+                placement: step.planned.placement,
+                source: Box::new(source),
+            },
+        )?;
     }
     Ok(())
 }
@@ -171,7 +150,6 @@ pub(crate) fn check_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Dtype;
     use crate::plan::{PlanOptions, TensorSpec, plan};
 
     fn lavapipe() -> MemoryTable {
@@ -179,31 +157,6 @@ mod tests {
             "../../../../tests/devices/lavapipe-mesa-22.3.6.json"
         ))
         .unwrap()
-    }
-
-    fn info(dtype: Dtype, shape: &[u64]) -> TensorInfo {
-        TensorInfo {
-            name: "t".into(),
-            dtype,
-            shape: shape.to_vec(),
-            bytes: dtype.bytes_for(shape.iter().product()).unwrap(),
-            shard: 0,
-            data_offset: 0,
-        }
-    }
-
-    #[test]
-    fn rows_of_whole_and_sub_byte_dtypes() {
-        assert_eq!(tensor_row_bytes(&info(Dtype::BF16, &[10, 20])), 40);
-        assert_eq!(tensor_row_bytes(&info(Dtype::F32, &[7])), 4);
-        assert_eq!(tensor_row_bytes(&info(Dtype::F4, &[10, 20])), 10);
-        assert_eq!(tensor_row_bytes(&info(Dtype::F4, &[3, 4, 3])), 6);
-        assert_eq!(
-            tensor_row_bytes(&info(Dtype::F4, &[4, 3])),
-            6,
-            "half-byte rows: whole tensor"
-        );
-        assert_eq!(tensor_row_bytes(&info(Dtype::F4, &[8])), 4);
     }
 
     #[test]

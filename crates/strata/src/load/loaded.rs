@@ -1,6 +1,6 @@
 //! A loaded model: named tensors placed on the GPU, and the report of the load.
 
-use crate::model::Dtype;
+use crate::model::TensorType;
 use crate::placement::{PlacedBuffer, PlacedTensor, Placement};
 use crate::plan::{LoadReport, Tier};
 use crate::recording::Operand;
@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 pub struct LoadedTensor {
     /// The tensor's name in the model file.
     pub name: String,
-    /// Its element type (the bytes are loaded as they are in the file, whatever the dtype).
-    pub dtype: Dtype,
+    /// Its element type (the bytes are loaded as they are in the file, whatever the type: a
+    /// quantized ggml type is loaded as its blocks).
+    pub dtype: TensorType,
     /// Its shape, outermost dimension first.
     pub shape: Vec<u64>,
     /// Its size in bytes.

@@ -169,7 +169,7 @@ impl Context {
                 source: Box::new(source),
             };
             let (placed, _) = self
-                .place_tensor(info.bytes, check::tensor_row_bytes(info), &options)
+                .place_tensor(info.bytes, info.row_bytes(), &options)
                 .map_err(place_error)?;
             if let Some(part) = placed
                 .parts()

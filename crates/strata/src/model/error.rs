@@ -19,9 +19,10 @@ pub enum ModelError {
         file: PathBuf,
     },
 
-    /// A directory holds neither `model.safetensors` nor `model.safetensors.index.json`.
+    /// A directory holds neither `model.safetensors`, `model.safetensors.index.json` nor a
+    /// `.gguf` file.
     #[error(
-        "{dir}: no model.safetensors or model.safetensors.index.json in this directory",
+        "{dir}: no model.safetensors, model.safetensors.index.json or .gguf file in this directory",
         dir = dir.display()
     )]
     NoModelInDirectory {
@@ -306,6 +307,217 @@ pub enum ModelError {
         shard: PathBuf,
         /// The tensor.
         tensor: String,
+    },
+
+    /// A directory holds several models (GGUF files that are not the parts of one split
+    /// model): name the file to open.
+    #[error(
+        "{dir}: several models in this directory ({files}): name the file to open",
+        dir = dir.display(),
+        files = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    SeveralModels {
+        /// The directory.
+        dir: PathBuf,
+        /// The model files found.
+        files: Vec<PathBuf>,
+    },
+
+    /// A file opened as GGUF (by its `.gguf` name) does not start with the magic `GGUF`.
+    #[error(
+        "{file}: not a GGUF file: it starts with {magic:02x?}, not the magic `GGUF`",
+        file = file.display()
+    )]
+    NotGguf {
+        /// The file.
+        file: PathBuf,
+        /// Its first bytes (up to 4).
+        magic: Vec<u8>,
+    },
+
+    /// A GGUF version other than 2 and 3 (version 1 used 32-bit counts; a big-endian file shows
+    /// its version byte-swapped).
+    #[error(
+        "{file}: GGUF version {version} is not supported (versions 2 and 3, little-endian){hint}",
+        file = file.display(),
+        hint = if version.swap_bytes() == 2 || version.swap_bytes() == 3 {
+            ": this is a big-endian file"
+        } else {
+            ""
+        }
+    )]
+    GgufVersion {
+        /// The file.
+        file: PathBuf,
+        /// The version it declares.
+        version: u32,
+    },
+
+    /// The file ends inside its GGUF header: a field of `needed` bytes at `offset` is cut off.
+    #[error(
+        "{file}: truncated: {what} needs {needed} bytes at offset {offset}, but the file ends at {file_len}",
+        file = file.display()
+    )]
+    GgufTruncated {
+        /// The file.
+        file: PathBuf,
+        /// The field being read, e.g. ``the tensor info of `blk.0.attn_q.weight` ``.
+        what: String,
+        /// Where the field starts.
+        offset: u64,
+        /// Its size.
+        needed: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+
+    /// A count or length read from a GGUF header (a string's length, an array's, the number of
+    /// tensors or metadata entries) needs more bytes than the file has left. Checked before
+    /// anything is allocated for it.
+    #[error(
+        "{file}: {what} is {length}, which needs at least {needed} bytes at offset {offset}, but only {remaining} remain in the file",
+        file = file.display()
+    )]
+    GgufLengthBeyondFile {
+        /// The file.
+        file: PathBuf,
+        /// What the length counts, e.g. "the length of metadata key #3".
+        what: String,
+        /// The length as written.
+        length: u64,
+        /// The fewest bytes that many items take (saturated at `u64::MAX`).
+        needed: u64,
+        /// Where the items would start.
+        offset: u64,
+        /// The bytes left in the file from there.
+        remaining: u64,
+    },
+
+    /// A GGUF string (a key, a tensor name or a string value) is not UTF-8.
+    #[error("{file}: {what} is not valid UTF-8", file = file.display())]
+    GgufInvalidString {
+        /// The file.
+        file: PathBuf,
+        /// Which string.
+        what: String,
+    },
+
+    /// A GGUF metadata value cannot be read: an unknown value type, or arrays nested deeper
+    /// than [`MAX_ARRAY_DEPTH`](super::MAX_ARRAY_DEPTH).
+    #[error("{file}: metadata `{key}`: {reason}", file = file.display())]
+    GgufInvalidValue {
+        /// The file.
+        file: PathBuf,
+        /// The metadata key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A GGUF metadata key appears twice.
+    #[error("{file}: metadata key `{key}` appears twice", file = file.display())]
+    GgufDuplicateKey {
+        /// The file.
+        file: PathBuf,
+        /// The key.
+        key: String,
+    },
+
+    /// `general.alignment` is not a `u32` power of two.
+    #[error(
+        "{file}: general.alignment {reason} (it must be a u32 power of two, 32 by default)",
+        file = file.display()
+    )]
+    GgufAlignment {
+        /// The file.
+        file: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+
+    /// A GGUF tensor has more dimensions than ggml's four.
+    #[error(
+        "{file}: tensor `{tensor}`: {dims} dimensions (ggml allows at most 4)",
+        file = file.display()
+    )]
+    GgufDimensions {
+        /// The file.
+        file: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The dimension count it declares.
+        dims: u32,
+    },
+
+    /// A GGUF tensor's type id is not a ggml type (or one ggml removed).
+    #[error("{file}: tensor `{tensor}`: {source}", file = file.display())]
+    UnknownGgmlType {
+        /// The file.
+        file: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The unknown id.
+        source: super::UnknownGgmlType,
+    },
+
+    /// A ggml tensor's row (its innermost dimension) is not a whole number of blocks.
+    #[error(
+        "{file}: tensor `{tensor}`: rows of {row} elements are not whole {dtype} blocks of {block} elements",
+        file = file.display()
+    )]
+    PartialBlock {
+        /// The file.
+        file: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Its ggml type.
+        dtype: String,
+        /// Its row length (innermost dimension).
+        row: u64,
+        /// The type's block size.
+        block: u64,
+    },
+
+    /// A GGUF tensor's offset is not a multiple of the file's alignment.
+    #[error(
+        "{file}: tensor `{tensor}`: data offset {offset} is not a multiple of the alignment {alignment}",
+        file = file.display()
+    )]
+    GgufMisaligned {
+        /// The file.
+        file: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Its offset, relative to the data section.
+        offset: u64,
+        /// The file's alignment.
+        alignment: u64,
+    },
+
+    /// A part of a split GGUF model (`NAME-0000K-of-0000N.gguf`) does not exist.
+    #[error(
+        "{first}: split model of {count} parts: part {part}, {missing}, does not exist",
+        first = first.display(),
+        missing = missing.display()
+    )]
+    MissingSplit {
+        /// The model's first part (or the part that was opened).
+        first: PathBuf,
+        /// The missing part's path.
+        missing: PathBuf,
+        /// Its number, from 1.
+        part: u32,
+        /// The number of parts.
+        count: u32,
+    },
+
+    /// A split GGUF part's `split.*` metadata disagrees with its name or with the other parts.
+    #[error("{file}: split model: {reason}", file = file.display())]
+    SplitMismatch {
+        /// The part at fault.
+        file: PathBuf,
+        /// What disagrees.
+        reason: String,
     },
 
     /// Writing a model file failed for a reason other than I/O (an error of the `safetensors`

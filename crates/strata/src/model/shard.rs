@@ -1,4 +1,5 @@
-//! One safetensors file: its header, parsed and checked, over a memory map of the file.
+//! One model file (a safetensors file, or a GGUF file or split part): its header, parsed and
+//! checked, over a memory map of the file.
 //!
 //! The format: an unsigned little-endian 64-bit header length `N`, then `N` bytes of JSON
 //! (`{"name": {"dtype": "BF16", "shape": [..], "data_offsets": [start, end]}, ...,
@@ -9,6 +10,7 @@
 //! so that each failure is a [`ModelError`] that names the file and the tensor. (The crate
 //! reports an unknown dtype or a bad offset as a JSON error without saying which tensor.)
 
+use super::gguf::{GgufHeader, parse_gguf};
 use super::json::Entries;
 use super::{Dtype, ModelError, TensorInfo};
 use serde::Deserialize;
@@ -104,7 +106,7 @@ pub fn parse_header(file: &Path, bytes: &[u8]) -> Result<ShardHeader, ModelError
         .into_iter()
         .map(|entry| TensorInfo {
             name: entry.name,
-            dtype: entry.dtype,
+            dtype: entry.dtype.into(),
             shape: entry.shape,
             bytes: entry.bytes,
             shard: 0,
@@ -272,7 +274,18 @@ fn check_offsets(
     Ok(entries)
 }
 
-/// One safetensors file of a model, memory-mapped, with its checked header.
+/// What a model file is, with its checked header.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ShardFormat {
+    /// A safetensors file.
+    Safetensors(ShardHeader),
+    /// A GGUF file (one part of a split model, or the whole model).
+    Gguf(GgufHeader),
+}
+
+/// One file of a model, memory-mapped, with its checked header: a safetensors file or a GGUF
+/// file.
 ///
 /// The file must not be modified or truncated while the shard is open (see
 /// [`strata_vk::file_map`]).
@@ -280,7 +293,28 @@ fn check_offsets(
 pub struct Shard {
     path: PathBuf,
     map: Mmap,
-    header: ShardHeader,
+    format: ShardFormat,
+}
+
+/// Opens `path` as a regular file and maps it, refusing files shorter than `min_len` (which
+/// `short` turns into the format's error) before mapping them.
+fn open_map(
+    path: &Path,
+    min_len: u64,
+    short: impl FnOnce(u64) -> ModelError,
+) -> Result<Mmap, ModelError> {
+    let file = File::open(path).map_err(|error| io_error(path, error))?;
+    let metadata = file.metadata().map_err(|error| io_error(path, error))?;
+    if !metadata.is_file() {
+        let error = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+        return Err(io_error(path, error));
+    }
+    if metadata.len() < min_len {
+        // Too short to hold a header; also spares mapping an empty file.
+        return Err(short(metadata.len()));
+    }
+    drop(file);
+    map_read_only(path).map_err(|error| io_error(path, error))
 }
 
 impl Shard {
@@ -291,25 +325,34 @@ impl Shard {
     /// file), and every error of [`parse_header`].
     pub fn open(path: impl AsRef<Path>) -> Result<Shard, ModelError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|error| io_error(path, error))?;
-        let metadata = file.metadata().map_err(|error| io_error(path, error))?;
-        if !metadata.is_file() {
-            let error = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-            return Err(io_error(path, error));
-        }
-        if metadata.len() < LEN_PREFIX {
-            // Too short to hold a header; also spares mapping an empty file.
-            return Err(ModelError::Truncated {
-                file: path.to_path_buf(),
-                len: metadata.len(),
-            });
-        }
-        let map = map_read_only(path).map_err(|error| io_error(path, error))?;
+        let map = open_map(path, LEN_PREFIX, |len| ModelError::Truncated {
+            file: path.to_path_buf(),
+            len,
+        })?;
         let header = parse_header(path, &map)?;
         Ok(Shard {
             path: path.to_path_buf(),
             map,
-            header,
+            format: ShardFormat::Safetensors(header),
+        })
+    }
+
+    /// Opens, maps and checks one GGUF file (a whole model or one part of a split model).
+    ///
+    /// # Errors
+    /// [`ModelError::MissingFile`], [`ModelError::Io`], and every error of [`parse_gguf`].
+    pub fn open_gguf(path: impl AsRef<Path>) -> Result<Shard, ModelError> {
+        let path = path.as_ref();
+        let map = open_map(path, 1, |_| {
+            parse_gguf(path, &[])
+                .err()
+                .unwrap_or_else(|| io_error(path, io::ErrorKind::UnexpectedEof.into()))
+        })?;
+        let header = parse_gguf(path, &map)?;
+        Ok(Shard {
+            path: path.to_path_buf(),
+            map,
+            format: ShardFormat::Gguf(header),
         })
     }
 
@@ -318,9 +361,44 @@ impl Shard {
         &self.path
     }
 
-    /// The file's checked header.
-    pub fn header(&self) -> &ShardHeader {
-        &self.header
+    /// The file's format and checked header.
+    pub fn format(&self) -> &ShardFormat {
+        &self.format
+    }
+
+    /// The safetensors header, for a safetensors file.
+    pub fn header(&self) -> Option<&ShardHeader> {
+        match &self.format {
+            ShardFormat::Safetensors(header) => Some(header),
+            ShardFormat::Gguf(_) => None,
+        }
+    }
+
+    /// The GGUF header, for a GGUF file.
+    pub fn gguf(&self) -> Option<&GgufHeader> {
+        match &self.format {
+            ShardFormat::Gguf(header) => Some(header),
+            ShardFormat::Safetensors(_) => None,
+        }
+    }
+
+    /// The file's tensors, in file order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        match &self.format {
+            ShardFormat::Safetensors(header) => &header.tensors,
+            ShardFormat::Gguf(header) => &header.tensors,
+        }
+    }
+
+    /// Where the file's data section starts and how long it is.
+    pub fn data_section(&self) -> (u64, u64) {
+        match &self.format {
+            ShardFormat::Safetensors(header) => (
+                header.data_start,
+                (self.bytes().len() as u64).saturating_sub(header.data_start),
+            ),
+            ShardFormat::Gguf(header) => (header.data_start, header.data_len),
+        }
     }
 
     /// The whole file's bytes (header included), straight from the map.
@@ -333,12 +411,16 @@ impl Shard {
     pub fn data(&self, info: &TensorInfo) -> Option<&[u8]> {
         let start = usize::try_from(info.data_offset).ok()?;
         let len = usize::try_from(info.bytes).ok()?;
-        self.map.get(start..start.checked_add(len)?)
+        self.bytes().get(start..start.checked_add(len)?)
     }
 
     /// Sets the shard index recorded in this file's tensors.
     pub(crate) fn set_index(&mut self, index: usize) {
-        for tensor in &mut self.header.tensors {
+        let tensors = match &mut self.format {
+            ShardFormat::Safetensors(header) => &mut header.tensors,
+            ShardFormat::Gguf(header) => &mut header.tensors,
+        };
+        for tensor in tensors {
             tensor.shard = index;
         }
     }

@@ -2,10 +2,16 @@
 //!
 //! The rule: a part may be at most `limit` bytes, where `limit` is the smallest of the device's
 //! storage binding size, `maxMemoryAllocationSize` and wgpu's maximum buffer size, rounded down
-//! to a multiple of 256 bytes. Parts hold whole rows (a row being the tensor's last dimension
-//! times its element size; the product of all dimensions but the first for higher ranks), as
-//! many as fit; every part but the last holds the same number of rows. A single row larger than
-//! the limit cannot be split by this rule and is refused as too large.
+//! to a multiple of 256 bytes. Parts hold whole rows, as many as fit; every part but the last
+//! holds the same number of rows. A single row larger than the limit cannot be split by this
+//! rule and is refused as too large.
+//!
+//! The row is the caller's: a model tensor gives its own ([`TensorInfo::row_bytes`]: one slice
+//! of the outermost dimension, which for a quantized ggml type is whole blocks), and
+//! [`row_bytes`] computes it for plain element types (the product of all dimensions but the
+//! first, times the element size).
+//!
+//! [`TensorInfo::row_bytes`]: crate::model::TensorInfo::row_bytes
 
 use crate::error::{Error, Result};
 
@@ -75,7 +81,8 @@ pub fn split_into_parts(
     Ok(parts)
 }
 
-/// Row size in bytes of a tensor with this shape and element size (see the module docs).
+/// Row size in bytes of a tensor of a plain element type with this shape and element size (see
+/// the module docs; model tensors give their own with `TensorInfo::row_bytes`).
 pub fn row_bytes(shape: &[u64], element_bytes: u64) -> u64 {
     let inner: u64 = shape.iter().skip(1).product();
     if shape.len() <= 1 {

@@ -11,7 +11,7 @@
 //!    output head are critical;
 //! 3. unless switched off, the first and the last layer of every layer stack are critical
 //!    (the layer index is read from names like `model.layers.N.`, `transformer.h.N.`,
-//!    `blocks.N.` or `layers.N.`; see [`layer_of`]);
+//!    `blocks.N.`, `layers.N.` or GGUF's `blk.N.`; see [`layer_of`]);
 //! 4. anything else is [`Tier::Bulk`].
 
 use super::tensor::TensorSpec;
@@ -148,10 +148,13 @@ impl fmt::Display for TierRule {
 
 /// The default glob rules, tried after the user's rules (when defaults are on):
 /// embeddings (`*embed*` covers `embed_tokens`, `tok_embeddings`, `word_embeddings`; GPT-2's
-/// `wte`/`wpe`), norms (`*norm*`, GPT-2's `ln_1`/`ln_f`) and the output head (`lm_head`,
-/// Meta Llama's `output.weight`). All critical: they are small or read on every token.
+/// `wte`/`wpe`; GGUF's `token_embd` and `position_embd` by `*embd*`), norms (`*norm*`, GPT-2's
+/// `ln_1`/`ln_f`, GGUF's `attn_norm`, `ffn_norm`, `output_norm`) and the output head
+/// (`lm_head`, Meta Llama's and GGUF's `output.weight`). All critical: they are small or read
+/// on every token.
 pub const DEFAULT_RULES: &[(&str, Tier)] = &[
     ("*embed*", Tier::Critical),
+    ("*embd*", Tier::Critical),
     ("*wte*", Tier::Critical),
     ("*wpe*", Tier::Critical),
     ("*norm*", Tier::Critical),
@@ -161,8 +164,8 @@ pub const DEFAULT_RULES: &[(&str, Tier)] = &[
 ];
 
 /// Segment names that introduce a layer index: `model.layers.N.`, `transformer.h.N.`,
-/// `blocks.N.`, BERT's `encoder.layer.N.`, T5's `block.N.`.
-pub const LAYER_CONTAINERS: &[&str] = &["layers", "layer", "h", "blocks", "block"];
+/// `blocks.N.`, BERT's `encoder.layer.N.`, T5's `block.N.`, GGUF's `blk.N.`.
+pub const LAYER_CONTAINERS: &[&str] = &["layers", "layer", "h", "blocks", "block", "blk"];
 
 /// The layer stack and index of a tensor name: for `model.layers.12.mlp.up_proj.weight`,
 /// `Some(("model.layers.", 12))`. The stack prefix tells separate stacks apart (a vision
@@ -369,6 +372,38 @@ mod tests {
         assert_eq!(layer_of("model.embed_tokens.weight"), None);
         assert_eq!(layer_of("model.layers.x.weight"), None);
         assert_eq!(layer_of("heads.3.weight"), None);
+        assert_eq!(layer_of("blk.31.attn_q.weight"), Some(("blk.", 31)));
+        assert_eq!(layer_of("v.blk.2.ffn_up.weight"), Some(("v.blk.", 2)));
+    }
+
+    #[test]
+    fn defaults_know_gguf_names() {
+        let names = [
+            "token_embd.weight",
+            "blk.0.attn_q.weight",
+            "blk.1.attn_norm.weight",
+            "blk.1.ffn_norm.weight",
+            "blk.1.attn_q.weight",
+            "blk.1.ffn_down.weight",
+            "blk.2.ffn_up.weight",
+            "output_norm.weight",
+            "output.weight",
+            "rope_freqs.weight",
+            "position_embd.weight",
+        ];
+        let tensors: Vec<TensorSpec> = names.iter().map(|n| spec(n)).collect();
+        let c = Classifier::new(&[], true, &tensors);
+        let tiers: Vec<Tier> = names.iter().map(|n| c.classify(n).tier).collect();
+        use Tier::{Bulk as B, Critical as C};
+        assert_eq!(tiers, [C, C, C, C, B, B, C, C, C, B, C]);
+        assert_eq!(
+            c.classify("blk.2.ffn_up.weight").to_string(),
+            "critical (default: last layer 2)"
+        );
+        assert_eq!(
+            c.classify("token_embd.weight").to_string(),
+            "critical (default *embd*)"
+        );
     }
 
     #[test]
