@@ -320,6 +320,31 @@ fn gemm_shape_errors_are_typed() {
     ));
 }
 
+/// A few outputs whose terms cancel can sit further from the unrounded result, relatively,
+/// than the end-to-end tolerance allows, while every output is as close as rounding the
+/// weights can make it: |y − y_f32| ≤ u·Σ|w||x| (u the dtype's unit roundoff), plus the
+/// kernel's own f32 error.
+fn within_rounding_bound(
+    y: &[f32],
+    unrounded: &[f64],
+    w: &[f32],
+    x: &[f32],
+    spec: GemvSpec,
+) -> bool {
+    let u = match spec.dtype {
+        KernelDtype::F32 => return false,
+        KernelDtype::F16 => 2f64.powi(-11),
+        KernelDtype::Bf16 => 2f64.powi(-8),
+    };
+    let (rows, cols, batch) = (spec.rows as usize, spec.cols as usize, spec.batch as usize);
+    let abs_w: Vec<f32> = w.iter().map(|v| v.abs()).collect();
+    let abs_x: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+    let scale = reference::gemv(&abs_w, &abs_x, rows, cols, batch);
+    y.iter().zip(unrounded).zip(&scale).all(|((&g, &r), &s)| {
+        (f64::from(g) - r).abs() <= u * s * (1.0 + 1e-3) + KERNEL_TOLERANCE * s
+    })
+}
+
 /// Runs one GEMV on fresh data and checks it. `split` gives the rows of each part but the last
 /// (each part in its own buffer); empty means one buffer.
 fn check_gemv(ctx: &Context, spec: GemvSpec, split: &[u32], path: KernelPath, seed: u64) -> String {
@@ -357,12 +382,22 @@ fn check_gemv_with(
         &y,
         &reference::gemv(&reference::round_to(&w, spec.dtype), &x, rows, cols, batch),
     );
-    let end_to_end = reference::compare(&y, &reference::gemv(&w, &x, rows, cols, batch));
+    let unrounded = reference::gemv(&w, &x, rows, cols, batch);
+    let end_to_end = reference::compare(&y, &unrounded);
     let what = format!(
         "gemv {rows}x{cols} batch {batch} {} parts {split:?} via {}",
         spec.dtype, run.variant
     );
-    assert_close(&what, seed, exact, end_to_end, spec.dtype);
+    if end_to_end.passes(end_to_end_tolerance(spec.dtype))
+        || within_rounding_bound(&y, &unrounded, &w, &x, spec)
+    {
+        assert!(
+            exact.passes(KERNEL_TOLERANCE),
+            "{what} (seed {seed}): against rounded inputs {exact:?}"
+        );
+    } else {
+        assert_close(&what, seed, exact, end_to_end, spec.dtype);
+    }
     run.variant
 }
 
