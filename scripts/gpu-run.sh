@@ -2,7 +2,7 @@
 # Runs Strata's measurements on a GPU machine and writes every result under $OUT (default
 # ./gpu-out).
 #   usage: bash scripts/gpu-run.sh [stage...]
-#   stages: smoke tests examples kernels coop bench decode load soak peer probe sweep sweep16
+#   stages: smoke tests examples kernels coop bench decode load soak contexts peer probe sweep sweep16
 #
 # Expects in .dev/: release builds of `strata`, `strata-soak`, the examples and the GPU test
 # binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
@@ -34,7 +34,10 @@ for stage in "${stages[@]}"; do
       ;;
     tests)
       # The GPU test suite under the Khronos validation layer on the NVIDIA driver.
-      for t in $BIN/tests-*; do [ -x "$t" ] && CI=1 run "$t" --test-threads 2; done
+      # Three times in a row with the default thread count: the suite must survive the driver.
+      for i in 1 2 3; do
+        for t in $BIN/tests-*; do [ -x "$t" ] && CI=1 run "$t"; done
+      done
       ;;
     kernels)
       for d in f32 f16 bf16; do
@@ -102,6 +105,12 @@ PY
       ;;
     soak)
       run $BIN/strata-soak --cycles 10000 --no-validation --json
+      ;;
+    contexts)
+      # Contexts created, used and dropped 1,000 times, and 8 threads creating them at once:
+      # RSS, open files and threads flat (with and without the validation layer).
+      GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 run $BIN/strata-soak contexts --cycles 1000 --threads 8 --rounds 16 --no-validation --json
+      run $BIN/strata-soak contexts --cycles 1000 --threads 8 --rounds 16 --json
       ;;
     coop)
       # f16 GEMM: cooperative matrices against the FMA path, and edge shapes.
