@@ -320,8 +320,11 @@ fn check_tensor(
         dtype: ty.name().to_string(),
         shape,
     };
-    // ggml counts elements in `int64_t`.
-    let elements = element_count(&ne).filter(|&n| i64::try_from(n).is_ok());
+    // ggml holds dimensions and element counts in `int64_t`: a dimension past `i64::MAX` is
+    // negative there, whatever the other dimensions are.
+    let elements = element_count(&ne)
+        .filter(|&n| i64::try_from(n).is_ok())
+        .filter(|_| ne.iter().all(|&d| i64::try_from(d).is_ok()));
     let Some(elements) = elements else {
         return Err(overflow(name, shape));
     };

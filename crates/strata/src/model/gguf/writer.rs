@@ -368,7 +368,10 @@ fn tensor_bytes(file: &Path, tensor: &GgufTensor<'_>) -> Result<u64, ModelError>
             block: ty.block_size(),
         });
     }
+    // As the reader: dimensions and element counts fit ggml's `int64_t`.
     element_count(&tensor.shape)
+        .filter(|&n| i64::try_from(n).is_ok())
+        .filter(|_| tensor.shape.iter().all(|&d| i64::try_from(d).is_ok()))
         .and_then(|elements| ty.row_bytes(elements))
         .ok_or_else(|| too_large(file, tensor))
 }
