@@ -7,7 +7,7 @@
 //! end-to-end tolerance of the issue (1e-5 for f32, 1e-2 for f16/bf16).
 
 use crate::harness::{fresh_seed, gpu};
-use strata::kernels::{CoopConfig, GemvConfig};
+use strata::kernels::{CoopConfig, GemvConfig, GemvEngine};
 use strata::reference::{self, Comparison};
 use strata::{
     Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, MatmulShape,
@@ -400,7 +400,8 @@ fn gemv_matches_the_reference_on_awkward_shapes() {
                 );
                 let chunk = if dtype == KernelDtype::F32 { 4 } else { 8 };
                 let fast = subgroups && cols % chunk == 0;
-                assert_eq!(variant.starts_with("gemv/"), fast, "{spec:?} ran {variant}");
+                let ran_fast = variant.starts_with("gemv/") || variant.starts_with("gemv_sg/");
+                assert_eq!(ran_fast, fast, "{spec:?} ran {variant}");
             }
         }
     }
@@ -418,7 +419,15 @@ fn gemv_every_batch_on_both_paths() {
                 batch,
                 dtype,
             };
-            check_gemv(&ctx, spec, &[], KernelPath::Auto, seed + u64::from(batch));
+            let auto = check_gemv(&ctx, spec, &[], KernelPath::Auto, seed + u64::from(batch));
+            let table = ctx.kernel_tuning().gemv_for(batch, dtype, spec.cols);
+            if ctx.features().contains(wgpu::Features::SUBGROUP) {
+                let prefix = match table.engine {
+                    GemvEngine::Workgroup => "gemv/",
+                    GemvEngine::Subgroup => "gemv_sg/",
+                };
+                assert!(auto.starts_with(prefix), "{spec:?} ran {auto}, table {table:?}");
+            }
             let variant = check_gemv(
                 &ctx,
                 spec,
@@ -449,6 +458,8 @@ fn gemv_fast_path_configurations() {
                 unroll,
                 max_subgroups: 0,
                 f16_loads,
+                engine: GemvEngine::Workgroup,
+                splits: 0,
             };
             let options = RunOptions {
                 gemv: Some(config),
@@ -473,6 +484,111 @@ fn gemv_fast_path_configurations() {
                 assert_eq!(variant.ends_with("/f16loads"), f16_loads_apply, "{variant}");
             }
         }
+    }
+}
+
+/// The subgroup-rows engine at every batch and dtype, both ways of reading f16, with the
+/// columns split into slices (added up by a second dispatch) or not, on rows that are not a
+/// multiple of a workgroup's rows and columns that leave a tail after the unrolled loop.
+#[test]
+fn gemv_subgroup_engine_every_batch_dtype_and_split() {
+    let Some(ctx) = gpu() else { return };
+    let Some(subgroup) = ctx.kernel_tuning().fixed_subgroup else {
+        eprintln!(
+            "gemv_subgroup_engine_every_batch_dtype_and_split: no fixed subgroup size on this \
+             device, so no subgroup engine: checking that it is refused"
+        );
+        let config = GemvConfig {
+            engine: GemvEngine::Subgroup,
+            ..ctx.kernel_tuning().gemv(2)
+        };
+        let options = RunOptions {
+            gemv: Some(config),
+            ..RunOptions::default()
+        };
+        let spec = GemvSpec {
+            rows: 8,
+            cols: 64,
+            batch: 2,
+            dtype: KernelDtype::F32,
+        };
+        let w = ctx.upload(&[0f32; 512]).unwrap();
+        let x = ctx.upload(&[0f32; 128]).unwrap();
+        let y = ctx.upload(&[0f32; 16]).unwrap();
+        assert!(matches!(
+            ctx.gemv_with(&[(&w).into()], &x, &y, spec, options),
+            Err(Error::InvalidArgument(_))
+        ));
+        return;
+    };
+    if !ctx.features().contains(wgpu::Features::SUBGROUP) {
+        eprintln!("gemv_subgroup_engine_every_batch_dtype_and_split: no subgroups; skipped");
+        return;
+    }
+    let seed = fresh_seed("gemv_subgroup_engine_every_batch_dtype_and_split");
+    let threads = ctx.kernel_tuning().gemv_threads.max(subgroup);
+    for (rows_per_subgroup, unroll, splits) in [(1, 4, 1), (2, 2, 3), (4, 2, 1), (4, 1, 2), (8, 1, 4)]
+    {
+        for f16_loads in [false, true] {
+            let config = GemvConfig {
+                threads,
+                rows: rows_per_subgroup,
+                unroll,
+                max_subgroups: 0,
+                f16_loads,
+                engine: GemvEngine::Subgroup,
+                splits,
+            };
+            let options = RunOptions {
+                gemv: Some(config),
+                ..RunOptions::default()
+            };
+            for dtype in KernelDtype::ALL {
+                for batch in 1..=8 {
+                    // Rows: one more than a workgroup's, so the last group is mostly clamped.
+                    // Columns: a few unrolled steps per slice plus a tail of 3 chunks.
+                    let group_rows = threads / subgroup * rows_per_subgroup;
+                    let chunk = if dtype == KernelDtype::F32 { 4 } else { 8 };
+                    let spec = GemvSpec {
+                        rows: group_rows + 1,
+                        cols: chunk * (subgroup * unroll * 2 * splits + 3),
+                        batch,
+                        dtype,
+                    };
+                    let variant = check_gemv_with(&ctx, spec, &[], options, seed + u64::from(batch));
+                    assert!(variant.starts_with("gemv_sg/"), "{variant}");
+                    // Slices are whole subgroup steps, so asking for N may give fewer.
+                    let split = variant
+                        .rsplit_once("/s")
+                        .and_then(|(_, n)| n.parse::<u32>().ok());
+                    assert_eq!(split.is_some(), splits > 1, "{spec:?}: {variant}");
+                    assert!(split.is_none_or(|n| n >= 2 && n <= splits), "{variant}");
+                }
+            }
+        }
+    }
+    // Row parts in separate buffers, split: every part writes its rows of each slice.
+    let config = GemvConfig {
+        threads,
+        rows: 2,
+        unroll: 1,
+        max_subgroups: 0,
+        f16_loads: false,
+        engine: GemvEngine::Subgroup,
+        splits: 2,
+    };
+    let options = RunOptions {
+        gemv: Some(config),
+        ..RunOptions::default()
+    };
+    for dtype in KernelDtype::ALL {
+        let spec = GemvSpec {
+            rows: 37,
+            cols: 8 * subgroup * 4,
+            batch: 5,
+            dtype,
+        };
+        check_gemv_with(&ctx, spec, &[10, 12], options, seed ^ 9);
     }
 }
 
