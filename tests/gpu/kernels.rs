@@ -155,6 +155,159 @@ fn f16_gemm_takes_cooperative_matrices_where_offered() {
     }
 }
 
+/// A second context without validation when the adapter offers cooperative matrices but the
+/// installed validation layer predates them (the validated context leaves them off); says so.
+fn unvalidated_coop_context(ctx: &Context) -> Option<Context> {
+    let offered = ctx
+        .adapter()
+        .features()
+        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+    if !offered || strata::adapter::validation_layer_knows_cooperative_matrix() {
+        return None;
+    }
+    eprintln!(
+        "\n!!!!!!!! the validation layer predates cooperative matrices: they are checked on a \
+         context WITHOUT validation !!!!!!!!\n"
+    );
+    Some(
+        Context::builder()
+            .validation(false)
+            .build()
+            .expect("a context without validation"),
+    )
+}
+
+/// Every cooperative-matrix tile configuration (the table's and the sweep's), for f16 and
+/// bf16, both layouts, with and without split K, on a shape with edges in M, N and K. Where
+/// the device has no cooperative matrices, asking for them is a typed error.
+#[test]
+fn coop_gemm_every_tile_configuration_dtype_layout_and_split() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("coop_gemm_every_tile_configuration_dtype_layout_and_split");
+    let unvalidated = unvalidated_coop_context(&ctx);
+    let ctx: &Context = unvalidated.as_ref().unwrap_or(&ctx);
+    let mut tiles: Vec<CoopConfig> = Tuning::all()
+        .iter()
+        .flat_map(|t| t.coop_tiles.iter().copied())
+        .chain(strata::kernels::COOP_SWEEP_TILES.iter().copied())
+        .collect();
+    tiles.sort_by_key(|t| t.to_string());
+    tiles.dedup();
+    let Some(coop) = ctx.cooperative_gemm() else {
+        eprintln!(
+            "coop_gemm_every_tile_configuration_dtype_layout_and_split: no cooperative matrices \
+             on this device; checking that asking for them is refused"
+        );
+        let buf = ctx.upload(&[0f32; 64]).unwrap();
+        let spec = GemmSpec {
+            m: 8,
+            n: 8,
+            k: 8,
+            dtype: KernelDtype::F16,
+            layout: Layout::NT,
+        };
+        if ctx.features().contains(wgpu::Features::SHADER_F16) {
+            let coop_tiles = RunOptions {
+                coop_tiles: Some(tiles[0]),
+                ..RunOptions::default()
+            };
+            assert!(matches!(
+                ctx.gemm_with(&buf, &buf, &buf, spec, coop_tiles),
+                Err(Error::DeviceLacks { .. })
+            ));
+        }
+        let split = RunOptions {
+            splits: Some(2),
+            ..RunOptions::default()
+        };
+        let bf16 = GemmSpec {
+            dtype: KernelDtype::Bf16,
+            ..spec
+        };
+        assert!(matches!(
+            ctx.gemm_with(&buf, &buf, &buf, bf16, split),
+            Err(Error::InvalidArgument(_))
+        ));
+        return;
+    };
+    eprintln!("cooperative GEMM: {coop}");
+    let limits = ctx.limits();
+    for tile in tiles {
+        let config = tile.with_subgroup(coop.subgroup);
+        if let Err(e) = config.check(&limits) {
+            eprintln!("skipped on this device: {e}");
+            continue;
+        }
+        for splits in [1, 3] {
+            let options = RunOptions {
+                coop_tiles: Some(tile),
+                splits: Some(splits),
+                ..RunOptions::default()
+            };
+            // One tile and a few rows and columns more; K: several steps per slice and a
+            // partial last step.
+            let spec = |dtype, layout| GemmSpec {
+                m: config.bm + 5,
+                n: config.bn + 8,
+                k: config.bk * 4 * splits + 8,
+                dtype,
+                layout,
+            };
+            for dtype in [KernelDtype::F16, KernelDtype::Bf16] {
+                for layout in [Layout::NN, Layout::NT] {
+                    let variant = check_gemm_with(ctx, spec(dtype, layout), options, seed);
+                    assert!(
+                        variant.starts_with(&format!("gemm_coop/{dtype}/{layout}/{config}")),
+                        "{variant}"
+                    );
+                    assert_eq!(variant.ends_with("/split3"), splits == 3, "{variant}");
+                }
+            }
+        }
+    }
+}
+
+/// bf16 GEMMs whose inputs hold values with no f16 (above 65280, here 3·10^5 and 10^30) are
+/// recomputed with FMAs in the tiles that hold them, so they come out right; elsewhere the
+/// tensor cores serve. The FMA path (no cooperative matrices) must be right on them too.
+#[test]
+fn bf16_gemm_is_right_with_values_beyond_f16() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("bf16_gemm_is_right_with_values_beyond_f16");
+    let unvalidated = unvalidated_coop_context(&ctx);
+    let ctx: &Context = unvalidated.as_ref().unwrap_or(&ctx);
+    let (m, n, k) = (200usize, 136usize, 264usize);
+    for layout in [Layout::NN, Layout::NT] {
+        let mut a = reference::random_f32(m * k, seed);
+        let b = reference::random_f32(k * n, seed ^ 0xB);
+        a[3 * k + 7] = 3.0e5;
+        a[(m - 1) * k + k - 1] = -1.0e30;
+        let spec = GemmSpec {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            dtype: KernelDtype::Bf16,
+            layout,
+        };
+        let a_buf = upload_as(ctx, &a, KernelDtype::Bf16);
+        let b_buf = upload_as(ctx, &b, KernelDtype::Bf16);
+        let c_buf = poisoned(ctx, m * n);
+        let run = ctx.gemm(&a_buf, &b_buf, &c_buf, spec).unwrap();
+        let c = ctx.read_back::<f32>(&c_buf, m * n).unwrap();
+        let reference_of = |a: &[f32], b: &[f32]| match layout {
+            Layout::NN => reference::matmul(a, b, m, n, k),
+            Layout::NT => reference::matmul_nt(a, b, m, n, k),
+        };
+        let rounded = |v: &[f32]| reference::round_to(v, KernelDtype::Bf16);
+        let exact = reference::compare(&c, &reference_of(&rounded(&a), &rounded(&b)));
+        let end_to_end = reference::compare(&c, &reference_of(&a, &b));
+        let what = format!("bf16 {m}x{n}x{k} {layout} with 3e5 and -1e30 via {}", run.variant);
+        assert_close(&what, seed, exact, end_to_end, KernelDtype::Bf16);
+        let coop = ctx.cooperative_gemm().is_some() && ctx.kernel_tuning().coop_bf16;
+        assert_eq!(run.variant.starts_with("gemm_coop/bf16/"), coop, "{}", run.variant);
+    }
+}
+
 #[test]
 fn gemm_matches_the_reference_on_awkward_shapes() {
     let Some(ctx) = gpu() else { return };
@@ -529,7 +682,10 @@ fn gemv_subgroup_engine_every_batch_dtype_and_split() {
     let threads = ctx.kernel_tuning().gemv_threads.max(subgroup);
     for (rows_per_subgroup, unroll, splits) in [(1, 4, 1), (2, 2, 3), (4, 2, 1), (4, 1, 2), (8, 1, 4)]
     {
-        for f16_loads in [false, true] {
+        for (f16_loads, dtypes) in [
+            (false, &KernelDtype::ALL[..]),
+            (true, &[KernelDtype::F16][..]),
+        ] {
             let config = GemvConfig {
                 threads,
                 rows: rows_per_subgroup,
@@ -543,7 +699,7 @@ fn gemv_subgroup_engine_every_batch_dtype_and_split() {
                 gemv: Some(config),
                 ..RunOptions::default()
             };
-            for dtype in KernelDtype::ALL {
+            for &dtype in dtypes {
                 for batch in 1..=8 {
                     // Rows: one more than a workgroup's, so the last group is mostly clamped.
                     // Columns: a few unrolled steps per slice plus a tail of 3 chunks.
