@@ -401,6 +401,59 @@ mod tests {
     }
 
     #[test]
+    fn the_table_picks_the_gemv_engine_by_batch_and_row_length() {
+        let t = Tuning::for_device(&info(DeviceType::DiscreteGpu), &limits(48 << 10));
+        assert_eq!(t.fixed_subgroup, Some(32));
+        let b8 = t.gemv_for(8, KernelDtype::F16, 14336);
+        assert_eq!((b8.engine, b8.rows, b8.f16_loads), (GemvEngine::Subgroup, 4, true));
+        assert_eq!(b8.max_subgroups, 8);
+        let long = t.gemv_for(1, KernelDtype::Bf16, 16384);
+        assert_eq!((long.engine, long.rows, long.unroll), (GemvEngine::Workgroup, 1, 4));
+        let f16 = t.gemv_for(1, KernelDtype::F16, 14336);
+        assert_eq!((f16.engine, f16.rows, f16.unroll), (GemvEngine::Workgroup, 2, 2));
+        // 4096 bf16 columns are 512 chunks: short rows, on the subgroup engine.
+        let short = t.gemv_for(1, KernelDtype::Bf16, 4096);
+        assert_eq!((short.engine, short.rows), (GemvEngine::Subgroup, 2));
+
+        let mut varying = info(DeviceType::DiscreteGpu);
+        varying.subgroup_min_size = 8;
+        let t = Tuning::for_device(&varying, &limits(48 << 10));
+        assert_eq!(t.fixed_subgroup, None);
+        assert_eq!(t.gemv_for(8, KernelDtype::F32, 4096).engine, GemvEngine::Workgroup);
+
+        let t = Tuning::for_device(&info(DeviceType::IntegratedGpu), &limits(48 << 10));
+        let short = t.gemv_for(1, KernelDtype::F16, 4096);
+        assert_eq!((short.engine, short.f16_loads), (GemvEngine::Workgroup, false));
+    }
+
+    #[test]
+    fn gemv_overrides_are_checked_against_the_engine() {
+        let l = limits(48 << 10);
+        let t = Tuning::for_device(&info(DeviceType::DiscreteGpu), &l);
+        let sg = GemvConfig {
+            engine: GemvEngine::Subgroup,
+            splits: 4,
+            ..t.gemv(8)
+        };
+        assert!(t.gemv_override(sg, &l).is_ok());
+        let too_many = GemvConfig {
+            splits: MAX_SPLITS + 1,
+            ..sg
+        };
+        assert!(t.gemv_override(too_many, &l).is_err());
+        let wg_split = GemvConfig {
+            engine: GemvEngine::Workgroup,
+            ..sg
+        };
+        assert!(t.gemv_override(wg_split, &l).is_err());
+        let mut varying = info(DeviceType::DiscreteGpu);
+        varying.subgroup_min_size = 16;
+        let v = Tuning::for_device(&varying, &l);
+        assert!(v.gemv_override(sg, &l).is_err());
+        assert!("sg".parse::<GemvEngine>().is_ok() && "x".parse::<GemvEngine>().is_err());
+    }
+
+    #[test]
     fn every_entry_is_valid_for_the_kernels() {
         for entry in TABLE {
             assert!(entry.gemm.fast_path_shape_ok(), "{}", entry.name);
