@@ -301,10 +301,18 @@ fn bf16_gemm_is_right_with_values_beyond_f16() {
         let rounded = |v: &[f32]| reference::round_to(v, KernelDtype::Bf16);
         let exact = reference::compare(&c, &reference_of(&rounded(&a), &rounded(&b)));
         let end_to_end = reference::compare(&c, &reference_of(&a, &b));
-        let what = format!("bf16 {m}x{n}x{k} {layout} with 3e5 and -1e30 via {}", run.variant);
+        let what = format!(
+            "bf16 {m}x{n}x{k} {layout} with 3e5 and -1e30 via {}",
+            run.variant
+        );
         assert_close(&what, seed, exact, end_to_end, KernelDtype::Bf16);
         let coop = ctx.cooperative_gemm().is_some() && ctx.kernel_tuning().coop_bf16;
-        assert_eq!(run.variant.starts_with("gemm_coop/bf16/"), coop, "{}", run.variant);
+        assert_eq!(
+            run.variant.starts_with("gemm_coop/bf16/"),
+            coop,
+            "{}",
+            run.variant
+        );
     }
 }
 
@@ -579,7 +587,10 @@ fn gemv_every_batch_on_both_paths() {
                     GemvEngine::Workgroup => "gemv/",
                     GemvEngine::Subgroup => "gemv_sg/",
                 };
-                assert!(auto.starts_with(prefix), "{spec:?} ran {auto}, table {table:?}");
+                assert!(
+                    auto.starts_with(prefix),
+                    "{spec:?} ran {auto}, table {table:?}"
+                );
             }
             let variant = check_gemv(
                 &ctx,
@@ -680,7 +691,8 @@ fn gemv_subgroup_engine_every_batch_dtype_and_split() {
     }
     let seed = fresh_seed("gemv_subgroup_engine_every_batch_dtype_and_split");
     let threads = ctx.kernel_tuning().gemv_threads.max(subgroup);
-    for (rows_per_subgroup, unroll, splits) in [(1, 4, 1), (2, 2, 3), (4, 2, 1), (4, 1, 2), (8, 1, 4)]
+    for (rows_per_subgroup, unroll, splits) in
+        [(1, 4, 1), (2, 2, 3), (4, 2, 1), (4, 1, 2), (8, 1, 4)]
     {
         for (f16_loads, dtypes) in [
             (false, &KernelDtype::ALL[..]),
@@ -711,7 +723,8 @@ fn gemv_subgroup_engine_every_batch_dtype_and_split() {
                         batch,
                         dtype,
                     };
-                    let variant = check_gemv_with(&ctx, spec, &[], options, seed + u64::from(batch));
+                    let variant =
+                        check_gemv_with(&ctx, spec, &[], options, seed + u64::from(batch));
                     assert!(variant.starts_with("gemv_sg/"), "{variant}");
                     // Slices are whole subgroup steps, so asking for N may give fewer.
                     let split = variant

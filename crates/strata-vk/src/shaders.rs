@@ -106,8 +106,19 @@ pub const STREAM_SUM: ShaderSource = shader!("stream_sum.wgsl");
 
 /// Every shader Strata ships.
 pub const ALL: &[ShaderSource] = &[
-    GEMM, GEMM_F16, GEMM_BF16, GEMM_COOP, GEMM_COOP_BF16, GEMM_ANY, GEMV, GEMV_16BIT, GEMV_F16, GEMV_ANY,
-    GEMV_SG, SUM_SLICES, STREAM_SUM,
+    GEMM,
+    GEMM_F16,
+    GEMM_BF16,
+    GEMM_COOP,
+    GEMM_COOP_BF16,
+    GEMM_ANY,
+    GEMV,
+    GEMV_16BIT,
+    GEMV_F16,
+    GEMV_ANY,
+    GEMV_SG,
+    SUM_SLICES,
+    STREAM_SUM,
 ];
 
 const BEGIN: &str = "// @operands begin";

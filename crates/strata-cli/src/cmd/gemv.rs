@@ -235,7 +235,11 @@ fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
             let workgroup = tuning.gemv(args.batch);
             GemvConfig {
                 engine,
-                rows: if engine == GemvEngine::Subgroup { 4 } else { workgroup.rows },
+                rows: if engine == GemvEngine::Subgroup {
+                    4
+                } else {
+                    workgroup.rows
+                },
                 ..workgroup
             }
         }

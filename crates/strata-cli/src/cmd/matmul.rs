@@ -3,8 +3,8 @@
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
-use strata::reference::{self, Comparison};
 use strata::kernels::CoopConfig;
+use strata::reference::{self, Comparison};
 use strata::{
     Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig,
     PlacedBuffer, Placement, RunOptions, Timing, wgpu,

@@ -302,7 +302,8 @@ mod tests {
     #[test]
     fn the_table_tiles_fit_48k_on_every_subgroup_size() {
         for subgroup in [16, 32, 64] {
-            let config = crate::kernels::tuning::Tuning::all()[0].coop_tiles[0].with_subgroup(subgroup);
+            let config =
+                crate::kernels::tuning::Tuning::all()[0].coop_tiles[0].with_subgroup(subgroup);
             assert!(config.shape_ok(), "{config}");
             assert!(config.shared_bytes() <= 48 << 10, "{config}");
         }
@@ -322,7 +323,11 @@ mod tests {
         };
         for tiles in SWEEP_TILES {
             let config = tiles.with_subgroup(32);
-            assert!(config.fits(&limits), "{config}: {:?}", config.check(&limits));
+            assert!(
+                config.fits(&limits),
+                "{config}: {:?}",
+                config.check(&limits)
+            );
         }
     }
 
@@ -337,7 +342,12 @@ mod tests {
         ] {
             assert!(!bad.with_subgroup(32).shape_ok(), "{bad}");
         }
-        assert!(CoopConfig::tiles(128, 128, 32, 2, 2, 2).with_subgroup(8).check(&limits).is_err());
+        assert!(
+            CoopConfig::tiles(128, 128, 32, 2, 2, 2)
+                .with_subgroup(8)
+                .check(&limits)
+                .is_err()
+        );
     }
 
     #[test]
@@ -347,7 +357,13 @@ mod tests {
         let d: CoopConfig = "128x128x32/2x2".parse().unwrap();
         assert_eq!(d.buffers, 2);
         assert_eq!(d.with_subgroup(32).to_string(), "128x128x32/2x2/2buf/sg32");
-        for bad in ["128x128/2x2", "128x128x32", "128x128x32/2x2/3", "a/b/c", "1x1x1/1x1/1buf/x"] {
+        for bad in [
+            "128x128/2x2",
+            "128x128x32",
+            "128x128x32/2x2/3",
+            "a/b/c",
+            "1x1x1/1x1/1buf/x",
+        ] {
             assert!(bad.parse::<CoopConfig>().is_err(), "{bad}");
         }
     }
@@ -391,7 +407,10 @@ mod tests {
                         !value.is_finite() || magnitude > 65280.0,
                         "{bits:#06x} ({value:e}) was flagged"
                     );
-                    assert!(magnitude > 65504.0 || value.is_nan(), "{bits:#06x}: f16 holds it");
+                    assert!(
+                        magnitude > 65504.0 || value.is_nan(),
+                        "{bits:#06x}: f16 holds it"
+                    );
                 }
                 Some(h) => {
                     assert!(value.is_finite() && magnitude <= 65280.0, "{bits:#06x}");
@@ -420,7 +439,10 @@ mod tests {
     #[test]
     fn the_two_lane_flag_test_keeps_lanes_apart() {
         let flags = |bits: u16| bf16_to_f16(bits).is_none();
-        let samples: Vec<u16> = (0..=u16::MAX).step_by(97).chain([0x477f, 0x4780, 0xffff, 0x7f80, 0xc780]).collect();
+        let samples: Vec<u16> = (0..=u16::MAX)
+            .step_by(97)
+            .chain([0x477f, 0x4780, 0xffff, 0x7f80, 0xc780])
+            .collect();
         for low in 0..=u16::MAX {
             for &high in &samples {
                 let word = u32::from(high) << 16 | u32::from(low);

@@ -358,8 +358,7 @@ impl Recording<'_> {
                 (b, Access::Read),
                 (out, Access::ReadWrite),
             ],
-            uniforms: bytemuck::cast_slice(&[m, n, k, split.per_slice, c_stride, 0, 0, 0])
-                .to_vec(),
+            uniforms: bytemuck::cast_slice(&[m, n, k, split.per_slice, c_stride, 0, 0, 0]).to_vec(),
             workgroups: [n.div_ceil(tile_n), m.div_ceil(tile_m), split.count],
         };
         self.push_steps(&key, &kernel, vec![step], options.repeats)?;

@@ -94,14 +94,26 @@ mod tests {
             for wanted in [1, 2, 3, 4, 8, 16, 64] {
                 for granule in [1, 4, 32] {
                     let s = Split::of(steps, wanted, 4, granule);
-                    assert!(s.count >= 1 && s.count <= MAX_SPLITS, "{steps} {wanted}: {s:?}");
+                    assert!(
+                        s.count >= 1 && s.count <= MAX_SPLITS,
+                        "{steps} {wanted}: {s:?}"
+                    );
                     assert!(s.per_slice.is_multiple_of(granule), "{s:?}");
-                    assert!((s.count - 1) * s.per_slice < steps, "empty slice: {steps} {s:?}");
+                    assert!(
+                        (s.count - 1) * s.per_slice < steps,
+                        "empty slice: {steps} {s:?}"
+                    );
                     assert!(s.count * s.per_slice >= steps, "uncovered: {steps} {s:?}");
                 }
             }
         }
-        assert_eq!(Split::of(1792, 2, 64, 32), Split { count: 2, per_slice: 896 });
+        assert_eq!(
+            Split::of(1792, 2, 64, 32),
+            Split {
+                count: 2,
+                per_slice: 896
+            }
+        );
         assert_eq!(Split::of(100, 16, 64, 1).count, 1);
         assert_eq!(Split::wanted(256, 128), 2);
         assert_eq!(Split::wanted(256, 4096), 1);

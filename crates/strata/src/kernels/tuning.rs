@@ -405,12 +405,21 @@ mod tests {
         let t = Tuning::for_device(&info(DeviceType::DiscreteGpu), &limits(48 << 10));
         assert_eq!(t.fixed_subgroup, Some(32));
         let b8 = t.gemv_for(8, KernelDtype::F16, 14336);
-        assert_eq!((b8.engine, b8.rows, b8.f16_loads), (GemvEngine::Subgroup, 4, true));
+        assert_eq!(
+            (b8.engine, b8.rows, b8.f16_loads),
+            (GemvEngine::Subgroup, 4, true)
+        );
         assert_eq!(b8.max_subgroups, 8);
         let long = t.gemv_for(1, KernelDtype::Bf16, 16384);
-        assert_eq!((long.engine, long.rows, long.unroll), (GemvEngine::Workgroup, 1, 4));
+        assert_eq!(
+            (long.engine, long.rows, long.unroll),
+            (GemvEngine::Workgroup, 1, 4)
+        );
         let f16 = t.gemv_for(1, KernelDtype::F16, 14336);
-        assert_eq!((f16.engine, f16.rows, f16.unroll), (GemvEngine::Workgroup, 2, 2));
+        assert_eq!(
+            (f16.engine, f16.rows, f16.unroll),
+            (GemvEngine::Workgroup, 2, 2)
+        );
         // 4096 bf16 columns are 512 chunks: short rows, on the subgroup engine.
         let short = t.gemv_for(1, KernelDtype::Bf16, 4096);
         assert_eq!((short.engine, short.rows), (GemvEngine::Subgroup, 2));
@@ -419,11 +428,17 @@ mod tests {
         varying.subgroup_min_size = 8;
         let t = Tuning::for_device(&varying, &limits(48 << 10));
         assert_eq!(t.fixed_subgroup, None);
-        assert_eq!(t.gemv_for(8, KernelDtype::F32, 4096).engine, GemvEngine::Workgroup);
+        assert_eq!(
+            t.gemv_for(8, KernelDtype::F32, 4096).engine,
+            GemvEngine::Workgroup
+        );
 
         let t = Tuning::for_device(&info(DeviceType::IntegratedGpu), &limits(48 << 10));
         let short = t.gemv_for(1, KernelDtype::F16, 4096);
-        assert_eq!((short.engine, short.f16_loads), (GemvEngine::Workgroup, false));
+        assert_eq!(
+            (short.engine, short.f16_loads),
+            (GemvEngine::Workgroup, false)
+        );
     }
 
     #[test]
