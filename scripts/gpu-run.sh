@@ -155,9 +155,11 @@ PY
         set -- $shape
         for d in bf16 f16; do
           j $g --rows $1 --cols $2 --dtype $d --check
-          j $g --rows $1 --cols $2 --dtype $d --engine wg
           j $g --rows $1 --cols $2 --dtype $d --engine sg --rows-per-group 1 --unroll 4
         done
+        # The workgroup engine as the table has it for long rows (f16: 2 rows, 2 in flight).
+        j $g --rows $1 --cols $2 --dtype bf16 --engine wg
+        j $g --rows $1 --cols $2 --dtype f16 --engine wg --rows-per-group 2 --unroll 2
       done
       # Prefill, 512 tokens: C[512, 4096] = X[512, 14336] · W[4096, 14336]^T.
       p="--m 512 --k 14336 --n 4096 --layout nt"
