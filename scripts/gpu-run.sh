@@ -2,7 +2,7 @@
 # Runs Strata's measurements on a GPU machine and writes every result under $OUT (default
 # ./gpu-out).
 #   usage: bash scripts/gpu-run.sh [stage...]
-#   stages: smoke tests examples kernels coop bench decode load soak contexts peer probe sweep sweep16
+#   stages: smoke tests examples kernels coop bench decode load soak contexts peer probe sweep sweep16 sweep15
 #
 # Expects in .dev/: release builds of `strata`, `strata-soak`, the examples and the GPU test
 # binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
@@ -143,6 +143,80 @@ PY
       run $BIN/strata gemv --rows 32768 --cols 8192 --iters 20 --json
       run $BIN/strata gemv --rows 32768 --cols 8192 --placement vram --iters 20 --json
       run $BIN/strata gemv --rows 16384 --cols 16384 --placement vram --iters 20 --json
+      ;;
+    sweep15)
+      # Issue 15: every variant that decides a table entry, on the shapes of the issue, in about
+      # 4 minutes. Each run's JSON goes to $OUT/sweep15.json; the summary at the end is one line
+      # a run (`python3 .dev/torch_peer.py` in the same session gives the peer).
+      S="$OUT/sweep15.json"; : > "$S"; t0=$(date +%s)
+      j() { log "$*"; "$@" --json 2>>"$OUT/log.txt" | tee -a "$S" >/dev/null || log "FAILED: $*"; }
+      g="$BIN/strata gemv --iters 10"; m="$BIN/strata matmul --iters 10"
+      # GEMV batch 8 (and 2, 4), 4096x14336 (rows 4096, cols 14336): the table, checked ...
+      for d in f16 bf16; do
+        for b in 1 2 4 8; do j $g --rows 4096 --cols 14336 --dtype $d --batch $b --check; done
+      done
+      for b in 1 8; do j $g --rows 4096 --cols 14336 --dtype f32 --batch $b --check; done
+      # ... the subgroup engine's rows per subgroup, unroll, threads and column slices ...
+      for cfg in "f16 4 2 0" "f16 4 2 1" "f16 4 2 4" "f16 8 1 0" "f16 2 2 0" "f16 4 1 0" \
+                 "bf16 4 2 1" "bf16 8 1 0" "bf16 4 2 4"; do
+        set -- $cfg
+        j $g --rows 4096 --cols 14336 --dtype $1 --batch 8 --engine sg --rows-per-group $2 --unroll $3 --splits $4
+      done
+      j $g --rows 4096 --cols 14336 --dtype f16 --batch 8 --engine sg --threads 128
+      j $g --rows 4096 --cols 14336 --dtype f16 --batch 8 --engine sg --threads 512 --rows-per-group 4 --unroll 1
+      j $g --rows 4096 --cols 14336 --dtype f32 --batch 8 --engine sg --rows-per-group 8 --unroll 1
+      # ... against the workgroup engine, and f16 read as integers.
+      for d in f16 bf16 f32; do j $g --rows 4096 --cols 14336 --dtype $d --batch 8 --engine wg; done
+      j $g --rows 4096 --cols 14336 --dtype f16 --batch 8 --f16-loads false
+      j $g --rows 4096 --cols 14336 --dtype f16 --batch 1 --f16-loads false
+      # Batch 1, short rows (the decode shapes): the table (subgroup engine) against wg.
+      for shape in "14336 4096" "4096 4096"; do
+        set -- $shape
+        for d in bf16 f16; do
+          j $g --rows $1 --cols $2 --dtype $d --check
+          j $g --rows $1 --cols $2 --dtype $d --engine sg --rows-per-group 1 --unroll 4
+        done
+        # The workgroup engine as the table has it for long rows (f16: 2 rows, 2 in flight).
+        j $g --rows $1 --cols $2 --dtype bf16 --engine wg
+        j $g --rows $1 --cols $2 --dtype f16 --engine wg --rows-per-group 2 --unroll 2
+      done
+      # Prefill, 512 tokens: C[512, 4096] = X[512, 14336] · W[4096, 14336]^T.
+      p="--m 512 --k 14336 --n 4096 --layout nt"
+      j $m $p --dtype f16 --check
+      j $m $p --dtype bf16 --check
+      j $m $p --dtype bf16 --fma
+      for s in 1 2 4; do j $m $p --dtype f16 --splits $s; done
+      for t in 128x256x32/2x4/1buf 128x256x16/2x4/2buf 128x128x64/2x2/1buf 128x128x16/2x4/2buf 64x128x32/1x2/2buf 128x64x32/2x1/2buf; do
+        j $m $p --dtype f16 --coop-tiles $t
+      done
+      j $m $p --dtype bf16 --coop-tiles 128x256x32/2x4/1buf
+      # Large GEMM, 8192^3: f16 on the tensor cores (tiles), bf16, and SGEMM tiles.
+      q="--m 8192 --k 8192 --n 8192"
+      j $m $q --dtype f16
+      j $m $q --dtype f16 --layout nt
+      j $m $q --dtype bf16
+      for t in 128x256x32/2x4/1buf 128x256x16/2x4/2buf 256x128x32/4x2/1buf; do j $m $q --dtype f16 --coop-tiles $t; done
+      j $m $q
+      for t in 128x128x8/8x8 128x256x8/8x16 128x128x16/8x16; do j $m $q --tiles $t; done
+      log "sweep15: $(( $(date +%s) - t0 )) s"
+      python3 - "$S" <<'PY' | tee "$OUT/sweep15.txt"
+import json, sys
+text = open(sys.argv[1]).read(); dec = json.JSONDecoder(); i = 0; rows = []
+while True:
+    while i < len(text) and text[i].isspace(): i += 1
+    if i >= len(text): break
+    obj, i = dec.raw_decode(text, i); rows.append(obj)
+for r in rows:
+    us = r["seconds"] * 1e6
+    if "rows" in r:
+        shape = f'gemv {r["rows"]}x{r["cols"]} b{r["batch"]} {r["dtype"]}'
+        rate = f'{r["gb_per_s"]:8.0f} GB/s'
+    else:
+        shape = f'gemm {r["m"]}x{r["n"]}x{r["k"]} {r["dtype"]} {r["layout"]}'
+        rate = f'{r["gflops"] / 1e3:8.1f} TFLOP/s'
+    ok = {True: "ok", False: "MISMATCH", None: ""}[r.get("ok")]
+    print(f'{shape:34} {us:10.1f} us {rate}  {ok:8} {r["variant"]}')
+PY
       ;;
     peer)
       PYTHONUNBUFFERED=1 OUT="$OUT" run python3 $BIN/torch_peer.py

@@ -59,6 +59,18 @@ fn load_x(i: u32) -> XChunk {
 fn dot_chunk(v: WChunk, xv: XChunk) -> f32 {
     return dot(v, xv);
 }
+
+// A chunk's weights as f32, widened once and used for every vector of the batch.
+alias WVals = vec4<f32>;
+
+fn widen(v: WChunk) -> WVals {
+    return v;
+}
+
+// acc + the dot product of a widened chunk with x, as a chain of fused multiply-adds.
+fn mac(acc: f32, v: WVals, xv: XChunk) -> f32 {
+    return fma(v.w, xv.w, fma(v.z, xv.z, fma(v.y, xv.y, fma(v.x, xv.x, acc))));
+}
 // @operands end
 
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -115,10 +127,22 @@ fn main(
             }
         }
         for (var u = 0u; u < UNROLL; u++) {
-            for (var bi = 0u; bi < BATCH; bi++) {
-                let xv = load_x(bi * chunks + c + u * WG);
+            if (BATCH == 1u) {
+                let xv = load_x(c + u * WG);
                 for (var r = 0u; r < ROWS; r++) {
-                    acc[r * BATCH + bi] += dot_chunk(wv[u * ROWS + r], xv);
+                    acc[r] += dot_chunk(wv[u * ROWS + r], xv);
+                }
+            } else {
+                // Each chunk widened once, then used for every vector of the batch.
+                var wf: array<WVals, ROWS>;
+                for (var r = 0u; r < ROWS; r++) {
+                    wf[r] = widen(wv[u * ROWS + r]);
+                }
+                for (var bi = 0u; bi < BATCH; bi++) {
+                    let xv = load_x(bi * chunks + c + u * WG);
+                    for (var r = 0u; r < ROWS; r++) {
+                        acc[r * BATCH + bi] = mac(acc[r * BATCH + bi], wf[r], xv);
+                    }
                 }
             }
         }
@@ -126,9 +150,9 @@ fn main(
     // The rest, one chunk at a time.
     for (; c < chunks; c += WG) {
         for (var r = 0u; r < ROWS; r++) {
-            let v = load_w(base[r] + c);
+            let v = widen(load_w(base[r] + c));
             for (var bi = 0u; bi < BATCH; bi++) {
-                acc[r * BATCH + bi] += dot_chunk(v, load_x(bi * chunks + c));
+                acc[r * BATCH + bi] = mac(acc[r * BATCH + bi], v, load_x(bi * chunks + c));
             }
         }
     }

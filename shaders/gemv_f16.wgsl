@@ -33,4 +33,20 @@ fn load_x(i: u32) -> XChunk {
 fn dot_chunk(v: WChunk, xv: XChunk) -> f32 {
     return dot(vec4<f32>(v.lo), xv.lo) + dot(vec4<f32>(v.hi), xv.hi);
 }
+
+// A chunk's 8 weights as f32, widened once and used for every vector of the batch.
+struct WVals {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
+
+fn widen(v: WChunk) -> WVals {
+    return WVals(vec4<f32>(v.lo), vec4<f32>(v.hi));
+}
+
+// acc + the dot product of a widened chunk with x, as a chain of fused multiply-adds.
+fn mac(acc: f32, v: WVals, xv: XChunk) -> f32 {
+    let lo = fma(v.lo.w, xv.lo.w, fma(v.lo.z, xv.lo.z, fma(v.lo.y, xv.lo.y, fma(v.lo.x, xv.lo.x, acc))));
+    return fma(v.hi.w, xv.hi.w, fma(v.hi.z, xv.hi.z, fma(v.hi.y, xv.hi.y, fma(v.hi.x, xv.hi.x, lo))));
+}
 // @operands end

@@ -7,7 +7,7 @@
 //! end-to-end tolerance of the issue (1e-5 for f32, 1e-2 for f16/bf16).
 
 use crate::harness::{fresh_seed, gpu};
-use strata::kernels::{CoopConfig, GemvConfig};
+use strata::kernels::{CoopConfig, GemvConfig, GemvEngine};
 use strata::reference::{self, Comparison};
 use strata::{
     Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, MatmulShape,
@@ -152,6 +152,167 @@ fn f16_gemm_takes_cooperative_matrices_where_offered() {
                 assert!(fma.starts_with("gemm/f16/"), "{spec:?} with Fma ran {fma}");
             }
         }
+    }
+}
+
+/// A second context without validation when the adapter offers cooperative matrices but the
+/// installed validation layer predates them (the validated context leaves them off); says so.
+fn unvalidated_coop_context(ctx: &Context) -> Option<Context> {
+    let offered = ctx
+        .adapter()
+        .features()
+        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+    if !offered || strata::adapter::validation_layer_knows_cooperative_matrix() {
+        return None;
+    }
+    eprintln!(
+        "\n!!!!!!!! the validation layer predates cooperative matrices: they are checked on a \
+         context WITHOUT validation !!!!!!!!\n"
+    );
+    Some(
+        Context::builder()
+            .validation(false)
+            .build()
+            .expect("a context without validation"),
+    )
+}
+
+/// Every cooperative-matrix tile configuration (the table's and the sweep's), for f16 and
+/// bf16, both layouts, with and without split K, on a shape with edges in M, N and K. Where
+/// the device has no cooperative matrices, asking for them is a typed error.
+#[test]
+fn coop_gemm_every_tile_configuration_dtype_layout_and_split() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("coop_gemm_every_tile_configuration_dtype_layout_and_split");
+    let unvalidated = unvalidated_coop_context(&ctx);
+    let ctx: &Context = unvalidated.as_ref().unwrap_or(&ctx);
+    let mut tiles: Vec<CoopConfig> = Tuning::all()
+        .iter()
+        .flat_map(|t| t.coop_tiles.iter().copied())
+        .chain(strata::kernels::COOP_SWEEP_TILES.iter().copied())
+        .collect();
+    tiles.sort_by_key(|t| t.to_string());
+    tiles.dedup();
+    let Some(coop) = ctx.cooperative_gemm() else {
+        eprintln!(
+            "coop_gemm_every_tile_configuration_dtype_layout_and_split: no cooperative matrices \
+             on this device; checking that asking for them is refused"
+        );
+        let buf = ctx.upload(&[0f32; 64]).unwrap();
+        let spec = GemmSpec {
+            m: 8,
+            n: 8,
+            k: 8,
+            dtype: KernelDtype::F16,
+            layout: Layout::NT,
+        };
+        if ctx.features().contains(wgpu::Features::SHADER_F16) {
+            let coop_tiles = RunOptions {
+                coop_tiles: Some(tiles[0]),
+                ..RunOptions::default()
+            };
+            assert!(matches!(
+                ctx.gemm_with(&buf, &buf, &buf, spec, coop_tiles),
+                Err(Error::DeviceLacks { .. })
+            ));
+        }
+        let split = RunOptions {
+            splits: Some(2),
+            ..RunOptions::default()
+        };
+        let bf16 = GemmSpec {
+            dtype: KernelDtype::Bf16,
+            ..spec
+        };
+        assert!(matches!(
+            ctx.gemm_with(&buf, &buf, &buf, bf16, split),
+            Err(Error::InvalidArgument(_))
+        ));
+        return;
+    };
+    eprintln!("cooperative GEMM: {coop}");
+    let limits = ctx.limits();
+    for tile in tiles {
+        let config = tile.with_subgroup(coop.subgroup);
+        if let Err(e) = config.check(&limits) {
+            eprintln!("skipped on this device: {e}");
+            continue;
+        }
+        for splits in [1, 3] {
+            let options = RunOptions {
+                coop_tiles: Some(tile),
+                splits: Some(splits),
+                ..RunOptions::default()
+            };
+            // One tile and a few rows and columns more; K: several steps per slice and a
+            // partial last step.
+            let spec = |dtype, layout| GemmSpec {
+                m: config.bm + 5,
+                n: config.bn + 8,
+                k: config.bk * 4 * splits + 8,
+                dtype,
+                layout,
+            };
+            for dtype in [KernelDtype::F16, KernelDtype::Bf16] {
+                for layout in [Layout::NN, Layout::NT] {
+                    let variant = check_gemm_with(ctx, spec(dtype, layout), options, seed);
+                    assert!(
+                        variant.starts_with(&format!("gemm_coop/{dtype}/{layout}/{config}")),
+                        "{variant}"
+                    );
+                    assert_eq!(variant.ends_with("/split3"), splits == 3, "{variant}");
+                }
+            }
+        }
+    }
+}
+
+/// bf16 GEMMs whose inputs hold values with no f16 (above 65280, here 3·10^5 and 10^30) are
+/// recomputed with FMAs in the tiles that hold them, so they come out right; elsewhere the
+/// tensor cores serve. The FMA path (no cooperative matrices) must be right on them too.
+#[test]
+fn bf16_gemm_is_right_with_values_beyond_f16() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("bf16_gemm_is_right_with_values_beyond_f16");
+    let unvalidated = unvalidated_coop_context(&ctx);
+    let ctx: &Context = unvalidated.as_ref().unwrap_or(&ctx);
+    let (m, n, k) = (200usize, 136usize, 264usize);
+    for layout in [Layout::NN, Layout::NT] {
+        let mut a = reference::random_f32(m * k, seed);
+        let b = reference::random_f32(k * n, seed ^ 0xB);
+        a[3 * k + 7] = 3.0e5;
+        a[(m - 1) * k + k - 1] = -1.0e30;
+        let spec = GemmSpec {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            dtype: KernelDtype::Bf16,
+            layout,
+        };
+        let a_buf = upload_as(ctx, &a, KernelDtype::Bf16);
+        let b_buf = upload_as(ctx, &b, KernelDtype::Bf16);
+        let c_buf = poisoned(ctx, m * n);
+        let run = ctx.gemm(&a_buf, &b_buf, &c_buf, spec).unwrap();
+        let c = ctx.read_back::<f32>(&c_buf, m * n).unwrap();
+        let reference_of = |a: &[f32], b: &[f32]| match layout {
+            Layout::NN => reference::matmul(a, b, m, n, k),
+            Layout::NT => reference::matmul_nt(a, b, m, n, k),
+        };
+        let rounded = |v: &[f32]| reference::round_to(v, KernelDtype::Bf16);
+        let exact = reference::compare(&c, &reference_of(&rounded(&a), &rounded(&b)));
+        let end_to_end = reference::compare(&c, &reference_of(&a, &b));
+        let what = format!(
+            "bf16 {m}x{n}x{k} {layout} with 3e5 and -1e30 via {}",
+            run.variant
+        );
+        assert_close(&what, seed, exact, end_to_end, KernelDtype::Bf16);
+        let coop = ctx.cooperative_gemm().is_some() && ctx.kernel_tuning().coop_bf16;
+        assert_eq!(
+            run.variant.starts_with("gemm_coop/bf16/"),
+            coop,
+            "{}",
+            run.variant
+        );
     }
 }
 
@@ -435,7 +596,8 @@ fn gemv_matches_the_reference_on_awkward_shapes() {
                 );
                 let chunk = if dtype == KernelDtype::F32 { 4 } else { 8 };
                 let fast = subgroups && cols % chunk == 0;
-                assert_eq!(variant.starts_with("gemv/"), fast, "{spec:?} ran {variant}");
+                let ran_fast = variant.starts_with("gemv/") || variant.starts_with("gemv_sg/");
+                assert_eq!(ran_fast, fast, "{spec:?} ran {variant}");
             }
         }
     }
@@ -453,7 +615,18 @@ fn gemv_every_batch_on_both_paths() {
                 batch,
                 dtype,
             };
-            check_gemv(&ctx, spec, &[], KernelPath::Auto, seed + u64::from(batch));
+            let auto = check_gemv(&ctx, spec, &[], KernelPath::Auto, seed + u64::from(batch));
+            let table = ctx.kernel_tuning().gemv_for(batch, dtype, spec.cols);
+            if ctx.features().contains(wgpu::Features::SUBGROUP) {
+                let prefix = match table.engine {
+                    GemvEngine::Workgroup => "gemv/",
+                    GemvEngine::Subgroup => "gemv_sg/",
+                };
+                assert!(
+                    auto.starts_with(prefix),
+                    "{spec:?} ran {auto}, table {table:?}"
+                );
+            }
             let variant = check_gemv(
                 &ctx,
                 spec,
@@ -484,6 +657,8 @@ fn gemv_fast_path_configurations() {
                 unroll,
                 max_subgroups: 0,
                 f16_loads,
+                engine: GemvEngine::Workgroup,
+                splits: 0,
             };
             let options = RunOptions {
                 gemv: Some(config),
@@ -508,6 +683,116 @@ fn gemv_fast_path_configurations() {
                 assert_eq!(variant.ends_with("/f16loads"), f16_loads_apply, "{variant}");
             }
         }
+    }
+}
+
+/// The subgroup-rows engine at every batch and dtype, both ways of reading f16, with the
+/// columns split into slices (added up by a second dispatch) or not, on rows that are not a
+/// multiple of a workgroup's rows and columns that leave a tail after the unrolled loop.
+#[test]
+fn gemv_subgroup_engine_every_batch_dtype_and_split() {
+    let Some(ctx) = gpu() else { return };
+    let Some(subgroup) = ctx.kernel_tuning().fixed_subgroup else {
+        eprintln!(
+            "gemv_subgroup_engine_every_batch_dtype_and_split: no fixed subgroup size on this \
+             device, so no subgroup engine: checking that it is refused"
+        );
+        let config = GemvConfig {
+            engine: GemvEngine::Subgroup,
+            ..ctx.kernel_tuning().gemv(2)
+        };
+        let options = RunOptions {
+            gemv: Some(config),
+            ..RunOptions::default()
+        };
+        let spec = GemvSpec {
+            rows: 8,
+            cols: 64,
+            batch: 2,
+            dtype: KernelDtype::F32,
+        };
+        let w = ctx.upload(&[0f32; 512]).unwrap();
+        let x = ctx.upload(&[0f32; 128]).unwrap();
+        let y = ctx.upload(&[0f32; 16]).unwrap();
+        assert!(matches!(
+            ctx.gemv_with(&[(&w).into()], &x, &y, spec, options),
+            Err(Error::InvalidArgument(_))
+        ));
+        return;
+    };
+    if !ctx.features().contains(wgpu::Features::SUBGROUP) {
+        eprintln!("gemv_subgroup_engine_every_batch_dtype_and_split: no subgroups; skipped");
+        return;
+    }
+    let seed = fresh_seed("gemv_subgroup_engine_every_batch_dtype_and_split");
+    let threads = ctx.kernel_tuning().gemv_threads.max(subgroup);
+    for (rows_per_subgroup, unroll, splits) in
+        [(1, 4, 1), (2, 2, 3), (4, 2, 1), (4, 1, 2), (8, 1, 4)]
+    {
+        for (f16_loads, dtypes) in [
+            (false, &KernelDtype::ALL[..]),
+            (true, &[KernelDtype::F16][..]),
+        ] {
+            let config = GemvConfig {
+                threads,
+                rows: rows_per_subgroup,
+                unroll,
+                max_subgroups: 0,
+                f16_loads,
+                engine: GemvEngine::Subgroup,
+                splits,
+            };
+            let options = RunOptions {
+                gemv: Some(config),
+                ..RunOptions::default()
+            };
+            for &dtype in dtypes {
+                for batch in 1..=8 {
+                    // Rows: one more than a workgroup's, so the last group is mostly clamped.
+                    // Columns: a few unrolled steps per slice plus a tail of 3 chunks.
+                    let group_rows = threads / subgroup * rows_per_subgroup;
+                    let chunk = if dtype == KernelDtype::F32 { 4 } else { 8 };
+                    let spec = GemvSpec {
+                        rows: group_rows + 1,
+                        cols: chunk * (subgroup * unroll * 2 * splits + 3),
+                        batch,
+                        dtype,
+                    };
+                    let variant =
+                        check_gemv_with(&ctx, spec, &[], options, seed + u64::from(batch));
+                    assert!(variant.starts_with("gemv_sg/"), "{variant}");
+                    // Slices are whole subgroup steps, so asking for N may give fewer.
+                    let split = variant
+                        .rsplit_once("/s")
+                        .and_then(|(_, n)| n.parse::<u32>().ok());
+                    assert_eq!(split.is_some(), splits > 1, "{spec:?}: {variant}");
+                    assert!(split.is_none_or(|n| n >= 2 && n <= splits), "{variant}");
+                }
+            }
+        }
+    }
+    // Row parts in separate buffers, split: every part writes its rows of each slice.
+    let config = GemvConfig {
+        threads,
+        rows: 2,
+        unroll: 1,
+        max_subgroups: 0,
+        f16_loads: false,
+        engine: GemvEngine::Subgroup,
+        splits: 2,
+    };
+    let options = RunOptions {
+        gemv: Some(config),
+        ..RunOptions::default()
+    };
+    for dtype in KernelDtype::ALL {
+        let spec = GemvSpec {
+            rows: 37,
+            cols: 8 * subgroup * 4,
+            batch: 5,
+            dtype,
+        };
+        check_gemv_with(&ctx, spec, &[10, 12], options, seed ^ 9);
     }
 }
 

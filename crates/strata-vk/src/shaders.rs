@@ -82,8 +82,10 @@ pub const GEMM: ShaderSource = shader!("gemm.wgsl");
 pub const GEMM_F16: ShaderSource = shader!("gemm_f16.wgsl");
 /// Operand block of [`GEMM`] for bf16 A and B (u32 pairs).
 pub const GEMM_BF16: ShaderSource = shader!("gemm_bf16.wgsl");
-/// GEMM on cooperative matrices (tensor cores): f16 A and B, f32 accumulation.
+/// GEMM on cooperative matrices (tensor cores): f16 or bf16 A and B, f32 accumulation.
 pub const GEMM_COOP: ShaderSource = shader!("gemm_coop.wgsl");
+/// Operand block of [`GEMM_COOP`] for bf16 A and B (u32 pairs converted to f16).
+pub const GEMM_COOP_BF16: ShaderSource = shader!("gemm_coop_bf16.wgsl");
 /// GEMM for any shape and dtype (scalar loads): the edge path.
 pub const GEMM_ANY: ShaderSource = shader!("gemm_any.wgsl");
 /// GEMV fast path (engine): 16-byte loads, subgroup reduction; f32 weights.
@@ -94,13 +96,28 @@ pub const GEMV_16BIT: ShaderSource = shader!("gemv_16bit.wgsl");
 pub const GEMV_F16: ShaderSource = shader!("gemv_f16.wgsl");
 /// GEMV for any shape, dtype and device: scalar loads, shared-memory tree reduction.
 pub const GEMV_ANY: ShaderSource = shader!("gemv_any.wgsl");
+/// GEMV with rows per subgroup (engine, f32 operand block): batches, short rows, split columns.
+pub const GEMV_SG: ShaderSource = shader!("gemv_sg.wgsl");
+/// Adds up the slices of a split GEMV or GEMM.
+pub const SUM_SLICES: ShaderSource = shader!("sum_slices.wgsl");
 
 /// Streaming read (sum) of a buffer, for bandwidth measurements.
 pub const STREAM_SUM: ShaderSource = shader!("stream_sum.wgsl");
 
 /// Every shader Strata ships.
 pub const ALL: &[ShaderSource] = &[
-    GEMM, GEMM_F16, GEMM_BF16, GEMM_COOP, GEMM_ANY, GEMV, GEMV_16BIT, GEMV_F16, GEMV_ANY,
+    GEMM,
+    GEMM_F16,
+    GEMM_BF16,
+    GEMM_COOP,
+    GEMM_COOP_BF16,
+    GEMM_ANY,
+    GEMV,
+    GEMV_16BIT,
+    GEMV_F16,
+    GEMV_ANY,
+    GEMV_SG,
+    SUM_SLICES,
     STREAM_SUM,
 ];
 

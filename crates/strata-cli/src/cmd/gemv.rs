@@ -5,7 +5,7 @@ use super::matmul::{clock_name, median_of, rand_seed, tolerance};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
-use strata::kernels::GemvConfig;
+use strata::kernels::{GemvConfig, GemvEngine};
 use strata::reference::{self, Comparison};
 use strata::{Clock, Context, GemvSpec, KernelDtype, KernelPath, Operand, RunOptions, wgpu};
 use strata::{PlaceOptions, PlacedTensor, Placement};
@@ -41,6 +41,15 @@ pub struct Args {
     /// words with integer arithmetic (false), instead of the table's choice.
     #[arg(long)]
     f16_loads: Option<bool>,
+    /// Fast path kernel: wg (a workgroup per few rows, gemv.wgsl) or sg (rows per subgroup,
+    /// gemv_sg.wgsl; needs a fixed subgroup size), instead of the table's choice. With sg,
+    /// --rows-per-group is rows per subgroup.
+    #[arg(long, value_name = "wg|sg")]
+    engine: Option<GemvEngine>,
+    /// Subgroup engine: column slices, added up by a second dispatch (1: none), instead of
+    /// the table's choice.
+    #[arg(long)]
+    splits: Option<u32>,
     /// Compare with an f64 CPU reference; exit non-zero on mismatch.
     #[arg(long)]
     check: bool,
@@ -213,16 +222,37 @@ fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
         && args.rows_per_group.is_none()
         && args.unroll.is_none()
         && args.f16_loads.is_none()
+        && args.engine.is_none()
+        && args.splits.is_none()
     {
         return None;
     }
-    let table = ctx.kernel_tuning().gemv_for(args.batch, args.dtype);
+    let tuning = ctx.kernel_tuning();
+    let table = tuning.gemv_for(args.batch, args.dtype, args.cols);
+    // Another engine than the table's starts from that engine's defaults.
+    let base = match args.engine {
+        Some(engine) if engine != table.engine => {
+            let workgroup = tuning.gemv(args.batch);
+            GemvConfig {
+                engine,
+                rows: if engine == GemvEngine::Subgroup {
+                    4
+                } else {
+                    workgroup.rows
+                },
+                ..workgroup
+            }
+        }
+        _ => table,
+    };
     Some(GemvConfig {
-        threads: args.threads.unwrap_or(table.threads),
-        rows: args.rows_per_group.unwrap_or(table.rows),
-        unroll: args.unroll.unwrap_or(table.unroll),
-        max_subgroups: table.max_subgroups,
+        threads: args.threads.unwrap_or(base.threads),
+        rows: args.rows_per_group.unwrap_or(base.rows),
+        unroll: args.unroll.unwrap_or(base.unroll),
+        max_subgroups: base.max_subgroups,
         f16_loads: args.f16_loads.unwrap_or(table.f16_loads),
+        engine: base.engine,
+        splits: args.splits.unwrap_or(base.splits),
     })
 }
 

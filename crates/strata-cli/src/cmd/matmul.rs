@@ -3,6 +3,7 @@
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
+use strata::kernels::CoopConfig;
 use strata::reference::{self, Comparison};
 use strata::{
     Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig,
@@ -38,6 +39,15 @@ pub struct Args {
     /// tuning experiments.
     #[arg(long, value_name = "BMxBNxBK/TMxTN")]
     tiles: Option<MatmulConfig>,
+    /// Cooperative-matrix tiles instead of the table's, as BMxBNxBK/SGMxSGN[/1buf|/2buf] (e.g.
+    /// 128x128x32/2x2/2buf: a 128×128 tile of C per workgroup of 2×2 subgroups, K 32 deep,
+    /// double-buffered), for f16 or bf16 on a device with cooperative matrices.
+    #[arg(long, value_name = "BMxBNxBK/SGMxSGN[/Nbuf]", conflicts_with_all = ["tiles", "fma", "generic"])]
+    coop_tiles: Option<CoopConfig>,
+    /// Cooperative-matrix GEMM: slices of K, added up by a second dispatch (1: no split),
+    /// instead of the table's choice.
+    #[arg(long)]
+    splits: Option<u32>,
     /// Compare with an f64 CPU reference (sampled rows for very large shapes); exit non-zero
     /// on mismatch.
     #[arg(long)]
@@ -128,6 +138,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             KernelPath::Auto
         },
         gemm_tiles: args.tiles,
+        coop_tiles: args.coop_tiles,
+        splits: args.splits,
         ..RunOptions::default()
     };
     let mut gemm =

@@ -1,14 +1,17 @@
 //! GEMM: C = A·B (or A·Bᵀ) with f32, f16 or bf16 operands and f32 accumulation.
 //!
-//! Three kernels: cooperative matrices (`gemm_coop.wgsl`, see [`super::coop`]) for f16 where
-//! the device has them, the fast path (`gemm.wgsl`: vec4 loads, register-blocked
-//! double-buffered tiles) when K and N are multiples of 4, and the edge path (`gemm_any.wgsl`:
-//! scalar loads) for every other shape. Tiles come from the per-device table in
-//! [`super::tuning`].
+//! Three kernels: cooperative matrices (`gemm_coop.wgsl`, see [`super::coop`]) for f16, and
+//! bf16 where the table says so, when the device has them (K split into slices when the tiles
+//! of C alone would leave the device idle), the fast path (`gemm.wgsl`: vec4 loads,
+//! register-blocked double-buffered tiles) when K and N are multiples of 4, and the edge path
+//! (`gemm_any.wgsl`: scalar loads) for every other shape. Tiles come from the per-device table
+//! in [`super::tuning`].
 
-use super::coop;
+use super::coop::{self, CoopConfig};
 use super::dtype::{KernelDtype, Layout};
 use super::matmul::{MatmulConfig, MatmulShape};
+use super::slices::{self, Split};
+use super::tuning::MAX_SPLITS;
 use super::{KernelPath, KernelRun, RunOptions, SharedMemory};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -126,8 +129,8 @@ pub(crate) fn variant_name(
 /// The kernel a GEMM runs, with its tiles.
 #[derive(Debug, Clone, Copy)]
 enum GemmKernel {
-    /// Cooperative matrices (`gemm_coop.wgsl`).
-    Coop(coop::CoopConfig),
+    /// Cooperative matrices (`gemm_coop.wgsl`), K in slices.
+    Coop(CoopConfig, Split),
     /// The vector FMA fast path (`gemm.wgsl`).
     Fast(MatmulConfig),
     /// The edge path (`gemm_any.wgsl`).
@@ -138,7 +141,7 @@ impl GemmKernel {
     /// The variant name, also the pipeline cache key.
     fn variant(&self, spec: &GemmSpec) -> String {
         match self {
-            GemmKernel::Coop(c) => coop::variant_name(spec.layout, c),
+            GemmKernel::Coop(c, _) => coop::variant_name(spec.dtype, spec.layout, c),
             GemmKernel::Fast(t) => variant_name(true, spec.dtype, spec.layout, t),
             GemmKernel::Any(t) => variant_name(false, spec.dtype, spec.layout, t),
         }
@@ -147,7 +150,7 @@ impl GemmKernel {
     /// Rows and columns of C per workgroup.
     fn tile(&self) -> (u32, u32) {
         match self {
-            GemmKernel::Coop(c) => (c.bm, c.bn),
+            GemmKernel::Coop(c, _) => (c.bm, c.bn),
             GemmKernel::Fast(t) | GemmKernel::Any(t) => (t.bm, t.bn),
         }
     }
@@ -155,7 +158,7 @@ impl GemmKernel {
     /// The WGSL, built only when the pipeline is not cached yet.
     fn source(&self, spec: &GemmSpec) -> Result<KernelText, String> {
         match self {
-            GemmKernel::Coop(c) => coop::source(spec.layout, c),
+            GemmKernel::Coop(c, _) => coop::source(spec.dtype, spec.layout, c),
             GemmKernel::Fast(t) => fast_source(spec.dtype, spec.layout, t),
             GemmKernel::Any(t) => any_source(spec.dtype, spec.layout, t),
         }
@@ -300,15 +303,16 @@ impl Recording<'_> {
         ctx.check_operand("gemm B", &b, b_bytes, &format!("{b_shape} {}", spec.dtype))?;
         ctx.check_operand("gemm C", &c, c_bytes, &format!("{m}x{n} f32"))?;
 
-        let coop = (options.path == KernelPath::Auto
-            && options.gemm_tiles.is_none()
-            && spec.dtype == KernelDtype::F16
-            && coop::CoopConfig::takes(k, n))
-        .then(|| ctx.cooperative_gemm())
-        .flatten();
-        let choice = match coop {
-            Some(config) => GemmKernel::Coop(config),
+        let choice = match coop_choice(ctx, &spec, &options)? {
+            Some((config, split)) => GemmKernel::Coop(config, split),
             None => {
+                if options.splits.is_some_and(|s| s > 1) {
+                    return Err(Error::InvalidArgument(format!(
+                        "gemm {m}x{n}x{k} {} {}: only the cooperative-matrix kernel splits K, and \
+                         it does not run this GEMM here",
+                        spec.dtype, spec.layout
+                    )));
+                }
                 let fast = options.path != KernelPath::Generic && spec.vector_aligned();
                 let tiles = match (options.gemm_tiles, fast) {
                     (Some(tiles), _) => {
@@ -325,17 +329,136 @@ impl Recording<'_> {
                 }
             }
         };
-        let variant = choice.variant(&spec);
+        let key = choice.variant(&spec);
         let (tile_m, tile_n) = choice.tile();
-        let kernel = ctx.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
+        let kernel = ctx.kernel_with(&key, SharedMemory::WrittenBeforeRead, || {
             choice.source(&spec)
         })?;
-        let step = Step {
-            operands: vec![(a, Access::Read), (b, Access::Read), (c, Access::ReadWrite)],
-            uniforms: bytemuck::cast_slice(&[m, n, k, 0]).to_vec(),
-            workgroups: [n.div_ceil(tile_n), m.div_ceil(tile_m), 1],
+        let GemmKernel::Coop(_, split) = choice else {
+            let step = Step {
+                operands: vec![(a, Access::Read), (b, Access::Read), (c, Access::ReadWrite)],
+                uniforms: bytemuck::cast_slice(&[m, n, k, 0]).to_vec(),
+                workgroups: [n.div_ceil(tile_n), m.div_ceil(tile_m), 1],
+            };
+            self.push_steps(&key, &kernel, vec![step], options.repeats)?;
+            return Ok(key);
         };
-        self.push_steps(&variant, &kernel, vec![step], options.repeats)?;
-        Ok(variant)
+        // Split K: each slice writes its own copy of C into scratch memory, added up after.
+        let len = u64::from(m) * u64::from(n);
+        let scratch = if split.count > 1 {
+            Some(slices::scratch(ctx, split.count, len, "gemm slices")?)
+        } else {
+            None
+        };
+        let out = scratch.as_ref().map_or(c, Operand::from);
+        let c_stride = if split.count > 1 { m * n } else { 0 };
+        let step = Step {
+            operands: vec![
+                (a, Access::Read),
+                (b, Access::Read),
+                (out, Access::ReadWrite),
+            ],
+            uniforms: bytemuck::cast_slice(&[m, n, k, split.per_slice, c_stride, 0, 0, 0]).to_vec(),
+            workgroups: [n.div_ceil(tile_n), m.div_ceil(tile_m), split.count],
+        };
+        self.push_steps(&key, &kernel, vec![step], options.repeats)?;
+        if let Some(scratch) = &scratch {
+            slices::record_sum(
+                self,
+                Operand::from(scratch),
+                c,
+                m * n,
+                split.count,
+                options.repeats,
+            )?;
+            return Ok(format!("{key}/split{}", split.count));
+        }
+        Ok(key)
     }
+}
+
+/// The cooperative-matrix tiles and K slices for `spec`, or `None` when the GEMM runs on
+/// the FMA paths: the path is not `Auto`, FMA tiles were asked for, the dtype is f32 (or bf16
+/// where the table leaves bf16 on the FMA path), K or N is not a multiple of 8, or the device
+/// has no cooperative matrices. Tiles asked for in `options` that cannot run are an error.
+fn coop_choice(
+    ctx: &Context,
+    spec: &GemmSpec,
+    options: &RunOptions,
+) -> Result<Option<(CoopConfig, Split)>> {
+    let tuning = ctx.kernel_tuning();
+    let dtype_ok = match spec.dtype {
+        KernelDtype::F16 => true,
+        // Asking for cooperative tiles asks for the cooperative kernel.
+        KernelDtype::Bf16 => tuning.coop_bf16 || options.coop_tiles.is_some(),
+        KernelDtype::F32 => false,
+    };
+    let wanted = options.path == KernelPath::Auto
+        && options.gemm_tiles.is_none()
+        && dtype_ok
+        && CoopConfig::takes(spec.k, spec.n);
+    let subgroup = ctx.coop_subgroup();
+    let (config, subgroup) = match (options.coop_tiles, wanted, subgroup) {
+        (Some(tiles), true, Some(subgroup)) => {
+            let config = tiles.with_subgroup(subgroup);
+            config.check(ctx.device_limits())?;
+            (config, subgroup)
+        }
+        (Some(tiles), _, None) => {
+            return Err(Error::DeviceLacks {
+                what: format!("cooperative tiles {tiles}"),
+                reason: "the device offers no cooperative-matrix GEMM (see \
+                         Context::cooperative_gemm)"
+                    .into(),
+            });
+        }
+        (Some(tiles), false, Some(_)) => {
+            return Err(Error::InvalidArgument(format!(
+                "cooperative tiles {tiles}: the cooperative-matrix GEMM takes f16 or bf16 with K \
+                 and N multiples of 8 on the automatic path, not {}x{}x{} {} {:?}",
+                spec.m, spec.n, spec.k, spec.dtype, options.path
+            )));
+        }
+        (None, true, Some(subgroup)) => match ctx.cooperative_gemm() {
+            Some(default) => (default, subgroup),
+            None => return Ok(None),
+        },
+        (None, _, _) => return Ok(None),
+    };
+    let groups = |c: &CoopConfig| spec.n.div_ceil(c.bn) * spec.m.div_ceil(c.bm);
+    // The table's first tiles whose grid fills the device, else its last (with split K).
+    let config = if options.coop_tiles.is_some() {
+        config
+    } else {
+        let limits = ctx.device_limits();
+        let fitting: Vec<CoopConfig> = tuning
+            .coop_tiles
+            .iter()
+            .map(|t| t.with_subgroup(subgroup))
+            .filter(|c| c.fits(limits))
+            .collect();
+        fitting
+            .iter()
+            .find(|c| groups(c) >= tuning.target_groups)
+            .or(fitting.last())
+            .copied()
+            .unwrap_or(config)
+    };
+    let steps = spec.k.div_ceil(config.bk);
+    let wanted_splits = match options.splits {
+        Some(0) | None => Split::wanted(tuning.target_groups, groups(&config)),
+        Some(s) if s <= MAX_SPLITS => s,
+        Some(s) => {
+            return Err(Error::InvalidArgument(format!(
+                "{s} slices of K: at most {MAX_SPLITS}"
+            )));
+        }
+    };
+    // Each slice at least 4 steps of BK; slices a whole number of steps.
+    let split = Split::of(steps, wanted_splits, 4, 1);
+    let split = Split {
+        count: split.count,
+        per_slice: split.per_slice * config.bk,
+    };
+    Ok(Some((config, split)))
 }

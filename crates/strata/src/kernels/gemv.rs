@@ -3,12 +3,16 @@
 //!
 //! The weights may be split by rows into parts (a tensor larger than one storage binding is
 //! stored that way, see [`crate::placement`]); one dispatch per part writes its rows of y, all
-//! in one compute pass. The fast path (`gemv.wgsl`: 16-byte loads, subgroup reduction) runs
-//! when the device has subgroups and rows hold a multiple of 4 (f32) or 8 (f16, bf16) columns;
-//! the generic path (`gemv_any.wgsl`: scalar loads, shared-memory tree) runs otherwise.
+//! in one compute pass. The fast paths run when the device has subgroups and rows hold a
+//! multiple of 4 (f32) or 8 (f16, bf16) columns: `gemv.wgsl` (a workgroup per few rows) or
+//! `gemv_sg.wgsl` (rows per subgroup, for batches and short rows, its columns optionally split
+//! into slices added up by [`super::slices`]), as the per-device table chooses
+//! ([`super::Tuning::gemv_for`]). The generic path (`gemv_any.wgsl`: scalar loads,
+//! shared-memory tree) runs otherwise.
 
 use super::dtype::KernelDtype;
-use super::tuning::{GEMV_ANY_THREADS, GemvConfig, MAX_GEMV_BATCH};
+use super::slices::{self, Split};
+use super::tuning::{GEMV_ANY_THREADS, GemvConfig, GemvEngine, MAX_GEMV_BATCH, Tuning};
 use super::{KernelPath, KernelRun, RunOptions, SharedMemory};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -116,7 +120,7 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a.max(1)
 }
 
-/// The WGSL of the fast path.
+/// The WGSL of a fast path (`config.engine` says which).
 pub(crate) fn fast_source(
     dtype: KernelDtype,
     batch: u32,
@@ -124,22 +128,45 @@ pub(crate) fn fast_source(
 ) -> Result<KernelText, String> {
     let mut params = vec![
         ("WG", config.threads),
-        ("ROWS", config.rows),
         ("BATCH", batch),
         ("UNROLL", config.unroll),
-        ("MAX_SUBGROUPS", config.max_subgroups),
     ];
-    let engine = match dtype {
-        KernelDtype::F32 => KernelText::of(&shaders::GEMV),
-        KernelDtype::F16 if config.f16_loads => {
-            shaders::splice(&shaders::GEMV, &shaders::GEMV_F16)?
+    let engine = match config.engine {
+        GemvEngine::Workgroup => {
+            params.push(("ROWS", config.rows));
+            params.push(("MAX_SUBGROUPS", config.max_subgroups));
+            &shaders::GEMV
         }
-        KernelDtype::F16 | KernelDtype::Bf16 => {
-            params.push(("WEIGHTS_BF16", u32::from(dtype == KernelDtype::Bf16)));
-            shaders::splice(&shaders::GEMV, &shaders::GEMV_16BIT)?
+        GemvEngine::Subgroup => {
+            params.push(("RT", config.rows));
+            params.push(("SG", subgroup_of(config)));
+            &shaders::GEMV_SG
         }
     };
-    shaders::specialize_text(&engine, &params)
+    let text = match dtype {
+        KernelDtype::F32 => KernelText::of(engine),
+        KernelDtype::F16 if config.f16_loads => shaders::splice(engine, &shaders::GEMV_F16)?,
+        KernelDtype::F16 | KernelDtype::Bf16 => {
+            params.push(("WEIGHTS_BF16", u32::from(dtype == KernelDtype::Bf16)));
+            shaders::splice(engine, &shaders::GEMV_16BIT)?
+        }
+    };
+    shaders::specialize_text(&text, &params)
+}
+
+/// The subgroup size a subgroup-engine configuration was made for: its threads over its
+/// subgroup slots (both set from the device by [`Tuning::gemv_override`] and
+/// [`Tuning::gemv_for`], whose subgroup size is fixed for this engine).
+fn subgroup_of(config: &GemvConfig) -> u32 {
+    (config.threads / config.max_subgroups.max(1)).max(1)
+}
+
+/// Rows a workgroup of the fast path covers.
+fn rows_per_group(config: &GemvConfig) -> u32 {
+    match config.engine {
+        GemvEngine::Workgroup => config.rows,
+        GemvEngine::Subgroup => config.rows * config.max_subgroups,
+    }
 }
 
 /// The WGSL of the generic path.
@@ -154,7 +181,8 @@ pub(crate) fn any_source(dtype: KernelDtype, batch: u32) -> Result<KernelText, S
     )
 }
 
-/// The variant name (and kernel cache key) of a GEMV pipeline.
+/// The variant name (and kernel cache key) of a GEMV pipeline; a split run reports it with
+/// `/sN` (N slices) appended.
 pub(crate) fn variant_name(dtype: KernelDtype, batch: u32, fast: Option<&GemvConfig>) -> String {
     match fast {
         Some(c) => {
@@ -163,16 +191,93 @@ pub(crate) fn variant_name(dtype: KernelDtype, batch: u32, fast: Option<&GemvCon
             } else {
                 ""
             };
-            format!(
-                "gemv/{dtype}/b{batch}/{}t/{}r/u{}/sg{}{loads}",
-                c.threads, c.rows, c.unroll, c.max_subgroups
-            )
+            match c.engine {
+                GemvEngine::Workgroup => format!(
+                    "gemv/{dtype}/b{batch}/{}t/{}r/u{}/sg{}{loads}",
+                    c.threads, c.rows, c.unroll, c.max_subgroups
+                ),
+                GemvEngine::Subgroup => format!(
+                    "gemv_sg/{dtype}/b{batch}/{}t/sg{}/{}r/u{}{loads}",
+                    c.threads,
+                    subgroup_of(c),
+                    c.rows,
+                    c.unroll
+                ),
+            }
         }
         None => format!("gemv_any/{dtype}/b{batch}/{GEMV_ANY_THREADS}t"),
     }
 }
 
-/// The uniform block of both GEMV shaders (`Params`).
+/// Subgroup-engine settings worth measuring against the table's (`strata gemv --engine sg
+/// --threads T --rows-per-group R --unroll U`, the `sweep15` stage of `scripts/gpu-run.sh`):
+/// (threads, rows per subgroup, unroll). The shader tests validate each for subgroups of 32.
+pub const SWEEP: &[(u32, u32, u32)] = &[
+    (256, 1, 4),
+    (256, 2, 2),
+    (256, 2, 4),
+    (256, 4, 1),
+    (256, 4, 2),
+    (256, 8, 1),
+    (128, 4, 2),
+    (128, 8, 1),
+    (512, 2, 2),
+    (512, 4, 1),
+];
+
+/// Every (variant name, WGSL) the table can produce, and the sweep's, for the shader tests.
+pub(crate) fn variant_sources() -> Result<Vec<(String, String)>, String> {
+    let mut configs = Vec::new();
+    for tuning in Tuning::all() {
+        for dtype in KernelDtype::ALL {
+            for batch in 1..=MAX_GEMV_BATCH {
+                for cols in [4096, 16384] {
+                    configs.push((dtype, batch, tuning.gemv_for(batch, dtype, cols)));
+                }
+                configs.push((dtype, batch, tuning.gemv(batch)));
+            }
+        }
+    }
+    for &(threads, rows, unroll) in SWEEP {
+        for dtype in KernelDtype::ALL {
+            for batch in [1, 2, 4, 8] {
+                let config = GemvConfig {
+                    threads,
+                    rows,
+                    unroll,
+                    max_subgroups: threads / 32,
+                    f16_loads: false,
+                    engine: GemvEngine::Subgroup,
+                    splits: 0,
+                };
+                configs.push((dtype, batch, config));
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (dtype, batch, config) in configs {
+        for f16_loads in [false, true] {
+            let config = GemvConfig {
+                f16_loads,
+                ..config
+            };
+            let name = variant_name(dtype, batch, Some(&config));
+            if seen.insert(name.clone()) {
+                let text = fast_source(dtype, batch, &config)?;
+                sources.push((name, text.as_str().to_string()));
+            }
+        }
+        let name = variant_name(dtype, batch, None);
+        if seen.insert(name.clone()) {
+            sources.push((name, any_source(dtype, batch)?.as_str().to_string()));
+        }
+    }
+    Ok(sources)
+}
+
+/// The uniform block of the GEMV shaders (`Params`; the last two words are the subgroup
+/// engine's column slices, padding for the others).
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 struct Params {
@@ -182,7 +287,8 @@ struct Params {
     y_stride: u32,
     groups: u32,
     groups_x: u32,
-    pad: [u32; 2],
+    slice_chunks: u32,
+    slice_stride: u32,
 }
 
 impl Context {
@@ -351,24 +457,52 @@ impl Recording<'_> {
         let tuning = ctx.kernel_tuning();
         let mut config = match options.gemv {
             Some(config) => tuning.gemv_override(config, ctx.device_limits())?,
-            None => tuning.gemv_for(batch, spec.dtype),
+            None => tuning.gemv_for(batch, spec.dtype, cols),
         };
         // f16 loads need 16-bit floats in shaders.
         config.f16_loads &= ctx.features().contains(wgpu::Features::SHADER_F16);
-        let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
-        let kernel = ctx.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
+        let key = variant_name(spec.dtype, batch, fast.then_some(&config));
+        let kernel = ctx.kernel_with(&key, SharedMemory::WrittenBeforeRead, || {
             if fast {
                 fast_source(spec.dtype, batch, &config)
             } else {
                 any_source(spec.dtype, batch)
             }
         })?;
-        let rows_per_group = if fast { config.rows } else { 1 };
+        let group_rows = if fast { rows_per_group(&config) } else { 1 };
+        let chunks = cols / spec.chunk();
+        let split = if fast && config.engine == GemvEngine::Subgroup {
+            let groups: u32 = parts
+                .iter()
+                .map(|&(_, _, part_rows)| part_rows.div_ceil(group_rows))
+                .sum();
+            let wanted = match config.splits {
+                0 => Split::wanted(tuning.target_groups, groups),
+                n => n,
+            };
+            let lanes = subgroup_of(&config);
+            Split::of(chunks, wanted, lanes * config.unroll, lanes)
+        } else {
+            Split {
+                count: 1,
+                per_slice: chunks,
+            }
+        };
+        // With slices, each writes its own copy of y into scratch memory, added up after.
+        let out_len = u64::from(batch) * u64::from(rows);
+        let scratch = if split.count > 1 {
+            Some(slices::scratch(ctx, split.count, out_len, "gemv slices")?)
+        } else {
+            None
+        };
+        let out = scratch.as_ref().map_or(y, Operand::from);
+        let slice_stride = if split.count > 1 { batch * rows } else { 0 };
         let steps = parts
             .iter()
             .map(|&(part, row_base, part_rows)| {
-                let groups = part_rows.div_ceil(rows_per_group);
-                let workgroups = ctx.grid(groups);
+                let groups = part_rows.div_ceil(group_rows);
+                let mut workgroups = ctx.grid(groups);
+                workgroups[2] = split.count;
                 let params = Params {
                     rows: part_rows,
                     cols,
@@ -376,21 +510,33 @@ impl Recording<'_> {
                     y_stride: rows,
                     groups,
                     groups_x: workgroups[0],
-                    pad: [0; 2],
+                    slice_chunks: split.per_slice,
+                    slice_stride,
                 };
                 Step {
                     operands: vec![
                         (part, Access::Read),
                         (x, Access::Read),
-                        (y, Access::ReadWrite),
+                        (out, Access::ReadWrite),
                     ],
                     uniforms: bytemuck::bytes_of(&params).to_vec(),
                     workgroups,
                 }
             })
             .collect::<Vec<_>>();
-        self.push_steps(&variant, &kernel, steps, options.repeats)?;
-        Ok(variant)
+        self.push_steps(&key, &kernel, steps, options.repeats)?;
+        if let Some(scratch) = &scratch {
+            slices::record_sum(
+                self,
+                Operand::from(scratch),
+                y,
+                batch * rows,
+                split.count,
+                options.repeats,
+            )?;
+            return Ok(format!("{key}/s{}", split.count));
+        }
+        Ok(key)
     }
 }
 

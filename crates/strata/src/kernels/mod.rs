@@ -1,6 +1,7 @@
 //! Compute kernels: compiled once per context and configuration, dispatched on any buffers.
 //!
-//! - [`Context::gemm`]: C = A·B or A·Bᵀ, f32/f16/bf16 operands, f32 accumulation.
+//! - [`Context::gemm`]: C = A·B or A·Bᵀ, f32/f16/bf16 operands, f32 accumulation, on the
+//!   tensor cores where the device has cooperative matrices.
 //! - [`Context::gemv`]: y = W·x for weights `[out, in]` in f32/f16/bf16, batch 1 to 8, weights
 //!   optionally split into row parts.
 //! - [`Context::matmul`]: the original f32 entry point, served by GEMM.
@@ -13,6 +14,7 @@ pub(crate) mod dtype;
 mod gemm;
 mod gemv;
 pub(crate) mod matmul;
+mod slices;
 mod stream;
 pub mod tuning;
 
@@ -21,7 +23,15 @@ pub use dtype::{KernelDtype, Layout};
 pub use gemm::GemmSpec;
 pub use gemv::GemvSpec;
 pub use matmul::{MatmulConfig, MatmulShape};
-pub use tuning::{GemvConfig, Tuning};
+pub use tuning::{GemvConfig, GemvEngine, Tuning};
+
+/// Cooperative-matrix tiles worth measuring against the table's (see `scripts/gpu-run.sh`).
+pub use coop::SWEEP_TILES as COOP_SWEEP_TILES;
+/// The bf16 → f16 conversion of the cooperative-matrix GEMM, on the CPU (see
+/// `gemm_coop.wgsl`).
+pub use coop::bf16_to_f16;
+/// Subgroup-engine GEMV settings worth measuring against the table's.
+pub use gemv::SWEEP as GEMV_SWEEP;
 
 use crate::context::Context;
 use crate::error::Result;
@@ -45,7 +55,8 @@ pub struct KernelRun {
 #[serde(rename_all = "lowercase")]
 pub enum KernelPath {
     /// The fastest path the shape and device allow (the default): cooperative matrices for
-    /// f16 GEMMs where the device has them, else the vector FMA paths.
+    /// f16 (and, where the table says so, bf16) GEMMs where the device has them, else the
+    /// vector FMA paths.
     #[default]
     Auto,
     /// The vector FMA fast paths (`gemm.wgsl`, `gemv.wgsl`) where the shape allows, never
@@ -70,6 +81,14 @@ pub struct RunOptions {
     /// GEMV fast-path parameters instead of the table's (`max_subgroups` is recomputed from the
     /// device; checked against the device's limits): for experiments and tests.
     pub gemv: Option<GemvConfig>,
+    /// Cooperative-matrix tiles instead of the table's (the subgroup size is the device's;
+    /// checked against the kernel's rules and the device's limits). The GEMM must be one the
+    /// cooperative kernel takes on this device, else [`crate::Error::InvalidArgument`] or
+    /// [`crate::Error::DeviceLacks`].
+    pub coop_tiles: Option<CoopConfig>,
+    /// Slices of K for the cooperative-matrix GEMM instead of the table's choice (1: no
+    /// split; at most [`tuning::MAX_SPLITS`]).
+    pub splits: Option<u32>,
 }
 
 impl RunOptions {
@@ -89,6 +108,8 @@ impl Default for RunOptions {
             path: KernelPath::Auto,
             gemm_tiles: None,
             gemv: None,
+            coop_tiles: None,
+            splits: None,
         }
     }
 }
@@ -117,36 +138,21 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
                 let text = gemm::any_source(dtype, layout, &tuning.gemm_any)?;
                 sources.push((any, text.as_str().to_string()));
             }
-            for batch in 1..=tuning::MAX_GEMV_BATCH {
-                let config = tuning.gemv_for(batch, dtype);
-                for f16_loads in [false, true] {
-                    let config = GemvConfig {
-                        f16_loads,
-                        ..config
-                    };
-                    let fast = gemv::variant_name(dtype, batch, Some(&config));
-                    let text = gemv::fast_source(dtype, batch, &config)?;
-                    sources.push((fast, text.as_str().to_string()));
-                }
-                let text = gemv::any_source(dtype, batch)?;
-                sources.push((
-                    gemv::variant_name(dtype, batch, None),
-                    text.as_str().to_string(),
-                ));
-            }
         }
     }
-    for subgroup in [16, 32, 64] {
-        if let Some(config) = CoopConfig::for_subgroup(subgroup) {
-            for layout in [Layout::NN, Layout::NT] {
-                let text = coop::source(layout, &config)?;
-                sources.push((
-                    coop::variant_name(layout, &config),
-                    text.as_str().to_string(),
-                ));
-            }
-        }
-    }
+    sources.extend(gemv::variant_sources()?);
+    let tiles: Vec<CoopConfig> = Tuning::all()
+        .iter()
+        .flat_map(|t| t.coop_tiles.iter().copied())
+        .chain(COOP_SWEEP_TILES.iter().copied())
+        .collect();
+    sources.extend(coop::variant_sources(&tiles)?);
+    sources.push((
+        "sum_slices".into(),
+        crate::shaders::specialize(&crate::shaders::SUM_SLICES, &[("WG", 256)])?
+            .as_str()
+            .to_string(),
+    ));
     sources.sort();
     sources.dedup();
     Ok(sources)
@@ -161,27 +167,37 @@ impl Context {
             .get_or_init(|| Tuning::for_device(&self.adapter_info(), self.device_limits()))
     }
 
-    /// The cooperative-matrix GEMM configuration for this device, or `None` when f16 GEMMs run
-    /// on the FMA path: the device lacks `EXPERIMENTAL_COOPERATIVE_MATRIX` (wgpu offers it
-    /// where Vulkan's `VK_KHR_cooperative_matrix` has the configurations it maps),
-    /// `SHADER_F16` or `SUBGROUP`, a 16×16×16 f16·f16 + f32 configuration, or a fixed
-    /// subgroup size, or the kernel's tiles exceed its limits.
+    /// The cooperative-matrix GEMM configuration for this device (the table's first tiles
+    /// with the device's subgroup size), or `None` when f16 and bf16 GEMMs run on the FMA
+    /// path: the device lacks `EXPERIMENTAL_COOPERATIVE_MATRIX` (wgpu offers it where
+    /// Vulkan's `VK_KHR_cooperative_matrix` has the configurations it maps), `SHADER_F16` or
+    /// `SUBGROUP`, a 16×16×16 f16·f16 + f32 configuration, or a fixed subgroup size, or the
+    /// kernel's tiles exceed its limits. Smaller GEMMs may use other tiles of the table, or
+    /// split K ([`KernelRun::variant`] says which).
     pub fn cooperative_gemm(&self) -> Option<CoopConfig> {
         *self.kernels.coop.get_or_init(|| {
-            use wgpu::Features as F;
-            let needed = F::EXPERIMENTAL_COOPERATIVE_MATRIX | F::SHADER_F16 | F::SUBGROUP;
-            if !self.features().contains(needed)
-                || !coop::supports_kernel(&self.adapter.cooperative_matrix_properties())
-            {
-                return None;
-            }
-            let info = self.adapter_info();
-            if info.subgroup_min_size != info.subgroup_max_size {
-                return None;
-            }
-            CoopConfig::for_subgroup(info.subgroup_min_size)
-                .filter(|c| c.fits(self.device_limits()))
+            let subgroup = self.coop_subgroup()?;
+            let limits = self.device_limits();
+            self.kernel_tuning()
+                .coop_tiles
+                .iter()
+                .map(|t| t.with_subgroup(subgroup))
+                .find(|c| c.fits(limits))
         })
+    }
+
+    /// The subgroup size of the cooperative-matrix kernel on this device, when the device
+    /// can run it at all.
+    pub(crate) fn coop_subgroup(&self) -> Option<u32> {
+        use wgpu::Features as F;
+        let needed = F::EXPERIMENTAL_COOPERATIVE_MATRIX | F::SHADER_F16 | F::SUBGROUP;
+        if !self.features().contains(needed)
+            || !coop::supports_kernel(&self.adapter.cooperative_matrix_properties())
+        {
+            return None;
+        }
+        let info = self.adapter_info();
+        (info.subgroup_min_size == info.subgroup_max_size).then_some(info.subgroup_min_size)
     }
 
     /// The kernel for `key`, compiling `source()` the first time.

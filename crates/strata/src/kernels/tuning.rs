@@ -6,9 +6,12 @@
 //! invocations), so every device gets a configuration. See `docs/KERNELS.md` for the reasons
 //! behind each entry.
 
+use super::coop::CoopConfig;
+use super::dtype::KernelDtype;
 use super::matmul::MatmulConfig;
 use crate::error::{Error, Result};
 use serde::Serialize;
+use std::str::FromStr;
 use wgpu::DeviceType;
 
 /// The kernel parameters chosen for one device.
@@ -25,6 +28,24 @@ pub struct Tuning {
     /// The device's smallest subgroup size (at least 4, wgpu's floor): sizes the GEMV's
     /// shared memory for per-subgroup partial sums.
     pub min_subgroup: u32,
+    /// The device's subgroup size when it is fixed (smallest = largest), which the
+    /// subgroup-rows GEMV (`gemv_sg.wgsl`) and the cooperative-matrix GEMM need.
+    pub fixed_subgroup: Option<u32>,
+    /// f16 GEMV weights read as `vec4<f16>` where the device has `SHADER_F16`
+    /// ([`GemvConfig::f16_loads`]).
+    pub gemv_f16_loads: bool,
+    /// Batch-1 GEMVs whose rows hold at most this many 16-byte chunks run on the subgroup-rows
+    /// engine (short rows leave a whole workgroup per row too few loads in flight); 0: never.
+    pub gemv_sg_short_chunks: u32,
+    /// Workgroups a GEMV or a cooperative-matrix GEMM aims for: when rows (or tiles of C)
+    /// alone give fewer, the columns (or K) are split into slices added up afterwards.
+    pub target_groups: u32,
+    /// Cooperative-matrix tiles in order of preference: the first whose grid reaches
+    /// `target_groups` serves, else the last (with split K).
+    pub coop_tiles: &'static [CoopConfig],
+    /// bf16 GEMMs run on cooperative matrices too (converted to f16 exactly in range; see
+    /// `gemm_coop.wgsl`) where the device has them.
+    pub coop_bf16: bool,
 }
 
 /// Parameters of one GEMV fast-path pipeline.
@@ -40,10 +61,42 @@ pub struct GemvConfig {
     pub max_subgroups: u32,
     /// f16 weights are read as `vec4<f16>` and widened by the hardware (`gemv_f16.wgsl`; only
     /// where the device has `SHADER_F16`, else ignored) rather than decoded from u32 words with
-    /// integer arithmetic (`gemv_16bit.wgsl`). No effect on other dtypes. Off in the table:
-    /// the integer decode is the one measured on a GPU (and it is faster on lavapipe); this is
-    /// for experiments (`strata gemv --f16-loads true`).
+    /// integer arithmetic (`gemv_16bit.wgsl`). No effect on other dtypes. On in the table for
+    /// discrete GPUs (measured faster on an H200), off elsewhere (slower on lavapipe).
     pub f16_loads: bool,
+    /// Which kernel runs: a workgroup per row group, or rows per subgroup.
+    pub engine: GemvEngine,
+    /// Column slices (subgroup engine only), added up by a second dispatch; 0 lets the table
+    /// choose from [`Tuning::target_groups`], 1 never splits.
+    pub splits: u32,
+}
+
+/// Which GEMV fast-path kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GemvEngine {
+    /// `gemv.wgsl`: all threads of a workgroup on [`GemvConfig::rows`] rows, sums reduced
+    /// through shared memory. Any subgroup size.
+    Workgroup,
+    /// `gemv_sg.wgsl`: each subgroup on [`GemvConfig::rows`] rows of its own, the subgroups of
+    /// a workgroup walking the same columns (x read from L2 once for all their rows). Needs a
+    /// fixed subgroup size.
+    Subgroup,
+}
+
+impl FromStr for GemvEngine {
+    type Err = Error;
+
+    /// Parses `wg` (or `workgroup`) and `sg` (or `subgroup`).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "wg" | "workgroup" => Ok(GemvEngine::Workgroup),
+            "sg" | "subgroup" => Ok(GemvEngine::Subgroup),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown GEMV engine `{s}` (expected wg or sg)"
+            ))),
+        }
+    }
 }
 
 /// Threads per workgroup of the generic GEMV (`gemv_any.wgsl`).
@@ -51,6 +104,9 @@ pub const GEMV_ANY_THREADS: u32 = 64;
 
 /// The largest batch the GEMV kernels take.
 pub const MAX_GEMV_BATCH: u32 = 8;
+
+/// The most slices a split GEMV or GEMM is cut into.
+pub const MAX_SPLITS: u32 = 16;
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy)]
@@ -62,47 +118,81 @@ struct Entry {
     gemm_any: MatmulConfig,
     /// Threads per workgroup of the GEMV fast path, where the device allows them.
     gemv_threads: u32,
+    gemv_f16_loads: bool,
+    gemv_sg_short_chunks: u32,
+    target_groups: u32,
+    coop_tiles: &'static [CoopConfig],
+    coop_bf16: bool,
 }
 
 const fn tiles(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> MatmulConfig {
     MatmulConfig { bm, bn, bk, tm, tn }
 }
 
+/// Cooperative-matrix tiles for every entry (each is checked against the device's limits):
+/// 128×128 tiles of 4 subgroups (64×64 of C each), 32 deep, double-buffered (40 KiB, one
+/// barrier per K step); where that grid is too small the same tiles split K.
+const COOP_TILES: &[CoopConfig] = &[CoopConfig::tiles(128, 128, 32, 2, 2, 2)];
+
 const TABLE: &[Entry] = &[
-    // Discrete GPUs (the H100: 48 KiB of shared memory through Vulkan, 64K registers per SM):
-    // 128×128 tiles, 8×8 per thread (256 threads), BK 16: 32 KiB double-buffered.
+    // Discrete GPUs (the H100/H200: 48 KiB of shared memory through Vulkan, 64K registers per
+    // SM, subgroups of 32): 128×128 tiles, 8×8 per thread (256 threads), BK 16: 32 KiB
+    // double-buffered. f16 GEMV weights as vec4<f16> (3.92 TB/s against 3.74 for the integer
+    // decode, H200, 16384²). A GEMV or GEMM aims for 256 workgroups (two per SM on 132 SMs).
     Entry {
         name: "discrete-gpu",
         device_types: &[DeviceType::DiscreteGpu],
         gemm: tiles(128, 128, 16, 8, 8),
         gemm_any: tiles(64, 64, 16, 4, 4),
         gemv_threads: 256,
+        gemv_f16_loads: true,
+        gemv_sg_short_chunks: 1024,
+        target_groups: 256,
+        coop_tiles: COOP_TILES,
+        coop_bf16: true,
     },
-    // Integrated GPUs (AMD APUs, Intel): the same register blocking, half the shared memory.
+    // Integrated GPUs (AMD APUs, Intel): the same register blocking, half the shared memory;
+    // the measured GEMV engine and integer f16 decode until a measurement says otherwise.
     Entry {
         name: "integrated-gpu",
         device_types: &[DeviceType::IntegratedGpu, DeviceType::VirtualGpu],
         gemm: tiles(128, 128, 8, 8, 8),
         gemm_any: tiles(64, 64, 16, 4, 4),
         gemv_threads: 256,
+        gemv_f16_loads: false,
+        gemv_sg_short_chunks: 0,
+        target_groups: 64,
+        coop_tiles: COOP_TILES,
+        coop_bf16: false,
     },
     // CPU drivers (lavapipe, SwiftShader): they run a workgroup's invocations as SIMD loops on
-    // one core, so fewer threads each doing more (8×8) is about twice as fast; 16 KiB.
+    // one core, so fewer threads each doing more (8×8) is about twice as fast; 16 KiB. The
+    // integer f16 decode is faster there than vec4<f16> loads.
     Entry {
         name: "cpu",
         device_types: &[DeviceType::Cpu],
         gemm: tiles(64, 64, 16, 8, 8),
         gemm_any: tiles(64, 64, 16, 8, 8),
         gemv_threads: 64,
+        gemv_f16_loads: false,
+        gemv_sg_short_chunks: 0,
+        target_groups: 4,
+        coop_tiles: COOP_TILES,
+        coop_bf16: false,
     },
     // Anything else, or a device whose limits the entries above do not fit: 64 threads,
-    // 4 KiB double-buffered, within WebGPU's default limits.
+    // 4 KiB double-buffered, within WebGPU's default limits; the measured GEMV choices.
     Entry {
         name: "small",
         device_types: &[],
         gemm: tiles(32, 32, 8, 4, 4),
         gemm_any: tiles(32, 32, 8, 4, 4),
         gemv_threads: 64,
+        gemv_f16_loads: false,
+        gemv_sg_short_chunks: 0,
+        target_groups: 16,
+        coop_tiles: COOP_TILES,
+        coop_bf16: false,
     },
 ];
 
@@ -124,29 +214,72 @@ impl Tuning {
         } else {
             GEMV_ANY_THREADS
         };
+        let fixed = info.subgroup_min_size == info.subgroup_max_size
+            && info.subgroup_min_size.is_power_of_two()
+            && (4..=128).contains(&info.subgroup_min_size);
+        Tuning::of(
+            entry,
+            gemv_threads,
+            info.subgroup_min_size.max(4),
+            fixed.then_some(info.subgroup_min_size),
+        )
+    }
+
+    fn of(
+        entry: &Entry,
+        gemv_threads: u32,
+        min_subgroup: u32,
+        fixed_subgroup: Option<u32>,
+    ) -> Tuning {
         Tuning {
             name: entry.name,
             gemm: entry.gemm,
             gemm_any: entry.gemm_any,
             gemv_threads,
-            min_subgroup: info.subgroup_min_size.max(4),
+            min_subgroup,
+            fixed_subgroup,
+            gemv_f16_loads: entry.gemv_f16_loads,
+            gemv_sg_short_chunks: entry.gemv_sg_short_chunks,
+            target_groups: entry.target_groups,
+            coop_tiles: entry.coop_tiles,
+            coop_bf16: entry.coop_bf16,
         }
     }
 
-    /// The GEMV fast-path parameters for `batch` vectors of `dtype` weights. f16 weights at
-    /// batch 1 take two rows per workgroup and two loads in flight per row (measured on an
-    /// H200: 3.85 TB/s against 3.63 TB/s with one row and four loads; f32 and bf16 do best with
-    /// the latter).
-    pub fn gemv_for(&self, batch: u32, dtype: super::KernelDtype) -> GemvConfig {
+    /// The GEMV fast-path parameters for `batch` vectors of `dtype` weights with rows of
+    /// `cols` columns.
+    ///
+    /// Batches of 2 to 8 run on the subgroup-rows engine where the device has a fixed subgroup
+    /// size (every weight read once for the batch, x read from L2 once per 32 rows rather than
+    /// per 1–4), and so do batch-1 rows of at most `gemv_sg_short_chunks` chunks; the rest on
+    /// the workgroup engine. f16 weights at batch 1 on the workgroup engine take two rows per
+    /// workgroup and two loads in flight per row (measured on an H200: 3.85 TB/s against 3.63
+    /// TB/s with one row and four loads; f32 and bf16 do best with the latter).
+    pub fn gemv_for(&self, batch: u32, dtype: KernelDtype, cols: u32) -> GemvConfig {
+        let chunks = cols / (16 / dtype.bytes() as u32);
+        let subgroup_fits = self
+            .fixed_subgroup
+            .is_some_and(|sg| self.gemv_threads >= sg && self.gemv_threads.is_multiple_of(sg));
+        let short = chunks <= self.gemv_sg_short_chunks;
         let mut config = self.gemv(batch);
-        if batch <= 1 && dtype == super::KernelDtype::F16 {
+        config.f16_loads = self.gemv_f16_loads;
+        if subgroup_fits && (batch >= 2 || short) {
+            let (rows, unroll) = if batch <= 1 { (2, 4) } else { (4, 2) };
+            return GemvConfig {
+                rows,
+                unroll,
+                engine: GemvEngine::Subgroup,
+                ..config
+            };
+        }
+        if batch <= 1 && dtype == KernelDtype::F16 {
             config.rows = 2;
             config.unroll = 2;
         }
         config
     }
 
-    /// The GEMV fast-path parameters for a batch of `batch` vectors.
+    /// The workgroup-engine GEMV parameters for a batch of `batch` vectors.
     ///
     /// More rows per workgroup as the batch grows: each x chunk read from cache then serves
     /// several rows, keeping cache traffic near the weight traffic.
@@ -162,34 +295,54 @@ impl Tuning {
             unroll,
             max_subgroups: (self.gemv_threads / self.min_subgroup).max(1),
             f16_loads: false,
+            engine: GemvEngine::Workgroup,
+            splits: 0,
         }
     }
 
     /// `config` with `max_subgroups` set for this device, or an [`Error::InvalidArgument`]
     /// when the device or the kernel cannot run it: threads a power of two from the smallest
-    /// subgroup size to the device's limits, 1 to 8 rows and 1 to 8 chunks in flight.
+    /// subgroup size to the device's limits, 1 to 8 rows and 1 to 8 chunks in flight; the
+    /// subgroup engine needs a fixed subgroup size dividing the threads, and only it splits
+    /// columns (at most [`MAX_SPLITS`] slices).
     pub fn gemv_override(&self, config: GemvConfig, limits: &wgpu::Limits) -> Result<GemvConfig> {
         let t = config.threads;
+        let max_threads = limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x);
         let ok = t.is_power_of_two()
             && t >= self.min_subgroup
-            && t <= limits.max_compute_invocations_per_workgroup
-            && t <= limits.max_compute_workgroup_size_x
+            && t <= max_threads
             && (1..=8).contains(&config.rows)
-            && (1..=8).contains(&config.unroll);
+            && (1..=8).contains(&config.unroll)
+            && config.splits <= MAX_SPLITS;
         if !ok {
             return Err(Error::InvalidArgument(format!(
                 "GEMV parameters {config:?} do not suit this device (threads a power of two from \
-                 {} to {}, rows and unroll 1 to 8)",
+                 {} to {max_threads}, rows and unroll 1 to 8, at most {MAX_SPLITS} splits)",
                 self.min_subgroup,
-                limits
-                    .max_compute_invocations_per_workgroup
-                    .min(limits.max_compute_workgroup_size_x)
             )));
         }
-        Ok(GemvConfig {
-            max_subgroups: t / self.min_subgroup,
-            ..config
-        })
+        match config.engine {
+            GemvEngine::Workgroup if config.splits > 1 => Err(Error::InvalidArgument(format!(
+                "GEMV parameters {config:?}: only the subgroup engine splits columns"
+            ))),
+            GemvEngine::Subgroup
+                if !self
+                    .fixed_subgroup
+                    .is_some_and(|sg| t >= sg && t.is_multiple_of(sg)) =>
+            {
+                Err(Error::InvalidArgument(format!(
+                    "GEMV parameters {config:?}: the subgroup engine needs a fixed subgroup size \
+                     dividing the threads (this device: {:?})",
+                    self.fixed_subgroup
+                )))
+            }
+            _ => Ok(GemvConfig {
+                max_subgroups: t / self.min_subgroup,
+                ..config
+            }),
+        }
     }
 
     /// Every tuning the table can produce, for every plausible subgroup size: what the shader
@@ -199,13 +352,9 @@ impl Tuning {
         for entry in TABLE {
             for gemv_threads in [256, GEMV_ANY_THREADS] {
                 for min_subgroup in [4, 8, 16, 32, 64, 128] {
-                    all.push(Tuning {
-                        name: entry.name,
-                        gemm: entry.gemm,
-                        gemm_any: entry.gemm_any,
-                        gemv_threads,
-                        min_subgroup,
-                    });
+                    for fixed in [None, Some(min_subgroup)] {
+                        all.push(Tuning::of(entry, gemv_threads, min_subgroup, fixed));
+                    }
                 }
             }
         }
@@ -249,6 +398,74 @@ mod tests {
     fn lavapipe_gets_cpu_tiles() {
         let t = Tuning::for_device(&info(DeviceType::Cpu), &limits(32 << 10));
         assert_eq!(t.name, "cpu");
+    }
+
+    #[test]
+    fn the_table_picks_the_gemv_engine_by_batch_and_row_length() {
+        let t = Tuning::for_device(&info(DeviceType::DiscreteGpu), &limits(48 << 10));
+        assert_eq!(t.fixed_subgroup, Some(32));
+        let b8 = t.gemv_for(8, KernelDtype::F16, 14336);
+        assert_eq!(
+            (b8.engine, b8.rows, b8.f16_loads),
+            (GemvEngine::Subgroup, 4, true)
+        );
+        assert_eq!(b8.max_subgroups, 8);
+        let long = t.gemv_for(1, KernelDtype::Bf16, 16384);
+        assert_eq!(
+            (long.engine, long.rows, long.unroll),
+            (GemvEngine::Workgroup, 1, 4)
+        );
+        let f16 = t.gemv_for(1, KernelDtype::F16, 14336);
+        assert_eq!(
+            (f16.engine, f16.rows, f16.unroll),
+            (GemvEngine::Workgroup, 2, 2)
+        );
+        // 4096 bf16 columns are 512 chunks: short rows, on the subgroup engine.
+        let short = t.gemv_for(1, KernelDtype::Bf16, 4096);
+        assert_eq!((short.engine, short.rows), (GemvEngine::Subgroup, 2));
+
+        let mut varying = info(DeviceType::DiscreteGpu);
+        varying.subgroup_min_size = 8;
+        let t = Tuning::for_device(&varying, &limits(48 << 10));
+        assert_eq!(t.fixed_subgroup, None);
+        assert_eq!(
+            t.gemv_for(8, KernelDtype::F32, 4096).engine,
+            GemvEngine::Workgroup
+        );
+
+        let t = Tuning::for_device(&info(DeviceType::IntegratedGpu), &limits(48 << 10));
+        let short = t.gemv_for(1, KernelDtype::F16, 4096);
+        assert_eq!(
+            (short.engine, short.f16_loads),
+            (GemvEngine::Workgroup, false)
+        );
+    }
+
+    #[test]
+    fn gemv_overrides_are_checked_against_the_engine() {
+        let l = limits(48 << 10);
+        let t = Tuning::for_device(&info(DeviceType::DiscreteGpu), &l);
+        let sg = GemvConfig {
+            engine: GemvEngine::Subgroup,
+            splits: 4,
+            ..t.gemv(8)
+        };
+        assert!(t.gemv_override(sg, &l).is_ok());
+        let too_many = GemvConfig {
+            splits: MAX_SPLITS + 1,
+            ..sg
+        };
+        assert!(t.gemv_override(too_many, &l).is_err());
+        let wg_split = GemvConfig {
+            engine: GemvEngine::Workgroup,
+            ..sg
+        };
+        assert!(t.gemv_override(wg_split, &l).is_err());
+        let mut varying = info(DeviceType::DiscreteGpu);
+        varying.subgroup_min_size = 16;
+        let v = Tuning::for_device(&varying, &l);
+        assert!(v.gemv_override(sg, &l).is_err());
+        assert!("sg".parse::<GemvEngine>().is_ok() && "x".parse::<GemvEngine>().is_err());
     }
 
     #[test]
