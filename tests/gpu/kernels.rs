@@ -25,6 +25,7 @@ fn end_to_end_tolerance(dtype: KernelDtype) -> f64 {
         KernelDtype::F32 => 1e-5,
         KernelDtype::F16 => 1e-2,
         KernelDtype::Bf16 => 2e-2,
+        quantized => panic!("{quantized}: quantized kernels are tested in tests/gpu/quant.rs"),
     }
 }
 

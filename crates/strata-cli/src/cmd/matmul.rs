@@ -95,6 +95,9 @@ pub fn tolerance(dtype: KernelDtype) -> f64 {
     match dtype {
         KernelDtype::F32 => 1e-5,
         KernelDtype::F16 | KernelDtype::Bf16 => 1e-2,
+        // Against the dequantized weights (the quantization error is not the kernel's): the
+        // f16 rounding of the cooperative-matrix path, where it runs, bounds it.
+        _ => 1e-2,
     }
 }
 

@@ -20,7 +20,9 @@ use serde::Serialize;
 ///
 /// B is `[k, n]` row-major for [`Layout::NN`] and `[n, k]` row-major for [`Layout::NT`] (weights
 /// stored `[out, in]`, as in safetensors files). A and B are both of `dtype`; products and sums
-/// are f32. 16-bit operands are packed two per 32-bit word (see [`KernelDtype`]).
+/// are f32. 16-bit operands are packed two per 32-bit word (see [`KernelDtype`]). A quantized
+/// `dtype` is B's alone (ggml blocks, layout `nt`, K whole blocks), with A f32: see
+/// `kernels::quant_gemm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct GemmSpec {
     /// Rows of A and C.
@@ -78,6 +80,7 @@ pub(crate) fn fast_source(
         KernelDtype::F32 => KernelText::of(&shaders::GEMM),
         KernelDtype::F16 => shaders::splice(&shaders::GEMM, &shaders::GEMM_F16)?,
         KernelDtype::Bf16 => shaders::splice(&shaders::GEMM, &shaders::GEMM_BF16)?,
+        quantized => return Err(format!("{quantized} B takes the quantized GEMM")),
     };
     shaders::specialize_text(
         &engine,
@@ -282,6 +285,9 @@ impl Recording<'_> {
         let ctx = self.context();
         let (a, b, c) = (a.into(), b.into(), c.into());
         spec.check()?;
+        if spec.dtype.is_quantized() {
+            return super::quant_gemm::record(self, a, b, c, spec, options);
+        }
         if spec.dtype == KernelDtype::F16 && !ctx.features().contains(wgpu::Features::SHADER_F16) {
             return Err(Error::DeviceLacks {
                 what: "f16 GEMM".into(),

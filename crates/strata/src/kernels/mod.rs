@@ -13,6 +13,8 @@ pub(crate) mod dtype;
 mod gemm;
 mod gemv;
 pub(crate) mod matmul;
+mod quant;
+mod quant_gemm;
 mod stream;
 pub mod tuning;
 
