@@ -9,4 +9,5 @@ mod harness;
 mod kernels;
 mod load;
 mod placement;
+mod quant;
 mod reliability;

@@ -1,7 +1,8 @@
 //! Compute kernels: compiled once per context and configuration, dispatched on any buffers.
 //!
 //! - [`Context::gemm`]: C = A·B or A·Bᵀ, f32/f16/bf16 operands, f32 accumulation.
-//! - [`Context::gemv`]: y = W·x for weights `[out, in]` in f32/f16/bf16, batch 1 to 8, weights
+//! - [`Context::gemv`]: y = W·x for weights `[out, in]` in f32/f16/bf16 or one of ggml's
+//!   quantized block types (Q4_0 … Q6_K, decoded in registers), batch 1 to 8, weights
 //!   optionally split into row parts.
 //! - [`Context::matmul`]: the original f32 entry point, served by GEMM.
 //!
@@ -23,6 +24,7 @@ pub use dtype::{KernelDtype, Layout};
 pub use gemm::GemmSpec;
 pub use gemv::GemvSpec;
 pub use matmul::{MatmulConfig, MatmulShape};
+pub use quant::quant_gemv_config;
 pub use tuning::{GemvConfig, Tuning};
 
 use crate::context::Context;
@@ -149,6 +151,8 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
             }
         }
     }
+    sources.extend(quant::variant_sources()?);
+    sources.extend(quant_gemm::variant_sources()?);
     sources.sort();
     sources.dedup();
     Ok(sources)

@@ -38,7 +38,7 @@ const QK_K: usize = 256;
 /// `bytes` holds whole blocks, optionally followed by fewer than 4 bytes of padding (a buffer of
 /// blocks is rounded up to whole 32-bit words). Other lengths, and float dtypes, are errors.
 pub fn dequantize(dtype: KernelDtype, bytes: &[u8]) -> Result<Vec<f32>> {
-    let (block_bytes, block_elements) = block_shape(dtype)?;
+    let (block_bytes, _) = block_shape(dtype)?;
     let blocks = bytes.len() / block_bytes;
     if bytes.len() - blocks * block_bytes >= 4 {
         return Err(Error::Shape(format!(
