@@ -43,11 +43,17 @@ impl GemmSpec {
         2.0 * f64::from(self.m) * f64::from(self.n) * f64::from(self.k)
     }
 
-    /// Bytes A, B and C must hold (16-bit matrices rounded up to whole words).
+    /// Bytes A, B and C must hold (16-bit matrices rounded up to whole words; with a quantized
+    /// dtype, A is f32 and B whole blocks).
     pub fn operand_bytes(&self) -> Result<[u64; 3]> {
         let (m, n, k) = (u64::from(self.m), u64::from(self.n), u64::from(self.k));
+        let a_dtype = if self.dtype.is_quantized() {
+            KernelDtype::F32
+        } else {
+            self.dtype
+        };
         Ok([
-            self.dtype.buffer_bytes(m * k)?,
+            a_dtype.buffer_bytes(m * k)?,
             self.dtype.buffer_bytes(k * n)?,
             KernelDtype::F32.buffer_bytes(m * n)?,
         ])

@@ -85,15 +85,10 @@ pub(crate) fn record(
     }
     dtype.check_row("gemm B", k)?;
     let (m64, n64, k64) = (u64::from(m), u64::from(n), u64::from(k));
-    let f32_bytes = |elements: u64| KernelDtype::F32.buffer_bytes(elements);
-    ctx.check_operand("gemm A", &a, f32_bytes(m64 * k64)?, &format!("{m}x{k} f32"))?;
-    ctx.check_operand(
-        "gemm B",
-        &b,
-        dtype.buffer_bytes(n64 * k64)?,
-        &format!("{n}x{k} {dtype}"),
-    )?;
-    ctx.check_operand("gemm C", &c, f32_bytes(m64 * n64)?, &format!("{m}x{n} f32"))?;
+    let [a_bytes, b_bytes, c_bytes] = spec.operand_bytes()?;
+    ctx.check_operand("gemm A", &a, a_bytes, &format!("{m}x{k} f32"))?;
+    ctx.check_operand("gemm B", &b, b_bytes, &format!("{n}x{k} {dtype}"))?;
+    ctx.check_operand("gemm C", &c, c_bytes, &format!("{m}x{n} f32"))?;
 
     // f16 only where it buys the tensor cores; elsewhere the exact f32 values.
     let f16 = options.path == KernelPath::Auto
