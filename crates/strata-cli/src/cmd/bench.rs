@@ -225,9 +225,16 @@ fn print_table(report: &Report) {
             row.flags.map_or(String::new(), |f| f.to_string()),
         );
     }
-    for row in report.rows.iter().filter(|r| r.op == BenchOp::Gemv && r.available) {
+    for row in report
+        .rows
+        .iter()
+        .filter(|r| r.op == BenchOp::Gemv && r.available)
+    {
         if let (Some(rate), Some(kernel)) = (row.weight_gb_per_s, &row.kernel) {
-            println!("gemv {}: weights at {rate:.1} GB/s, kernel {kernel}", row.placement);
+            println!(
+                "gemv {}: weights at {rate:.1} GB/s, kernel {kernel}",
+                row.placement
+            );
         }
     }
     for (placement, why) in unavailable {

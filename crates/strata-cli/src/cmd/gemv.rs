@@ -113,7 +113,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let x = reference::random_f32(batch * cols, seed.wrapping_add(1));
     let (w_bufs, placed) = match args.placement {
         None => (upload_weights(&ctx, &bytes, &spec)?, None),
-        Some(placement) => (Vec::new(), Some(place_weights(&ctx, &bytes, &spec, placement)?)),
+        Some(placement) => (
+            Vec::new(),
+            Some(place_weights(&ctx, &bytes, &spec, placement)?),
+        ),
     };
     let parts: Vec<Operand<'_>> = match &placed {
         Some(tensor) => tensor.operands(),
