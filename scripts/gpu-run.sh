@@ -127,20 +127,22 @@ PY
       run $BIN/strata gemv --rows 16384 --cols 16384 --placement vram --iters 20 --json
       ;;
     quant)
-      # Quantized GEMV (every ggml type) at 4096x14336 batch 1 and 8 and at 16384², checked, one
-      # JSON object a line in $OUT/quant.jsonl; the streaming read of 1 GiB in VRAM (the
+      # Quantized GEMV (every ggml type) at 4096x14336 batch 1 and 8 and at 16384², checked, the
+      # JSON reports one after another in $OUT/quant.json; the streaming read of 1 GiB in VRAM (the
       # bandwidth the 16384² figures are judged against); a 512-token prefill GEMM; then
       # llama.cpp's Vulkan backend on the same shapes. About 3 minutes.
-      q() { log "$*"; "$@" 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt" "$OUT/quant.jsonl"; }
+      q() { log "$*"; "$@" 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt" "$OUT/quant.json"; }
       for d in q4_0 q8_0 q4_k q5_k q6_k q4_1 q5_0 q5_1 q2_k q3_k; do
         for b in 1 8; do q $BIN/strata gemv --rows 4096 --cols 14336 --batch $b --dtype $d --check --iters 20 --json; done
         q $BIN/strata gemv --rows 16384 --cols 16384 --dtype $d --check --iters 20 --json
       done
-      run $BIN/strata bench --ops read,gemv --placements vram --size 1GiB --gemv-dtype q4_k --iters 10 --json "$OUT/quant-bench.json"
+      run $BIN/strata bench --ops read --placements vram --size 1GiB --iters 10 --json "$OUT/quant-bench.json"
+      run $BIN/strata bench --ops gemv --placements vram,vram-mapped,host --size 256MiB --gemv-dtype q4_k --iters 10 --json "$OUT/quant-bench-gemv.json"
       for d in q4_0 q4_k; do
         q $BIN/strata matmul --m 512 --k 14336 --n 4096 --dtype $d --layout nt --check --iters 5 --json
       done
       run $BIN/test-backend-ops perf -o MUL_MAT -p 'n=(1|8),k=14336' -b Vulkan0 | tee "$OUT/llama-mul-mat.txt"
+      python3 scripts/quant-summary.py "$OUT" | tee "$OUT/quant-summary.txt"
       ;;
     quant-sweep)
       # Quantized GEMV parameters at 4096x14336, batch 1 and 8, for the types in $QUANT_TYPES
