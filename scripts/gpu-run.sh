@@ -2,7 +2,8 @@
 # Runs Strata's measurements on a GPU machine and writes every result under $OUT (default
 # ./gpu-out).
 #   usage: bash scripts/gpu-run.sh [stage...]
-#   stages: smoke tests examples kernels coop bench decode load soak contexts peer probe sweep sweep16 sweep15
+#   stages: smoke tests examples kernels coop bench decode load soak contexts peer probe sweep
+#           sweep16 sweep15 quant quant-sweep
 #
 # Expects in .dev/: release builds of `strata`, `strata-soak`, the examples and the GPU test
 # binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
@@ -217,6 +218,31 @@ for r in rows:
     ok = {True: "ok", False: "MISMATCH", None: ""}[r.get("ok")]
     print(f'{shape:34} {us:10.1f} us {rate}  {ok:8} {r["variant"]}')
 PY
+      ;;
+    quant)
+      # Quantized GEMV (every ggml type) at 4096x14336 batch 1 and 8 and at 16384², checked, the
+      # JSON reports one after another in $OUT/quant.json; the streaming read of 1 GiB in VRAM (the
+      # bandwidth the 16384² figures are judged against); a 512-token prefill GEMM; then
+      # llama.cpp's Vulkan backend on the same shapes. About 3 minutes.
+      q() { log "$*"; "$@" 2>>"$OUT/log.txt" | tee -a "$OUT/log.txt" "$OUT/quant.json"; }
+      for d in q4_0 q8_0 q4_k q5_k q6_k q4_1 q5_0 q5_1 q2_k q3_k; do
+        for b in 1 8; do q $BIN/strata gemv --rows 4096 --cols 14336 --batch $b --dtype $d --check --iters 20 --json; done
+        q $BIN/strata gemv --rows 16384 --cols 16384 --dtype $d --check --iters 20 --json
+      done
+      run $BIN/strata bench --ops read --placements vram --size 1GiB --iters 10 --json "$OUT/quant-bench.json"
+      run $BIN/strata bench --ops gemv --placements vram,vram-mapped,host --size 256MiB --gemv-dtype q4_k --iters 10 --json "$OUT/quant-bench-gemv.json"
+      for d in q4_0 q4_k; do
+        q $BIN/strata matmul --m 512 --k 14336 --n 4096 --dtype $d --layout nt --check --iters 5 --json
+      done
+      run $BIN/test-backend-ops perf -o MUL_MAT -p 'n=(1|8),k=14336' -b Vulkan0 | tee "$OUT/llama-mul-mat.txt"
+      python3 scripts/quant-summary.py "$OUT" | tee "$OUT/quant-summary.txt"
+      ;;
+    quant-sweep)
+      # Quantized GEMV parameters at 4096x14336, batch 1 and 8, for the types in $QUANT_TYPES
+      # (default q4_0 q4_k: about 5 minutes; 27 runs a type and batch).
+      for d in ${QUANT_TYPES:-q4_0 q4_k}; do for b in 1 8; do for t in 64 128 256; do for r in 1 2 4; do for u in 1 2 4; do
+        run $BIN/strata gemv --rows 4096 --cols 14336 --batch $b --dtype $d --threads $t --rows-per-group $r --unroll $u --iters 5 --json
+      done; done; done; done; done
       ;;
     peer)
       PYTHONUNBUFFERED=1 OUT="$OUT" run python3 $BIN/torch_peer.py

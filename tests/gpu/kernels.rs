@@ -25,6 +25,7 @@ fn end_to_end_tolerance(dtype: KernelDtype) -> f64 {
         KernelDtype::F32 => 1e-5,
         KernelDtype::F16 => 1e-2,
         KernelDtype::Bf16 => 2e-2,
+        quantized => panic!("{quantized}: quantized kernels are tested in tests/gpu/quant.rs"),
     }
 }
 
@@ -496,6 +497,7 @@ fn within_rounding_bound(
         KernelDtype::F32 => return false,
         KernelDtype::F16 => 2f64.powi(-11),
         KernelDtype::Bf16 => 2f64.powi(-8),
+        _ => return false,
     };
     let (rows, cols, batch) = (spec.rows as usize, spec.cols as usize, spec.batch as usize);
     let abs_w: Vec<f32> = w.iter().map(|v| v.abs()).collect();

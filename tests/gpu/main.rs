@@ -11,5 +11,6 @@ mod harness;
 mod kernels;
 mod load;
 mod placement;
+mod quant;
 mod recording;
 mod reliability;

@@ -612,3 +612,114 @@ fn matmul_with_placed_operands_checks_and_says_where() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn gemv_checks_every_quantized_dtype() {
+    let Some(_) = adapter() else { return };
+    let dtypes = [
+        "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
+    ];
+    for dtype in dtypes {
+        let doc = json(&strata_gpu(&[
+            "gemv", "--rows", "19", "--cols", "512", "--batch", "3", "--dtype", dtype, "--check",
+            "--iters", "1", "--json",
+        ]));
+        assert_eq!(doc["ok"], true, "{doc}");
+        assert_eq!(doc["dtype"], dtype, "{doc}");
+        let variant = doc["variant"].as_str().unwrap_or("");
+        assert!(variant.starts_with("gemv_quant"), "{doc}");
+        // The bytes moved count the blocks: a 512-column row is whole blocks of the type.
+        let bytes = doc["bytes"].as_u64().unwrap_or(0);
+        assert!(bytes > 4 * (3 * 512 + 3 * 19), "{doc}");
+    }
+    // Kernel parameters from the command line reach the quantized kernel.
+    let doc = json(&strata_gpu(&[
+        "gemv",
+        "--rows",
+        "9",
+        "--cols",
+        "1024",
+        "--dtype",
+        "q4_k",
+        "--threads",
+        "64",
+        "--rows-per-group",
+        "3",
+        "--unroll",
+        "2",
+        "--check",
+        "--iters",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(doc["ok"], true, "{doc}");
+    let variant = doc["variant"].as_str().unwrap_or("");
+    assert!(
+        variant.contains("/64t/3r/u2/") || variant.starts_with("gemv_quant_any/"),
+        "{doc}"
+    );
+    // Rows that are not whole blocks are refused, naming the block size.
+    let output = strata_gpu(&["gemv", "--rows", "4", "--cols", "300", "--dtype", "q6_k"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("256"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn matmul_and_bench_take_quantized_weights() {
+    let Some(_) = adapter() else { return };
+    let doc = json(&strata_gpu(&[
+        "matmul", "--m", "17", "--k", "512", "--n", "24", "--dtype", "q5_k", "--layout", "nt",
+        "--check", "--iters", "1", "--json",
+    ]));
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert!(
+        doc["variant"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("dequant/q5_k/"),
+        "{doc}"
+    );
+    let dir = TempDir::new("bench-quant");
+    let path = dir.path("bench.json");
+    let output = strata_gpu(&[
+        "bench",
+        "--ops",
+        "gemv",
+        "--placements",
+        "vram",
+        "--gemv-dtype",
+        "q8_0",
+        "--size",
+        "1MiB",
+        "--iters",
+        "1",
+        "--json",
+        path.to_str().unwrap_or_default(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("the JSON report")).expect("JSON");
+    assert_eq!(doc["gemv_dtype"], "q8_0", "{doc}");
+    let row = &doc["rows"][0];
+    assert_eq!(row["checked"], true, "{doc}");
+    assert!(
+        row["weight_gb_per_s"].as_f64().is_some_and(|r| r > 0.0),
+        "{doc}"
+    );
+    assert!(
+        row["kernel"].as_str().unwrap_or("").contains("q8_0"),
+        "{doc}"
+    );
+    // Quantized gemm operands are refused with the way round.
+    let output = strata_gpu(&["bench", "--dtype", "q4_0"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("--gemv-dtype"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -62,7 +62,7 @@ impl KernelText {
 
 /// Parameters that are switches or codes and may be 0; every other parameter is a size or a
 /// step and must be at least 1, so that every loop stepping by it advances.
-const MAY_BE_ZERO: &[&str] = &["WEIGHTS_BF16", "DTYPE", "B_NT"];
+const MAY_BE_ZERO: &[&str] = &["WEIGHTS_BF16", "DTYPE", "B_NT", "OUT_F16"];
 
 /// The largest parameter value accepted (a tile size, a thread count, an unroll factor).
 pub const MAX_PARAM: u32 = 1 << 16;
@@ -104,6 +104,35 @@ pub const SUM_SLICES: ShaderSource = shader!("sum_slices.wgsl");
 /// Streaming read (sum) of a buffer, for bandwidth measurements.
 pub const STREAM_SUM: ShaderSource = shader!("stream_sum.wgsl");
 
+/// Quantized GEMV (engine): ggml blocks decoded in registers, subgroup reduction.
+pub const GEMV_QUANT: ShaderSource = shader!("gemv_quant.wgsl");
+/// Quantized GEMV for devices without subgroups (engine): shared-memory tree reduction.
+pub const GEMV_QUANT_ANY: ShaderSource = shader!("gemv_quant_any.wgsl");
+/// ggml blocks to f32 or f16 values (engine), for the GEMM path of quantized weights.
+pub const DEQUANT: ShaderSource = shader!("dequant.wgsl");
+/// f32 to f16, for the activations of a quantized GEMM on cooperative matrices.
+pub const CONVERT_F16: ShaderSource = shader!("convert_f16.wgsl");
+/// Block decoder (operand block of the quantized engines) for ggml's Q4_0.
+pub const QUANT_Q4_0: ShaderSource = shader!("quant_q4_0.wgsl");
+/// Block decoder for ggml's Q4_1.
+pub const QUANT_Q4_1: ShaderSource = shader!("quant_q4_1.wgsl");
+/// Block decoder for ggml's Q5_0.
+pub const QUANT_Q5_0: ShaderSource = shader!("quant_q5_0.wgsl");
+/// Block decoder for ggml's Q5_1.
+pub const QUANT_Q5_1: ShaderSource = shader!("quant_q5_1.wgsl");
+/// Block decoder for ggml's Q8_0.
+pub const QUANT_Q8_0: ShaderSource = shader!("quant_q8_0.wgsl");
+/// Block decoder for ggml's Q2_K.
+pub const QUANT_Q2_K: ShaderSource = shader!("quant_q2_k.wgsl");
+/// Block decoder for ggml's Q3_K.
+pub const QUANT_Q3_K: ShaderSource = shader!("quant_q3_k.wgsl");
+/// Block decoder for ggml's Q4_K.
+pub const QUANT_Q4_K: ShaderSource = shader!("quant_q4_k.wgsl");
+/// Block decoder for ggml's Q5_K.
+pub const QUANT_Q5_K: ShaderSource = shader!("quant_q5_k.wgsl");
+/// Block decoder for ggml's Q6_K.
+pub const QUANT_Q6_K: ShaderSource = shader!("quant_q6_k.wgsl");
+
 /// Every shader Strata ships.
 pub const ALL: &[ShaderSource] = &[
     GEMM,
@@ -119,6 +148,20 @@ pub const ALL: &[ShaderSource] = &[
     GEMV_SG,
     SUM_SLICES,
     STREAM_SUM,
+    GEMV_QUANT,
+    GEMV_QUANT_ANY,
+    DEQUANT,
+    CONVERT_F16,
+    QUANT_Q4_0,
+    QUANT_Q4_1,
+    QUANT_Q5_0,
+    QUANT_Q5_1,
+    QUANT_Q8_0,
+    QUANT_Q2_K,
+    QUANT_Q3_K,
+    QUANT_Q4_K,
+    QUANT_Q5_K,
+    QUANT_Q6_K,
 ];
 
 const BEGIN: &str = "// @operands begin";

@@ -1,9 +1,12 @@
 //! CPU references in f64 and the comparison every kernel check uses, and the conversions to
 //! and from the kernels' 16-bit formats (through the `half` crate, round to nearest even).
+//! [`quant`] decodes and makes ggml's quantized blocks.
 
 use crate::kernels::KernelDtype;
 use half::{bf16, f16};
 use serde::Serialize;
+
+pub mod quant;
 
 /// C = A·B in f64 accumulation (A is m×k, B is k×n, row-major).
 pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f64> {
@@ -80,7 +83,8 @@ pub fn bf16_values(bits: &[u16]) -> Vec<f32> {
 }
 
 /// `values` as a buffer of `dtype` for the kernels: little-endian elements, rounded to the
-/// dtype, padded with zeros to whole 4-byte words.
+/// dtype, padded with zeros to whole 4-byte words. For a quantized dtype: padded with zeros to
+/// whole blocks and quantized ([`quant::quantize`]).
 pub fn encode(values: &[f32], dtype: KernelDtype) -> Vec<u8> {
     let mut bytes: Vec<u8> = match dtype {
         KernelDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
@@ -92,6 +96,7 @@ pub fn encode(values: &[f32], dtype: KernelDtype) -> Vec<u8> {
             .iter()
             .flat_map(|b| b.to_le_bytes())
             .collect(),
+        quantized => quant::encode_padded(quantized, values),
     };
     bytes.resize(bytes.len().div_ceil(4) * 4, 0);
     bytes
@@ -104,6 +109,7 @@ pub fn round_to(values: &[f32], dtype: KernelDtype) -> Vec<f32> {
         KernelDtype::F32 => values.to_vec(),
         KernelDtype::F16 => f16_values(&f16_bits(values)),
         KernelDtype::Bf16 => bf16_values(&bf16_bits(values)),
+        quantized => quant::round_trip(quantized, values),
     }
 }
 

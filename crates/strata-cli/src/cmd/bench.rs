@@ -27,6 +27,11 @@ pub struct Args {
     /// Element type of gemv weights and gemm operands: f32, f16, bf16.
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// Element type of the gemv weights instead of --dtype: f32, f16, bf16 or a ggml block
+    /// type (q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k); the gemv row's note
+    /// gives the bandwidth of the weights alone.
+    #[arg(long)]
+    gemv_dtype: Option<KernelDtype>,
     /// Timed runs per measurement, after a warm-up (default: 20 on a GPU, 3 on a CPU driver).
     #[arg(long)]
     iters: Option<u32>,
@@ -133,6 +138,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = args.adapter.context()?;
     let info = ctx.adapter_info();
     let dtype: KernelDtype = args.dtype.parse()?;
+    if dtype.is_quantized() {
+        anyhow::bail!(
+            "--dtype {dtype}: gemm operands are float (f32, f16, bf16); measure quantized gemv \
+             weights with --gemv-dtype {dtype}"
+        );
+    }
     let size = match &args.size {
         Some(s) => parse_bytes(s)?,
         None => bench::default_size(&ctx),
@@ -157,6 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         size,
         dtype,
+        gemv_dtype: args.gemv_dtype,
         iters: args.iters.unwrap_or_else(|| bench::default_iters(&ctx)),
         seed: args.seed.unwrap_or_else(crate::cmd::matmul::rand_seed),
         decode,
@@ -198,6 +210,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         driver: format!("{} {}", info.driver, info.driver_info),
         size,
         dtype: dtype.to_string(),
+        gemv_dtype: args.gemv_dtype.map(|d| d.to_string()),
         iters: config.iters,
         rows,
         split_decode,

@@ -15,6 +15,8 @@ pub struct Report {
     pub size: u64,
     /// Element type.
     pub dtype: String,
+    /// Element type of the gemv weights when it differs from `dtype`.
+    pub gemv_dtype: Option<String>,
     /// Timed runs per measurement.
     pub iters: u32,
     /// Every measurement.
@@ -110,6 +112,18 @@ pub(crate) fn print_table(report: &Report) {
             row.heap.map_or(String::new(), |h| h.to_string()),
             row.flags.map_or(String::new(), |f| f.to_string()),
         );
+    }
+    for row in report
+        .rows
+        .iter()
+        .filter(|r| r.op == BenchOp::Gemv && r.available)
+    {
+        if let (Some(rate), Some(kernel)) = (row.weight_gb_per_s, &row.kernel) {
+            println!(
+                "gemv {}: weights at {rate:.1} GB/s, kernel {kernel}",
+                row.placement
+            );
+        }
     }
     for (placement, why) in unavailable {
         println!("{placement}: not available — {why}");

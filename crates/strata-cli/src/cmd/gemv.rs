@@ -1,12 +1,14 @@
 //! `strata gemv`: y = W·x for random weights `[rows, cols]` and a batch of vectors on the GPU,
-//! timed in bytes per second (GEMV is memory-bound), optionally checked.
+//! timed in bytes per second (GEMV is memory-bound), optionally checked. Weights are f32, f16,
+//! bf16 or one of ggml's quantized types (random valid blocks, checked against their exact
+//! dequantization).
 
 use super::matmul::{clock_name, median_of, rand_seed, tolerance};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
 use strata::kernels::{GemvConfig, GemvEngine};
-use strata::reference::{self, Comparison};
+use strata::reference::{self, Comparison, quant};
 use strata::{Clock, Context, GemvSpec, KernelDtype, KernelPath, Operand, RunOptions, wgpu};
 use strata::{PlaceOptions, PlacedTensor, Placement};
 
@@ -22,10 +24,13 @@ pub struct Args {
     /// Vectors in the batch, 1 to 8.
     #[arg(long, default_value_t = 1)]
     batch: u32,
-    /// Element type of the weights: f32, f16 or bf16 (x and y are f32).
+    /// Element type of the weights: f32, f16, bf16, or a ggml block type: q4_0, q4_1, q5_0,
+    /// q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k (cols a multiple of the block size: 32, or 256
+    /// for the K-quants). x and y are f32.
     #[arg(long, default_value = "f32")]
     dtype: KernelDtype,
-    /// Run the generic kernel (scalar loads, shared-memory reduction) whatever the shape.
+    /// Run the generic kernel (no subgroup operations, shared-memory reduction) whatever the
+    /// shape.
     #[arg(long)]
     generic: bool,
     /// Fast path: threads per workgroup instead of the per-device table's (tuning experiments).
@@ -34,7 +39,8 @@ pub struct Args {
     /// Fast path: rows per workgroup instead of the table's.
     #[arg(long)]
     rows_per_group: Option<u32>,
-    /// Fast path: 16-byte loads per row in flight per thread instead of the table's.
+    /// Fast path: loads per row in flight per thread instead of the table's (16-byte loads
+    /// for float weights, one thread's share of a block for quantized ones).
     #[arg(long)]
     unroll: Option<u32>,
     /// Fast path, f16 weights: read them as f16 vectors (true; needs SHADER_F16) or decode u32
@@ -50,7 +56,8 @@ pub struct Args {
     /// the table's choice.
     #[arg(long)]
     splits: Option<u32>,
-    /// Compare with an f64 CPU reference; exit non-zero on mismatch.
+    /// Compare with an f64 CPU reference (on the weights as the GPU reads them: rounded to
+    /// f16/bf16, or dequantized exactly as ggml does); exit non-zero on mismatch.
     #[arg(long)]
     check: bool,
     /// Timed samples (after a warm-up); the median is reported. Each sample runs the kernel
@@ -110,11 +117,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let seed = args.seed.unwrap_or_else(rand_seed);
     let (rows, cols, batch) = (args.rows as usize, args.cols as usize, args.batch as usize);
-    let w = reference::random_f32(rows * cols, seed);
+    spec.dtype.check_row("--cols", spec.cols)?;
+    let (bytes, w) = weights(&spec, seed)?;
     let x = reference::random_f32(batch * cols, seed.wrapping_add(1));
     let (w_bufs, placed) = match args.placement {
-        None => (upload_weights(&ctx, &w, &spec)?, None),
-        Some(placement) => (Vec::new(), Some(place_weights(&ctx, &w, &spec, placement)?)),
+        None => (upload_weights(&ctx, &bytes, &spec)?, None),
+        Some(placement) => (
+            Vec::new(),
+            Some(place_weights(&ctx, &bytes, &spec, placement)?),
+        ),
     };
     let parts: Vec<Operand<'_>> = match &placed {
         Some(tensor) => tensor.operands(),
@@ -154,7 +165,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     let (median, runs, repeats) = median_of(args.iters, &mut gemv)?;
-    let tolerance = tolerance(args.dtype);
+    // Quantized weights are compared with their exact values: only the f32 sums differ.
+    let tolerance = if args.dtype.is_quantized() {
+        1e-5
+    } else {
+        tolerance(args.dtype)
+    };
     let ok = comparison.map(|c| c.passes(tolerance));
     let seconds = median.timing.seconds;
     let report = Report {
@@ -228,7 +244,7 @@ fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
         return None;
     }
     let tuning = ctx.kernel_tuning();
-    let table = tuning.gemv_for(args.batch, args.dtype, args.cols);
+    let table = ctx.gemv_config(args.batch, args.dtype, args.cols);
     // Another engine than the table's starts from that engine's defaults.
     let base = match args.engine {
         Some(engine) if engine != table.engine => {
@@ -256,23 +272,38 @@ fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
     })
 }
 
-/// The weights in `spec.dtype`, placed in `placement` (split into row parts by the engine).
+/// Random weights as the kernel reads them (bytes) and as the f32 values the check compares
+/// with: random f32 values (encoded in the dtype: the check's tolerance covers the rounding to
+/// f16/bf16), or random valid blocks of a quantized dtype (random bits, finite f16 scales of
+/// every kind) with their exact values.
+fn weights(spec: &GemvSpec, seed: u64) -> anyhow::Result<(Vec<u8>, Vec<f32>)> {
+    let elements = spec.rows as usize * spec.cols as usize;
+    if spec.dtype.is_quantized() {
+        let blocks = elements / spec.dtype.block_elements() as usize;
+        let bytes = quant::random_blocks(spec.dtype, blocks, seed)?;
+        let values = quant::dequantize(spec.dtype, &bytes)?;
+        return Ok((bytes, values));
+    }
+    let values = reference::random_f32(elements, seed);
+    Ok((reference::encode(&values, spec.dtype), values))
+}
+
+/// The weights placed in `placement` (split into row parts by the engine).
 fn place_weights(
     ctx: &Context,
-    w: &[f32],
+    bytes: &[u8],
     spec: &GemvSpec,
     placement: Placement,
 ) -> anyhow::Result<PlacedTensor> {
-    let bytes = reference::encode(w, spec.dtype);
-    let row_bytes = u64::from(spec.cols) * spec.dtype.bytes();
+    let row_bytes = spec.row_bytes();
     if (bytes.len() as u64) != row_bytes * u64::from(spec.rows) {
         anyhow::bail!(
-            "--placement needs rows of whole 32-bit words (cols × element size a multiple of 4)"
+            "--placement needs rows of whole 32-bit words (a row's bytes a multiple of 4)"
         );
     }
     let (tensor, _) =
         ctx.place_tensor(bytes.len() as u64, row_bytes, &PlaceOptions::new(placement))?;
-    ctx.write_tensor(&tensor, &bytes)?;
+    ctx.write_tensor(&tensor, bytes)?;
     eprintln!(
         "weights in {placement}: memory type {}, heap {}, {} part(s)",
         tensor.first().memory_type(),
@@ -282,10 +313,13 @@ fn place_weights(
     Ok(tensor)
 }
 
-/// The weights in `spec.dtype`, one buffer per row part no larger than a storage binding (or a
-/// buffer).
-fn upload_weights(ctx: &Context, w: &[f32], spec: &GemvSpec) -> anyhow::Result<Vec<wgpu::Buffer>> {
-    let bytes = reference::encode(w, spec.dtype);
+/// The weights, one buffer per row part no larger than a storage binding (or a buffer), each
+/// padded to whole words.
+fn upload_weights(
+    ctx: &Context,
+    bytes: &[u8],
+    spec: &GemvSpec,
+) -> anyhow::Result<Vec<wgpu::Buffer>> {
     let limits = ctx.limits();
     let max_part = limits
         .max_storage_buffer_binding_size
@@ -295,7 +329,9 @@ fn upload_weights(ctx: &Context, w: &[f32], spec: &GemvSpec) -> anyhow::Result<V
     let mut buffers = Vec::with_capacity(ranges.len());
     for range in ranges {
         let (start, end) = (range.start as usize, (range.end as usize).min(bytes.len()));
-        buffers.push(ctx.upload(&bytes[start..end])?);
+        let mut part = bytes[start..end].to_vec();
+        part.resize(part.len().next_multiple_of(4), 0);
+        buffers.push(ctx.upload(&part)?);
     }
     Ok(buffers)
 }

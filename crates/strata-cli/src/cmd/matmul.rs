@@ -22,7 +22,9 @@ pub struct Args {
     /// Columns of C.
     #[arg(long)]
     n: u32,
-    /// Element type of A and B: f32, f16 (needs SHADER_F16) or bf16. C is always f32.
+    /// Element type of A and B: f32, f16 (needs SHADER_F16) or bf16. Or a ggml block type
+    /// (q4_0 … q6_k) for B alone, with --layout nt and k whole blocks: A is then f32, B is
+    /// decoded once per run and multiplied on the GEMM kernels. C is always f32.
     #[arg(long, default_value = "f32")]
     dtype: KernelDtype,
     /// Layout of B: nn (B is [k, n]) or nt (B is [n, k], weights stored [out, in]).
@@ -105,6 +107,9 @@ pub fn tolerance(dtype: KernelDtype) -> f64 {
     match dtype {
         KernelDtype::F32 => 1e-5,
         KernelDtype::F16 | KernelDtype::Bf16 => 1e-2,
+        // Against the dequantized weights (the quantization error is not the kernel's): the
+        // f16 rounding of the cooperative-matrix path, where it runs, bounds it.
+        _ => 1e-2,
     }
 }
 
@@ -150,7 +155,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut comparison: Option<(Comparison, String)> = None;
     if args.check {
         let c = operands.read_c(&ctx, m * n)?;
-        comparison = Some(check(&a, &b, &c, &spec, seed));
+        // A quantized B is compared as the kernel reads it (its exact dequantization).
+        let b_values = if spec.dtype.is_quantized() {
+            reference::round_to(&b, spec.dtype)
+        } else {
+            b.clone()
+        };
+        comparison = Some(check(&a, &b_values, &c, &spec, seed));
     }
     let (median, runs, repeats) = median_of(args.iters, &mut gemm)?;
     let tolerance = tolerance(args.dtype);
@@ -253,8 +264,14 @@ fn upload_operands(
     spec: &GemmSpec,
     placement: Option<Placement>,
 ) -> anyhow::Result<Operands> {
+    // With a quantized dtype only B is quantized; A is f32.
+    let a_dtype = if spec.dtype.is_quantized() {
+        KernelDtype::F32
+    } else {
+        spec.dtype
+    };
     let contents = [
-        reference::encode(a, spec.dtype),
+        reference::encode(a, a_dtype),
         reference::encode(b, spec.dtype),
         reference::encode(
             &vec![f32::NAN; spec.m as usize * spec.n as usize],

@@ -5,7 +5,8 @@
 //!   applies (a mapping, and the staging ring);
 //! - `download`: placement → host;
 //! - `read`: a GPU kernel streaming the whole buffer (GPU read bandwidth of that memory);
-//! - `gemv`: matrix × vector with the weights in that placement;
+//! - `gemv`: matrix × vector with the weights in that placement (in `gemv_dtype` when given,
+//!   quantized types included);
 //! - `gemm`: matrix × matrix with both operands there;
 //! - `decode`: a transformer-shaped decode loop (see [`DecodeShape`]) with its weights there,
 //!   recorded once and replayed token after token: tokens/s, wall and kernel time per token;
@@ -108,8 +109,11 @@ pub struct BenchConfig {
     pub ops: Vec<BenchOp>,
     /// Bytes of the buffer moved or read (weights for gemv).
     pub size: u64,
-    /// Element type of gemv weights and gemm operands.
+    /// Element type of gemv weights and gemm operands (a float dtype).
     pub dtype: crate::kernels::KernelDtype,
+    /// Element type of the gemv weights instead of `dtype`: any kernel dtype, ggml's quantized
+    /// types included (random valid blocks; the row's rate is then mostly weight bandwidth).
+    pub gemv_dtype: Option<crate::kernels::KernelDtype>,
     /// Timed runs per measurement, after one warm-up.
     pub iters: u32,
     /// Seed of the random data.
@@ -151,6 +155,8 @@ pub struct BenchRow {
     pub gb_per_s: Option<f64>,
     /// FLOP/s / 1e9 (gemv, gemm).
     pub gflops: Option<f64>,
+    /// gemv: bytes of the weights alone per second / 1e9 (`gb_per_s` counts x and y too).
+    pub weight_gb_per_s: Option<f64>,
     /// The kernel variant used (gemv, gemm, read).
     pub kernel: Option<String>,
     /// Result checked against a CPU reference before timing.
@@ -177,6 +183,7 @@ impl BenchRow {
             clock: None,
             gb_per_s: None,
             gflops: None,
+            weight_gb_per_s: None,
             kernel: None,
             checked: false,
             decode: None,

@@ -52,6 +52,7 @@ fn row(op: BenchOp, buffer: &PlacedBuffer, bytes: u64, samples: Samples, clock: 
         seconds: Some(samples),
         clock: Some(clock),
         gflops: None,
+        weight_gb_per_s: None,
         kernel: None,
         checked: true,
         decode: None,
@@ -241,12 +242,13 @@ fn read(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
 
 fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<BenchRow> {
     // Weights [rows, cols] of `config.size` bytes in the placement; x and y in ordinary buffers.
-    let dtype = config.dtype;
+    let dtype = config.gemv_dtype.unwrap_or(config.dtype);
+    // Whole blocks of every quantized type (256 divides both).
     let cols: u32 = match ctx.adapter_info().device_type {
         wgpu::DeviceType::Cpu => 1024,
         _ => 8192,
     };
-    let row_bytes = u64::from(cols) * dtype.bytes();
+    let row_bytes = dtype.row_bytes(cols);
     let rows = u32::try_from((config.size / row_bytes).max(1)).unwrap_or(u32::MAX);
     let spec = GemvSpec {
         rows,
@@ -254,8 +256,27 @@ fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
         batch: 1,
         dtype,
     };
-    let values = reference::random_f32(rows as usize * cols as usize, config.seed ^ 0x6E);
-    let weights = reference::encode(&values, dtype);
+    let elements = rows as usize * cols as usize;
+    // The weights' bytes and the values the kernel must read from them.
+    let (weights, values, tolerance) = if dtype.is_quantized() {
+        let blocks = elements / dtype.block_elements() as usize;
+        let bytes = reference::quant::random_blocks(dtype, blocks, config.seed ^ 0x6E)?;
+        let values = reference::quant::dequantize(dtype, &bytes)?;
+        // Decoded exactly: only the f32 sums differ.
+        (bytes, values, 1e-5)
+    } else {
+        let values = reference::random_f32(elements, config.seed ^ 0x6E);
+        let tolerance = if dtype == KernelDtype::F32 {
+            1e-5
+        } else {
+            1e-2
+        };
+        (
+            reference::encode(&values, dtype),
+            reference::round_to(&values, dtype),
+            tolerance,
+        )
+    };
     let (tensor, _) = ctx.place_tensor(
         weights.len() as u64,
         row_bytes,
@@ -268,19 +289,8 @@ fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     let parts = tensor.operands();
     let first = ctx.gemv(&parts, &x_buf, &y_buf, spec)?;
     let y = ctx.read_back::<f32>(&y_buf, rows as usize)?;
-    let expected = reference::gemv(
-        &reference::round_to(&values, dtype),
-        &x,
-        rows as usize,
-        cols as usize,
-        1,
-    );
+    let expected = reference::gemv(&values, &x, rows as usize, cols as usize, 1);
     let cmp = reference::compare(&y, &expected);
-    let tolerance = if dtype == KernelDtype::F32 {
-        1e-5
-    } else {
-        1e-2
-    };
     if !cmp.passes(tolerance) {
         return Err(Error::Gpu {
             during: format!("checking the gemv benchmark in {placement}"),
@@ -298,6 +308,7 @@ fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     let mut r = row(BenchOp::Gemv, tensor.first(), bytes, samples, clock);
     r.gflops = Some(2.0 * f64::from(rows) * f64::from(cols) / samples.median / 1e9);
     r.kernel = Some(format!("{} ({rows}x{cols} {dtype})", first.variant));
+    r.weight_gb_per_s = Some(weights.len() as f64 / samples.median / 1e9);
     Ok(r)
 }
 

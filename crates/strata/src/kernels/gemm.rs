@@ -23,7 +23,9 @@ use serde::Serialize;
 ///
 /// B is `[k, n]` row-major for [`Layout::NN`] and `[n, k]` row-major for [`Layout::NT`] (weights
 /// stored `[out, in]`, as in safetensors files). A and B are both of `dtype`; products and sums
-/// are f32. 16-bit operands are packed two per 32-bit word (see [`KernelDtype`]).
+/// are f32. 16-bit operands are packed two per 32-bit word (see [`KernelDtype`]). A quantized
+/// `dtype` is B's alone (ggml blocks, layout `nt`, K whole blocks), with A f32: see
+/// `kernels::quant_gemm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct GemmSpec {
     /// Rows of A and C.
@@ -44,11 +46,17 @@ impl GemmSpec {
         2.0 * f64::from(self.m) * f64::from(self.n) * f64::from(self.k)
     }
 
-    /// Bytes A, B and C must hold (16-bit matrices rounded up to whole words).
+    /// Bytes A, B and C must hold (16-bit matrices rounded up to whole words; with a quantized
+    /// dtype, A is f32 and B whole blocks).
     pub fn operand_bytes(&self) -> Result<[u64; 3]> {
         let (m, n, k) = (u64::from(self.m), u64::from(self.n), u64::from(self.k));
+        let a_dtype = if self.dtype.is_quantized() {
+            KernelDtype::F32
+        } else {
+            self.dtype
+        };
         Ok([
-            self.dtype.buffer_bytes(m * k)?,
+            a_dtype.buffer_bytes(m * k)?,
             self.dtype.buffer_bytes(k * n)?,
             KernelDtype::F32.buffer_bytes(m * n)?,
         ])
@@ -81,6 +89,7 @@ pub(crate) fn fast_source(
         KernelDtype::F32 => KernelText::of(&shaders::GEMM),
         KernelDtype::F16 => shaders::splice(&shaders::GEMM, &shaders::GEMM_F16)?,
         KernelDtype::Bf16 => shaders::splice(&shaders::GEMM, &shaders::GEMM_BF16)?,
+        quantized => return Err(format!("{quantized} B takes the quantized GEMM")),
     };
     shaders::specialize_text(
         &engine,
@@ -285,6 +294,9 @@ impl Recording<'_> {
         let ctx = self.context();
         let (a, b, c) = (a.into(), b.into(), c.into());
         spec.check()?;
+        if spec.dtype.is_quantized() {
+            return super::quant_gemm::record(self, a, b, c, spec, options);
+        }
         if spec.dtype == KernelDtype::F16 && !ctx.features().contains(wgpu::Features::SHADER_F16) {
             return Err(Error::DeviceLacks {
                 what: "f16 GEMM".into(),
@@ -391,7 +403,8 @@ fn coop_choice(
         KernelDtype::F16 => true,
         // Asking for cooperative tiles asks for the cooperative kernel.
         KernelDtype::Bf16 => tuning.coop_bf16 || options.coop_tiles.is_some(),
-        KernelDtype::F32 => false,
+        // f32, and quantized B (decoded to f16 first: that GEMM asks for f16 itself).
+        _ => false,
     };
     let wanted = options.path == KernelPath::Auto
         && options.gemm_tiles.is_none()

@@ -47,12 +47,12 @@ impl GemvSpec {
             u64::from(self.cols),
             u64::from(self.batch),
         );
-        rows * cols * self.dtype.bytes() + 4 * batch * cols + 4 * batch * rows
+        rows * self.row_bytes() + 4 * batch * cols + 4 * batch * rows
     }
 
-    /// Bytes of one row of weights.
+    /// Bytes of one row of weights (whole blocks for a quantized dtype).
     pub fn row_bytes(&self) -> u64 {
-        u64::from(self.cols) * self.dtype.bytes()
+        self.dtype.row_bytes(self.cols)
     }
 
     /// Elements per 16-byte load of the fast path (4 for f32, 8 for f16 and bf16).
@@ -109,7 +109,7 @@ impl GemvSpec {
                 self.rows, self.cols, self.batch
             )));
         }
-        Ok(())
+        self.dtype.check_row("gemv weights", self.cols)
     }
 }
 
@@ -150,6 +150,7 @@ pub(crate) fn fast_source(
             params.push(("WEIGHTS_BF16", u32::from(dtype == KernelDtype::Bf16)));
             shaders::splice(engine, &shaders::GEMV_16BIT)?
         }
+        quantized => return Err(format!("{quantized} weights take the quantized GEMV")),
     };
     shaders::specialize_text(&text, &params)
 }
@@ -451,6 +452,9 @@ impl Recording<'_> {
             &format!("{batch}x{rows} f32"),
         )?;
 
+        if spec.dtype.is_quantized() {
+            return super::quant::record_gemv(self, &parts, x, y, spec, options);
+        }
         let fast = options.path != KernelPath::Generic
             && ctx.features().contains(wgpu::Features::SUBGROUP)
             && cols.is_multiple_of(spec.chunk());

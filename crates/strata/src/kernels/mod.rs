@@ -1,8 +1,9 @@
 //! Compute kernels: compiled once per context and configuration, dispatched on any buffers.
 //!
-//! - [`Context::gemm`]: C = A·B or A·Bᵀ, f32/f16/bf16 operands, f32 accumulation, on the
-//!   tensor cores where the device has cooperative matrices.
-//! - [`Context::gemv`]: y = W·x for weights `[out, in]` in f32/f16/bf16, batch 1 to 8, weights
+//! - [`Context::gemm`]: C = A·B or A·Bᵀ, f32/f16/bf16 operands (or ggml-quantized B), f32
+//!   accumulation, on the tensor cores where the device has cooperative matrices.
+//! - [`Context::gemv`]: y = W·x for weights `[out, in]` in f32/f16/bf16 or one of ggml's
+//!   quantized block types (Q4_0 … Q6_K, decoded in registers), batch 1 to 8, weights
 //!   optionally split into row parts.
 //! - [`Context::matmul`]: the original f32 entry point, served by GEMM.
 //!
@@ -14,6 +15,8 @@ pub(crate) mod dtype;
 mod gemm;
 mod gemv;
 pub(crate) mod matmul;
+mod quant;
+mod quant_gemm;
 mod slices;
 mod stream;
 pub mod tuning;
@@ -23,6 +26,7 @@ pub use dtype::{KernelDtype, Layout};
 pub use gemm::GemmSpec;
 pub use gemv::GemvSpec;
 pub use matmul::{MatmulConfig, MatmulShape};
+pub use quant::quant_gemv_config;
 pub use tuning::{GemvConfig, GemvEngine, Tuning};
 
 /// Cooperative-matrix tiles worth measuring against the table's (see `scripts/gpu-run.sh`).
@@ -153,6 +157,8 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
             .as_str()
             .to_string(),
     ));
+    sources.extend(quant::variant_sources()?);
+    sources.extend(quant_gemm::variant_sources()?);
     sources.sort();
     sources.dedup();
     Ok(sources)

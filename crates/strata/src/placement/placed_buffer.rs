@@ -9,7 +9,7 @@ use crate::table::MemoryFlags;
 use serde::Serialize;
 use strata_vk::PlacedAllocation;
 
-/// A storage buffer placed by [`Context::place`]: an ordinary [`wgpu::Buffer`] (usages
+/// A storage buffer placed by [`Context::place`](crate::Context::place): an ordinary [`wgpu::Buffer`] (usages
 /// STORAGE | COPY_SRC | COPY_DST) that any wgpu pipeline can bind, plus where it lives.
 ///
 /// On Vulkan the buffer is bound to memory of one exact memory type that Strata chose
@@ -196,7 +196,7 @@ impl PlacedBuffer {
     }
 
     /// `true` once `wgpu::Buffer::destroy` was called on [`PlacedBuffer::buffer`] (or a clone
-    /// of it). From then on [`Context::write_placed`] and [`Context::read_placed`] return
+    /// of it). From then on [`Context::write_placed`](crate::Context::write_placed) and [`Context::read_placed`](crate::Context::read_placed) return
     /// [`Error::Destroyed`], and a kernel given the buffer fails with a GPU error; the memory
     /// stays allocated, unreachable, until this value is dropped. A write that races
     /// `destroy()` on another thread lands in that memory and is lost. Always `false` for a
@@ -226,7 +226,7 @@ impl PlacedBuffer {
     }
 }
 
-/// Options of [`Context::place_with`].
+/// Options of [`Context::place_with`](crate::Context::place_with).
 #[derive(Debug, Clone)]
 pub struct PlaceOptions {
     /// The placement wanted.

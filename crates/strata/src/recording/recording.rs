@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Every operation is checked when it is added (shapes, bindings, dtypes, device limits): a
 /// bad one is a typed error and the recording stays as it was. Nothing reaches the GPU until
 /// [`Recording::finish`] prepares the recording (pipelines, bind groups, one uniform buffer
-/// for every op's parameters) into a [`Replay`], which can be submitted again and again with
+/// for every op's parameters) into a [`Replay`](crate::Replay), which can be submitted again and again with
 /// new data at a few microseconds of CPU per op; [`Recording::run`] does it once and waits.
 ///
 /// Operations run in the order they were recorded, and each sees the writes of the ones
 /// before it: wgpu tracks every buffer a recording uses and inserts the barriers the order
 /// needs, between dispatches of one compute pass and around copies alike.
 ///
-/// A recording is built on one thread (it borrows the [`Context`]); the [`Replay`] it becomes
+/// A recording is built on one thread (it borrows the [`Context`]); the [`Replay`](crate::Replay) it becomes
 /// is `Send` and may be submitted from any thread, alongside other submissions on the same
 /// context.
 ///
@@ -126,7 +126,7 @@ pub(crate) struct Step<'a> {
     pub(crate) workgroups: [u32; 3],
 }
 
-/// A write op of a recording: [`Replay::write`] gives it new bytes for the next submission.
+/// A write op of a recording: [`Replay::write`](crate::Replay::write) gives it new bytes for the next submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteSlot {
     pub(crate) recording: u64,
@@ -134,7 +134,7 @@ pub struct WriteSlot {
     pub(crate) len: u64,
 }
 
-/// A read op of a recording: [`Replay::read`] copies its bytes out after a submission.
+/// A read op of a recording: [`Replay::read`](crate::Replay::read) copies its bytes out after a submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadSlot {
     pub(crate) recording: u64,
@@ -142,7 +142,7 @@ pub struct ReadSlot {
     pub(crate) len: u64,
 }
 
-/// A dispatch of a recording: [`Replay::set_uniforms`] gives it new parameters.
+/// A dispatch of a recording: [`Replay::set_uniforms`](crate::Replay::set_uniforms) gives it new parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpId {
     pub(crate) recording: u64,
@@ -190,7 +190,7 @@ impl<'ctx> Recording<'ctx> {
 
     /// Also times each dispatch op with timestamps inside its compute pass (default: off),
     /// where the device allows that (`TIMESTAMP_QUERY_INSIDE_PASSES`); see
-    /// [`RunReport::ops`]. At most 2,047 dispatch ops.
+    /// [`RunReport::ops`](crate::RunReport::ops). At most 2,047 dispatch ops.
     pub fn time_each_op(mut self, on: bool) -> Self {
         self.per_op_timing = on;
         self
@@ -259,7 +259,7 @@ impl<'ctx> Recording<'ctx> {
 
     /// Writes `data` into `dst` at `offset` when the recording runs, at this point of its
     /// order (offset and length multiples of 4; COPY_DST usage). The bytes are kept in the
-    /// recording; [`Replay::write`] replaces them before a submission.
+    /// recording; [`Replay::write`](crate::Replay::write) replaces them before a submission.
     pub fn write(&mut self, dst: &wgpu::Buffer, offset: u64, data: &[u8]) -> Result<WriteSlot> {
         let size = data.len() as u64;
         check_copy(
@@ -284,7 +284,7 @@ impl<'ctx> Recording<'ctx> {
 
     /// Reads `size` bytes of `src` from `offset` when the recording runs, at this point of its
     /// order (multiples of 4; COPY_SRC usage). After a submission has been waited for,
-    /// [`Replay::read`] copies them into the caller's memory.
+    /// [`Replay::read`](crate::Replay::read) copies them into the caller's memory.
     pub fn read(&mut self, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<ReadSlot> {
         check_copy(
             "read",

@@ -18,7 +18,7 @@ use wgpu::util::DeviceExt;
 /// [`Replay::read`] copies out what its read ops read.
 ///
 /// One submission of a replay runs at a time: [`Replay::submit`] borrows the replay until the
-/// [`Submission`] is waited for or dropped (dropping it does not cancel the GPU work; the next
+/// [`Submission`](crate::Submission) is waited for or dropped (dropping it does not cancel the GPU work; the next
 /// use waits for it). Submissions of different replays, from any threads, run in the order
 /// they reach the queue. `Send + Sync`.
 ///

@@ -1,0 +1,67 @@
+// Block decoder for ggml's Q4_K, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
+// dequant.wgsl (see gemv_quant.wgsl for the interface).
+//
+// block_q4_K (144 bytes = 9 × 16, so a row of blocks is 16-byte aligned and is read as
+// vec4<u32>): d, dmin (f16) at byte 0, scales[12] at byte 4 (8 scales and 8 mins of 6 bits,
+// ggml's get_scale_min_k4), qs[128] at byte 16. Weight 64j + l (j < 4, l < 32) is
+// d·sc·(qs[32j + l] & 15) − dmin·m with (sc, m) number 2j; weight 64j + 32 + l is
+// d·sc·(qs[32j + l] >> 4) − dmin·m with number 2j + 1.
+//
+// Chunk `part` (0..7) is vec4 1 + part of the block, qs[16·part .. 16·part + 15] (j = part / 2,
+// l = 16·(part % 2) + 0..15); v < 4 is the low nibbles of its word v, v ≥ 4 the high nibbles of
+// word v − 4. Each chunk reads 2 vec4 (the block's first and its own). d·sc·q is exact in f32 and
+// the fused subtraction rounds once, as ggml's d1·q − m1 does.
+
+// @operands begin
+@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
+
+const BLOCK_ELEMS: u32 = 256u;
+const BLOCK_VEC4S: u32 = 9u;
+const TPB: u32 = 8u;
+const VECS: u32 = 8u;
+
+struct WChunk {
+    // d, dmin, scales[12]
+    head: vec4<u32>,
+    qs: vec4<u32>,
+}
+
+fn load_w(blk: u32, part: u32) -> WChunk {
+    let b0 = blk * BLOCK_VEC4S;
+    return WChunk(w[b0], w[b0 + 1u + part]);
+}
+
+fn elem_offset(part: u32, v: u32) -> u32 {
+    return 64u * (part / 2u) + 32u * (v / 4u) + 16u * (part % 2u) + 4u * (v % 4u);
+}
+
+// Fields of `bits` at `shifts`, `mask` wide, as exact f32 values minus `offset`.
+fn fields(bits: u32, shifts: vec4<u32>, mask: u32, offset: f32) -> vec4<f32> {
+    let q = ((vec4<u32>(bits) >> shifts) & vec4<u32>(mask)) | vec4<u32>(0x4b000000u);
+    return bitcast<vec4<f32>>(q) - vec4<f32>(8388608.0 + offset);
+}
+
+// Byte k (0..11) of the block's scales.
+fn scale_byte(head: vec4<u32>, k: u32) -> u32 {
+    return (head[1u + k / 4u] >> (8u * (k % 4u))) & 0xffu;
+}
+
+// ggml's get_scale_min_k4: scale and min number j (0..7) as f32.
+fn scale_min(head: vec4<u32>, j: u32) -> vec2<f32> {
+    let a = scale_byte(head, j);
+    let b = scale_byte(head, j + 4u);
+    let c = scale_byte(head, j % 4u);
+    let low = j < 4u;
+    let sc = select((b & 0xfu) | ((c >> 6u) << 4u), a & 63u, low);
+    let m = select((b >> 4u) | ((a >> 6u) << 4u), b & 63u, low);
+    return vec2<f32>(f32(sc), f32(m));
+}
+
+fn weights(c: WChunk, part: u32, v: u32) -> vec4<f32> {
+    let high = v / 4u;
+    let sm = scale_min(c.head, 2u * (part / 2u) + high);
+    let dm = unpack2x16float(c.head.x);
+    let q = fields(c.qs[v % 4u], vec4<u32>(0u, 8u, 16u, 24u) + vec4<u32>(4u * high), 0xfu, 0.0);
+    return fma(q, vec4<f32>(dm.x * sm.x), vec4<f32>(-(dm.y * sm.y)));
+}
+// @operands end
