@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use strata::load::LoadTimings;
 use strata::model::Model;
 use strata::plan::{
     DEFAULT_SAFETY_MARGIN, LoadReport, PlacementCaps, PlanOptions, PlanPolicy, TierRule,
@@ -100,6 +101,9 @@ pub struct Document<'a> {
     /// Tensors, heaps, time.
     #[serde(flatten)]
     pub report: &'a LoadReport,
+    /// Where a load's time went (absent in a plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<&'a LoadTimings>,
 }
 
 /// Runs `strata plan`.
@@ -131,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             device,
             policy: options.policy,
             report: &report,
+            timings: None,
         })?;
     } else {
         println!(
