@@ -197,9 +197,11 @@ def summary(directory):
     peer's pinned H2D when load16-peer.json is there, and the phases' busy times."""
     peer_path = os.path.join(directory, "load16-peer.json")
     h2d = None
-    if os.path.exists(peer_path):
+    try:
         with open(peer_path) as f:
             h2d = json.load(f).get("h2d_pinned_GBps")
+    except (OSError, ValueError):
+        pass
     cols = ["allocate", "allocate_wall", "read_ahead", "wait_allocation", "copy", "wait_staging",
             "submit", "finish", "verify_readback", "verify_compare"]
     print(f"pinned H2D (peer, same run): {h2d:.1f} GB/s" if h2d else "pinned H2D: no peer figure")
@@ -213,8 +215,8 @@ def summary(directory):
         try:
             with open(path) as f:
                 doc = json.load(f)
-        except (OSError, ValueError) as e:
-            print(f"{name:34} unreadable: {e}")
+        except (OSError, ValueError):
+            print(f"{name:34} no report (the load failed: see log.txt)")
             continue
         t = doc.get("timings")
         if not t:

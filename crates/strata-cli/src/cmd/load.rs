@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     alloc_threads: Option<usize>,
     /// Threads that read the file map ahead of the copy (0: none; the copy faults the pages in).
-    /// Default: an eighth of the CPU threads, 1 to 4.
+    /// Default: a quarter of the CPU threads, 1 to 4.
     #[arg(long, value_name = "N")]
     read_ahead_threads: Option<usize>,
     /// How far ahead of the copy the file is read.

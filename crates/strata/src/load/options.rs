@@ -124,13 +124,13 @@ pub struct LoadTuning {
 }
 
 impl Default for LoadTuning {
-    /// A quarter of the CPU's threads for allocation (1 to 4), an eighth for read-ahead (1 to
-    /// 4), a window of [`READ_AHEAD_WINDOW`], the automatic upload path.
+    /// A quarter of the CPU's threads for allocation and as many for read-ahead (1 to 4 each),
+    /// a window of [`READ_AHEAD_WINDOW`], the automatic upload path.
     fn default() -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
             allocation_threads: (cpus / 4).clamp(1, 4),
-            read_ahead_threads: (cpus / 8).clamp(1, 4),
+            read_ahead_threads: (cpus / 4).clamp(1, 4),
             read_ahead_bytes: READ_AHEAD_WINDOW,
             upload_path: UploadChoice::Auto,
         }
