@@ -112,7 +112,7 @@ impl Context {
         check::check_parts(&steps, self.part_limit(), model)?;
         self.check_lost("loading a model")?;
 
-        let tuning = options.tuning;
+        let tuning = options.bounded_tuning();
         let discrete = self.adapter_info().device_type == wgpu::DeviceType::DiscreteGpu;
         let paths: Vec<UploadPath> = steps
             .iter()

@@ -44,8 +44,8 @@ mod verify;
 pub use error::LoadError;
 pub use loaded::{LoadedModel, LoadedTensor};
 pub use options::{
-    LoadOptions, LoadPhase, LoadProgress, LoadTuning, ProgressFn, READ_AHEAD_WINDOW,
-    UnknownUploadChoice, UploadChoice,
+    LoadOptions, LoadPhase, LoadProgress, LoadTuning, MAX_LOAD_THREADS, ProgressFn,
+    READ_AHEAD_WINDOW, UnknownUploadChoice, UploadChoice,
 };
 pub use timings::{LoadTimings, PathUse, PhaseTimes};
 pub use verify::LOAD_CHUNK;

@@ -103,6 +103,9 @@ impl fmt::Display for UploadChoice {
 /// The default window of [`LoadTuning::read_ahead_bytes`]: 1 GiB ahead of the copy.
 pub const READ_AHEAD_WINDOW: u64 = 1 << 30;
 
+/// The most threads a load starts for allocation, and for read-ahead: more only add waiting.
+pub const MAX_LOAD_THREADS: usize = 64;
+
 /// How a load spreads its work. The defaults suit every device; the fields exist to measure
 /// where a load's time goes (`strata load --alloc-threads 0 --read-ahead-threads 0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,11 +113,12 @@ pub struct LoadTuning {
     /// Threads that allocate tensors' memory ahead of the copy, in plan order, so that the
     /// copy never waits for the driver while a tensor is ready (for host memory the driver
     /// pins every page as it allocates). `0` allocates each tensor on the copying thread just
-    /// before its bytes are written.
+    /// before its bytes are written. At most [`MAX_LOAD_THREADS`] are started.
     pub allocation_threads: usize,
     /// Threads that touch the file map ahead of the copy (and, on Linux, ask the kernel to read
     /// those pages in: `POSIX_FADV_WILLNEED`), so that page faults and disk reads overlap the
-    /// upload instead of stalling it. `0` lets the copy fault the pages in itself.
+    /// upload instead of stalling it. `0` lets the copy fault the pages in itself. At most
+    /// [`MAX_LOAD_THREADS`] are started.
     pub read_ahead_threads: usize,
     /// How far ahead of the copy the read-ahead may run, in bytes: bounded so that a model
     /// larger than the page cache does not evict its own pages before they are copied.
@@ -177,6 +181,15 @@ impl LoadOptions {
     pub fn with_tuning(mut self, tuning: LoadTuning) -> Self {
         self.tuning = tuning;
         self
+    }
+
+    /// The tuning with its thread counts capped at [`MAX_LOAD_THREADS`].
+    pub(crate) fn bounded_tuning(&self) -> LoadTuning {
+        LoadTuning {
+            allocation_threads: self.tuning.allocation_threads.min(MAX_LOAD_THREADS),
+            read_ahead_threads: self.tuning.read_ahead_threads.min(MAX_LOAD_THREADS),
+            ..self.tuning
+        }
     }
 
     pub(crate) fn report(&self, phase: LoadPhase, done: u64, total: u64) {

@@ -139,7 +139,10 @@ impl<'a> ReadAhead<'a> {
             }
             clock.time(Phase::ReadAhead, || {
                 let until = (index + 1 + ANNOUNCE_AHEAD).min(self.pieces.len());
-                let from = self.announced.fetch_max(until, Ordering::Relaxed).max(index);
+                let from = self
+                    .announced
+                    .fetch_max(until, Ordering::Relaxed)
+                    .max(index);
                 for ahead in self.pieces.get(from..until).unwrap_or_default() {
                     self.announce(ahead);
                 }
