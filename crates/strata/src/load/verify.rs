@@ -174,22 +174,34 @@ impl<'c> Verifier<'c> {
 }
 
 /// `true` when the mapping's bytes from `offset` equal `expected`, compared in pieces across
-/// the CPU's threads.
+/// the CPU's threads, each through a buffer of its own that lives as long as the thread (so no
+/// comparison allocates, or faults in fresh pages).
 fn same_bytes(mapping: &MappedMemory, offset: u64, expected: &[u8]) -> Result<bool> {
     use rayon::prelude::*;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let pieces = expected.len().div_ceil(COMPARE_PIECE);
     (0..pieces)
         .into_par_iter()
-        .map_init(
-            || vec![0u8; COMPARE_PIECE],
-            |scratch, k| {
-                let start = k * COMPARE_PIECE;
-                let end = (start + COMPARE_PIECE).min(expected.len());
-                let back = &mut scratch[..end - start];
+        .map(|k| {
+            let start = k * COMPARE_PIECE;
+            let end = (start + COMPARE_PIECE).min(expected.len());
+            let compare = |back: &mut [u8]| -> Result<bool> {
                 mapping.read(offset + start as u64, back)?;
                 Ok(*back == expected[start..end])
-            },
-        )
+            };
+            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut scratch) => {
+                    if scratch.len() < COMPARE_PIECE {
+                        scratch.resize(COMPARE_PIECE, 0);
+                    }
+                    compare(&mut scratch[..end - start])
+                }
+                // Only if a copy ever ran other pieces on this thread while it waited.
+                Err(_) => compare(&mut vec![0u8; end - start]),
+            })
+        })
         .try_reduce(|| true, |a, b| Ok(a && b))
 }
 
