@@ -21,7 +21,7 @@ run() { log "$*"; "$@" 2>&1 | tee -a "$OUT/log.txt"; return "${PIPESTATUS[0]}"; 
 # A directory on a disk (not tmpfs) with at least $1 GiB free, else any with that much room.
 pick_dir() {
   local d fallback=""
-  for d in ${LOAD16_DIR:-} /tmp /var/tmp "$PWD"; do
+  for d in ${LOAD16_DIR:-} /tmp /var/tmp "$PWD" /dev/shm; do
     [ -d "$d" ] && [ -w "$d" ] || continue
     [ "$(df -P -B1G "$d" | awk 'NR==2 {print $4}')" -ge "$1" ] 2>/dev/null || continue
     if [ "$(stat -f -c %T "$d")" != tmpfs ]; then echo "$d"; return 0; fi
