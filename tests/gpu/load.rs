@@ -557,3 +557,69 @@ fn a_load_cancelled_while_verifying_releases_everything() {
         );
     }
 }
+
+#[test]
+fn a_load_with_the_vram_heap_capped_puts_every_tensor_where_its_plan_says() {
+    let Some(ctx) = gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(fresh_seed(
+        "a_load_with_the_vram_heap_capped_puts_every_tensor_where_its_plan_says",
+    ));
+    let dir = TempDir::new("capped");
+    let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
+    let table = ctx.vulkan("test").unwrap().memory_table();
+    let host_served =
+        strata::placement::choose_memory_type(&table, Placement::Host, u32::MAX).is_ok();
+    // With a host heap, VRAM capped at half the model spills the rest there; without one
+    // (lavapipe) the cap must hold the model, and the capped budget is what the load checks.
+    let cap = if host_served {
+        model.total_bytes() / 2
+    } else {
+        model.total_bytes() * 2 + (64 << 20)
+    };
+    let mut options = PlanOptions::default();
+    options.caps.vram = Some(cap);
+    let plan = ctx.plan_for(&model, &options).unwrap();
+    let vram_heaps = strata::plan::vram_heaps(&table);
+    let on_vram: u64 = plan
+        .heaps
+        .iter()
+        .filter(|h| vram_heaps.contains(&h.index))
+        .map(|h| h.planned_bytes)
+        .sum();
+    assert!(
+        on_vram <= cap - cap / 20,
+        "{on_vram} over the capped budget"
+    );
+    if host_served {
+        assert!(plan.bytes_in(Placement::Host) >= model.total_bytes() - cap);
+    }
+    let loaded = ctx
+        .load_model(&model, &plan, &LoadOptions::verified())
+        .unwrap();
+    assert_eq!(
+        loaded.all_verified(),
+        Some(true),
+        "{:?}",
+        loaded.mismatched()
+    );
+    for (tensor, planned) in loaded.tensors().iter().zip(&plan.tensors) {
+        assert_eq!(
+            (tensor.placement, tensor.memory_type, tensor.heap),
+            (planned.placement, planned.memory_type, planned.heap),
+            "{}",
+            tensor.name
+        );
+        assert!(tensor.parts().iter().all(|p| p.heap() == planned.heap));
+    }
+    for (report, planned) in loaded.report().heaps.iter().zip(&plan.heaps) {
+        assert_eq!(
+            (report.budget, report.planned_bytes),
+            (planned.budget, planned.planned_bytes)
+        );
+        assert_ne!(
+            report.verification.as_deref(),
+            Some("mismatch"),
+            "{report:?}"
+        );
+    }
+}
