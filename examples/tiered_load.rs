@@ -46,9 +46,9 @@ fn run(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
         model.total_bytes()
     );
 
-    // 2. The plan on a recorded AMD APU, with `vram` capped at 96 KiB to pretend the carve-out
-    //    is tiny: critical tensors (embeddings, norms, head, first and last layer) fill `vram`
-    //    and spill to `vram-mapped`, bulk layers go to `vram-mapped`. Each row says why.
+    // 2. The plan on a recorded AMD APU, with VRAM capped at 96 KiB to pretend the carve-out
+    //    is tiny: critical tensors (embeddings, norms, head, first and last layer) fill the
+    //    capped VRAM heap, and what does not fit spills to GTT (`host`). Each row says why.
     let apu = MemoryTable::from_json(APU_TABLE)?;
     let options = PlanOptions {
         caps: PlacementCaps {
@@ -59,7 +59,7 @@ fn run(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     };
     let apu_plan = plan(&model.to_specs(), &apu, &options)?;
     println!(
-        "plan on the recorded AMD APU (tests/devices/amd-apu-radv.json), vram capped at 96 KiB:"
+        "plan on the recorded AMD APU (tests/devices/amd-apu-radv.json), VRAM capped at 96 KiB:"
     );
     println!("{apu_plan}");
 

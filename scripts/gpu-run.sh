@@ -2,13 +2,14 @@
 # Runs Strata's measurements on a GPU machine and writes every result under $OUT (default
 # ./gpu-out).
 #   usage: bash scripts/gpu-run.sh [stage...]
-#   stages: smoke tests examples kernels coop bench decode load soak contexts peer probe sweep
-#           sweep16 sweep15 quant quant-sweep
+#   stages: smoke tests examples kernels coop bench decode load load16 soak contexts peer probe
+#           sweep sweep16 sweep15 quant quant-sweep
 #
 # Expects in .dev/: release builds of `strata`, `strata-soak`, the examples and the GPU test
 # binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
 # `cargo test --release -p strata --test gpu --no-run` prints the test binary's path), and
-# `torch_peer.py` for the `peer` stage. A machine with the NVIDIA driver but no Vulkan loader
+# `torch_peer.py` for the `peer` stage (`load16` needs PyTorch for its own pinned-H2D peer and
+# numpy for scripts/load_bench.py). A machine with the NVIDIA driver but no Vulkan loader
 # needs Debian's libvulkan1 and the glvnd libraries (libglvnd0 libegl1 libgl1 libglx0 libgles2
 # libopengl0) unpacked into /, vulkan-validationlayers for the `tests` stage, and, if no
 # device shows up, VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json.
@@ -18,6 +19,25 @@ mkdir -p "$OUT"
 BIN=.dev
 log() { echo "== $*" | tee -a "$OUT/log.txt"; }
 run() { log "$*"; "$@" 2>&1 | tee -a "$OUT/log.txt"; return "${PIPESTATUS[0]}"; }
+# A directory on a disk (not tmpfs) with at least $1 GiB free, else any with that much room.
+pick_dir() {
+  local d fallback=""
+  for d in ${LOAD16_DIR:-} /tmp /var/tmp "$PWD" /dev/shm; do
+    [ -d "$d" ] && [ -w "$d" ] || continue
+    [ "$(df -P -B1G "$d" | awk 'NR==2 {print $4}')" -ge "$1" ] 2>/dev/null || continue
+    if [ "$(stat -f -c %T "$d")" != tmpfs ]; then echo "$d"; return 0; fi
+    [ -n "$fallback" ] || fallback=$d
+  done
+  [ -n "$fallback" ] && echo "$fallback"
+}
+# `strata load MODEL ARGS... --json` into $OUT/load16-NAME.json (the `timings` key says where
+# the time went).
+load16() {
+  local name=$1 model=$2; shift 2
+  log "strata load $model $* --json > load16-$name.json"
+  $BIN/strata load "$model" "$@" --json > "$OUT/load16-$name.json" 2>>"$OUT/log.txt" \
+    || log "load16-$name: strata load failed (exit $?)"
+}
 
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(smoke tests kernels bench load peer)
@@ -103,6 +123,66 @@ PY
       run $BIN/strata load /tmp/model.safetensors --policy only=vram --json
       run $BIN/strata load /tmp/model.safetensors --policy only=host --json
       run $BIN/strata plan /tmp/model.safetensors --vram-limit 2GiB
+      ;;
+    load16)
+      # Loading at the speed of the bus: a 4.5 GiB model (36 f16 tensors of 128 MiB) per
+      # placement and upload path, from the page cache and cold, with and without --verify, the
+      # single-threaded way of old (--alloc-threads 0 --read-ahead-threads 0) beside the default,
+      # allocation threads swept for host memory; then a 27B-shaped bf16 model with the VRAM
+      # heap capped at 16 GiB. The peer (pinned H2D, and what pinning costs through CUDA) runs
+      # in the same stage. `scripts/load_bench.py summary` prints every load in one table.
+      LB="python3 scripts/load_bench.py"
+      dir=$(pick_dir 10)
+      if [ -z "$dir" ]; then log "load16: no directory with 10 GiB free"; continue; fi
+      M=$dir/strata-load16.safetensors
+      log "load16: model files in $dir ($(stat -f -c %T "$dir"); $(df -h "$dir" | awk 'NR==2 {print $4}') free)"
+      run $LB write "$M" --shape "${LOAD16_SHAPE:-bench}"
+      log "load16 peer: pinned H2D and pinning costs (load16-peer.json)"
+      PYTHONUNBUFFERED=1 $LB peer 4.5GiB > "$OUT/load16-peer.json" 2>>"$OUT/log.txt" \
+        || log "load16 peer failed (exit $?)"
+      cat "$OUT/load16-peer.json" | tee -a "$OUT/log.txt"
+      cat "$M" > /dev/null
+      run $LB resident "$M"
+      for p in vram vram-mapped host; do
+        load16 "$p" "$M" --policy only=$p
+        load16 "$p-serial" "$M" --policy only=$p --alloc-threads 0 --read-ahead-threads 0
+        load16 "$p-verify" "$M" --policy only=$p --verify
+      done
+      load16 vram-mapped-mapped "$M" --policy only=vram-mapped --upload-path mapped
+      load16 vram-mapped-mapped-verify "$M" --policy only=vram-mapped --upload-path mapped --verify
+      load16 host-staging "$M" --policy only=host --upload-path staging
+      for t in 1 2 8; do load16 "host-alloc$t" "$M" --policy only=host --alloc-threads $t; done
+      load16 tiered-verify "$M" --verify
+      if [ "$(stat -f -c %T "$dir")" = tmpfs ]; then
+        log "load16: $dir is tmpfs: no cold loads"
+      else
+        # Cold: the file's pages dropped from the page cache (posix_fadvise, no root needed).
+        run $LB evict "$M"
+        run dd if="$M" of=/dev/null bs=16M iflag=direct
+        run $LB resident "$M"
+        load16 vram-cold "$M" --policy only=vram
+        run $LB evict "$M"
+        load16 host-cold "$M" --policy only=host
+        run $LB evict "$M"
+        load16 vram-cold-no-read-ahead "$M" --policy only=vram --read-ahead-threads 0
+        run $LB evict "$M"
+        load16 tiered-cold-verify "$M" --verify
+      fi
+      rm -f "$M"
+      # 27B-shaped, bf16 (~54 GB), VRAM capped at 16 GiB: heap 0 holds 16 GiB less the margin,
+      # the rest goes to the host heap; every tensor verified, both heaps' usage checked.
+      dir=$(pick_dir 56)
+      if [ -z "$dir" ]; then
+        log "load16: no directory with 56 GiB free for the 27B-shaped model (LOAD16_DIR=...)"
+      else
+        M=$dir/strata-load16-27b.safetensors
+        run $LB write "$M" --shape "${LOAD16_BIG_SHAPE:-27b}"
+        $BIN/strata plan "$M" --vram-limit 16GiB --json > "$OUT/load16-27b-plan.json"
+        run $BIN/strata plan "$M" --vram-limit 16GiB | tail -8
+        load16 27b-capped-verify "$M" --vram-limit 16GiB --verify
+        rm -f "$M"
+      fi
+      run $LB summary "$OUT"
       ;;
     soak)
       run $BIN/strata-soak --cycles 10000 --no-validation --json

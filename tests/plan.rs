@@ -8,7 +8,7 @@ use std::time::Instant;
 use strata::placement::{Placement, PolicyError, Usage, choose_memory_type};
 use strata::plan::{
     Attempt, Limit, PlacementCaps, Plan, PlanError, PlanOptions, PlanPolicy, RuleError, TensorSpec,
-    Tier, TierRule, parse_bytes, plan, usable_budget,
+    Tier, TierRule, host_heaps, parse_bytes, plan, usable_budget, usable_cap, vram_heaps,
 };
 use strata::table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 
@@ -35,6 +35,9 @@ fn lavapipe() -> MemoryTable {
 }
 fn no_rebar() -> MemoryTable {
     load("nvidia-consumer-no-rebar.json")
+}
+fn h200() -> MemoryTable {
+    load("nvidia-h200-vulkan.json")
 }
 
 /// A bf16 decoder-only transformer with Llama/Gemma tensor names
@@ -132,8 +135,16 @@ fn check_plan(plan: &Plan, tensors: &[TensorSpec], table: &MemoryTable, options:
     let names: HashSet<&str> = plan.tensors.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names.len(), tensors.len());
 
-    // Heaps: totals add up and never exceed the usable budget.
+    // Heaps: totals add up and never exceed the usable budget, capped where a cap binds.
     assert_eq!(plan.heaps.len(), table.heaps.len());
+    let caps = [
+        (options.caps.vram, vram_heaps(table)),
+        (options.caps.host, host_heaps(table)),
+    ];
+    let group_usable = |cap: u64, heaps: &[u32]| {
+        let members: Vec<&MemoryHeap> = heaps.iter().map(|&h| &table.heaps[h as usize]).collect();
+        usable_cap(cap, &members, options.safety_margin)
+    };
     for (hp, heap) in plan.heaps.iter().zip(&table.heaps) {
         let on_heap: u64 = plan
             .tensors
@@ -144,7 +155,12 @@ fn check_plan(plan: &Plan, tensors: &[TensorSpec], table: &MemoryTable, options:
         assert_eq!(hp.index, heap.index);
         assert_eq!(hp.size, heap.size);
         assert_eq!(hp.planned_bytes, on_heap, "heap {}", hp.index);
-        assert_eq!(hp.budget, usable_budget(heap, options.safety_margin));
+        let expected_budget = caps
+            .iter()
+            .filter_map(|(cap, heaps)| cap.filter(|_| heaps.contains(&heap.index)).zip(Some(heaps)))
+            .map(|(cap, heaps)| group_usable(cap, heaps))
+            .fold(usable_budget(heap, options.safety_margin), u64::min);
+        assert_eq!(hp.budget, expected_budget, "heap {}", hp.index);
         assert!(
             hp.planned_bytes <= hp.budget,
             "heap {} over budget: {hp:?}",
@@ -154,7 +170,22 @@ fn check_plan(plan: &Plan, tensors: &[TensorSpec], table: &MemoryTable, options:
         assert_eq!(hp.headroom, hp.budget - hp.planned_bytes);
     }
 
-    // Caps.
+    // Caps: a heap cap binds the sum over its heaps, the vram-mapped cap its placement, and
+    // every cap bounds the placement it is named after.
+    for (cap, heaps) in &caps {
+        if let Some(cap) = *cap {
+            let on_heaps: u64 = plan
+                .heaps
+                .iter()
+                .filter(|h| heaps.contains(&h.index))
+                .map(|h| h.planned_bytes)
+                .sum();
+            assert!(
+                on_heaps <= group_usable(cap, heaps),
+                "{on_heaps} over cap {cap}"
+            );
+        }
+    }
     for p in Placement::NAMED {
         if let Some(cap) = options.caps.get(p) {
             assert!(
@@ -292,45 +323,56 @@ fn apu_27b_spills_critical_to_vram_bulk_to_vram_mapped_then_host() {
 }
 
 #[test]
-fn apu_27b_with_16_gib_caps() {
+fn apu_with_a_smaller_carve_out_spills_to_gtt_or_fails_naming_both_heaps() {
     let table = apu();
-    let tensors = model(&GEMMA_27B);
-    let uncapped = planned(&tensors, &table, &PlanOptions::default());
 
-    // A 16 GiB vram cap: the critical tensors (~4.2 GiB) still fit, the plan is unchanged.
+    // An 8B model (~15 GiB) on the APU with the carve-out capped at 8 GiB: the VRAM heap
+    // holds 8 GiB less the margin, shared by vram and vram-mapped, and the rest goes to GTT.
+    let tensors = model(&LLAMA_8B);
     let mut options = PlanOptions::default();
-    options.caps.vram = Some(parse_bytes("16GiB").unwrap());
+    options.caps.vram = Some(parse_bytes("8GiB").unwrap());
     let capped = planned(&tensors, &table, &options);
-    assert!(capped.bytes_in(Placement::Vram) <= 16 * GIB);
-    assert_eq!(capped, uncapped);
-
-    // A 4 GiB vram cap: critical tensors spill to vram-mapped, and say so.
-    options.caps.vram = Some(4 * GIB);
-    let capped = planned(&tensors, &table, &options);
-    assert!(capped.bytes_in(Placement::Vram) <= 4 * GIB);
+    let cap_budget = 8 * GIB - (8 * GIB * 5).div_ceil(100);
+    assert_eq!(capped.heaps[1].budget, cap_budget);
+    assert!(capped.heaps[1].planned_bytes <= cap_budget);
+    assert!(
+        capped.heaps[1].headroom < 512 * MIB,
+        "the capped heap is filled before spilling: {:?}",
+        capped.heaps[1]
+    );
+    assert_eq!(
+        capped.heaps[0].planned_bytes,
+        total(&tensors) - capped.heaps[1].planned_bytes
+    );
     let spilled: Vec<_> = capped
         .tensors
         .iter()
-        .filter(|t| t.tier == Tier::Critical && t.placement != Placement::Vram)
+        .filter(|t| t.placement == Placement::Host)
         .collect();
     assert!(!spilled.is_empty());
-    for t in spilled {
+    for t in &spilled {
+        assert_eq!((t.memory_type, t.heap), (2, 0), "{}", t.name);
         assert!(
-            t.explanation.contains("vram cap full (needs "),
-            "{}",
-            t.explanation
-        );
-        assert!(
-            t.explanation.contains("of 4.00 GiB) -> "),
+            t.explanation.contains("heap 1 full (needs ")
+                && t.explanation
+                    .contains("left under the VRAM cap of 8.00 GiB) -> host type 2 heap 0"),
             "{}",
             t.explanation
         );
     }
+    // Critical tensors came first and are all in VRAM.
+    assert!(
+        capped
+            .tensors
+            .iter()
+            .filter(|t| t.tier == Tier::Critical)
+            .all(|t| t.placement == Placement::Vram)
+    );
 
-    // 16 GiB caps on both device-local placements (the carve-out's size): 32 GiB + the 17.1
-    // GiB GTT budget cannot hold 50 GiB, so the plan fails, naming the tensor and both limits.
+    // The 27B model with a 16 GiB carve-out and this table's 18 GiB GTT: 15.2 + 17.1 GiB cannot
+    // hold 50 GiB, so the plan fails, naming the tensor, the VRAM cap and the full GTT heap.
+    let tensors = model(&GEMMA_27B);
     options.caps.vram = Some(16 * GIB);
-    options.caps.vram_mapped = Some(16 * GIB);
     let err = plan(&tensors, &table, &options).unwrap_err();
     let PlanError::FitsNowhere {
         tensor,
@@ -348,14 +390,19 @@ fn apu_27b_with_16_gib_caps() {
             .any(|t| &t.name == tensor && t.bytes == *bytes)
     );
     assert_eq!(attempts.len(), 3);
-    assert!(matches!(
-        attempts[0],
-        Attempt::Full { placement: Placement::VramMapped, limit: Limit::Cap(c), .. } if c == 16 * GIB
-    ));
-    assert!(matches!(
-        attempts[1],
-        Attempt::Full { placement: Placement::Vram, limit: Limit::Cap(c), .. } if c == 16 * GIB
-    ));
+    for (attempt, placement) in attempts[..2]
+        .iter()
+        .zip([Placement::VramMapped, Placement::Vram])
+    {
+        assert!(
+            matches!(
+                attempt,
+                Attempt::Full { placement: p, heap: 1, limit: Limit::VramCap(c), .. }
+                    if *p == placement && *c == 16 * GIB
+            ),
+            "{attempt:?}"
+        );
+    }
     assert!(matches!(
         attempts[2],
         Attempt::Full {
@@ -367,10 +414,134 @@ fn apu_27b_with_16_gib_caps() {
     ));
     let message = err.to_string();
     assert!(
-        message.contains("fits nowhere") && message.contains("vram-mapped cap full"),
+        message.contains("fits nowhere")
+            && message.contains("vram-mapped heap 1 full")
+            && message.contains("under the VRAM cap of 16.00 GiB"),
         "{message}"
     );
     assert!(message.contains("host heap 0 full"), "{message}");
+
+    // A cap above the heap changes nothing.
+    options.caps.vram = Some(64 * GIB);
+    assert_eq!(
+        planned(&tensors, &table, &options),
+        planned(&tensors, &table, &PlanOptions::default())
+    );
+}
+
+#[test]
+fn h200_with_vram_capped_at_16_gib_puts_the_rest_on_the_host_heap() {
+    // The target of a capped load on the H200: 16 GiB less the margin on heap 0, the rest of a
+    // 27B-shaped bf16 model on heap 1 (pinned system memory), for the tiered policy.
+    let table = h200();
+    let tensors = model(&GEMMA_27B);
+    let mut options = PlanOptions::default();
+    options.caps.vram = Some(16 * GIB);
+    let plan = planned(&tensors, &table, &options);
+    let cap_budget = usable_cap(16 * GIB, &[&table.heaps[0]], 0.05);
+    assert_eq!(cap_budget, 16 * GIB - (16 * GIB * 5).div_ceil(100));
+    assert_eq!(plan.heaps[0].budget, cap_budget);
+    assert!(plan.heaps[0].planned_bytes <= cap_budget);
+    assert!(
+        plan.heaps[0].headroom < 512 * MIB,
+        "heap 0 is filled to the cap: {:?}",
+        plan.heaps[0]
+    );
+    assert_eq!(
+        plan.heaps[1].planned_bytes,
+        total(&tensors) - plan.heaps[0].planned_bytes
+    );
+    assert!(plan.heaps[1].planned_bytes > 30 * GIB);
+    for t in &plan.tensors {
+        let expected = match t.placement {
+            Placement::Vram => (1, 0),
+            Placement::VramMapped => (4, 0),
+            Placement::Host => (2, 1),
+            other => panic!("{}: {other}", t.name),
+        };
+        assert_eq!((t.memory_type, t.heap), expected, "{}", t.name);
+    }
+    // The same cap through only=vram fails at the cap, naming it.
+    let err = plan_only(&tensors, &table, "only=vram", options.caps);
+    assert!(
+        matches!(err, PlanError::DoesNotFit { limit: Limit::VramCap(c), heap: 0, .. } if c == 16 * GIB),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("the VRAM cap of 16.00 GiB"),
+        "{err}"
+    );
+}
+
+fn plan_only(
+    tensors: &[TensorSpec],
+    table: &MemoryTable,
+    policy: &str,
+    caps: PlacementCaps,
+) -> PlanError {
+    let options = PlanOptions {
+        caps,
+        ..opts(policy)
+    };
+    plan(tensors, table, &options).unwrap_err()
+}
+
+#[test]
+fn host_and_vram_mapped_caps() {
+    // A host cap shrinks the system heap: the H200 with 16 GiB of VRAM and 20 GiB of pinned
+    // memory cannot hold the 27B model.
+    let table = h200();
+    let tensors = model(&GEMMA_27B);
+    let caps = PlacementCaps {
+        vram: Some(16 * GIB),
+        host: Some(20 * GIB),
+        ..PlacementCaps::default()
+    };
+    let options = PlanOptions {
+        caps,
+        ..PlanOptions::default()
+    };
+    let err = plan(&tensors, &table, &options).unwrap_err();
+    let PlanError::FitsNowhere { attempts, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(matches!(
+        attempts.last(),
+        Some(Attempt::Full { placement: Placement::Host, heap: 1, limit: Limit::HostCap(c), .. }) if *c == 20 * GIB
+    ));
+    assert!(
+        err.to_string()
+            .contains("under the host-memory cap of 20.00 GiB"),
+        "{err}"
+    );
+
+    // A vram-mapped cap of a BAR window's size on the H200: bulk tensors fill the window, then
+    // go to vram on the same heap, as on a card without resizable BAR.
+    let options = PlanOptions {
+        caps: PlacementCaps {
+            vram_mapped: Some(256 * MIB),
+            ..PlacementCaps::default()
+        },
+        ..PlanOptions::default()
+    };
+    let llama = model(&LLAMA_8B);
+    let plan = planned(&llama, &table, &options);
+    assert!(plan.bytes_in(Placement::VramMapped) <= 256 * MIB);
+    assert!(plan.bytes_in(Placement::VramMapped) > 0);
+    let in_vram = plan
+        .tensors
+        .iter()
+        .filter(|t| t.tier == Tier::Bulk && t.placement == Placement::Vram)
+        .collect::<Vec<_>>();
+    assert!(!in_vram.is_empty());
+    assert!(
+        in_vram[0]
+            .explanation
+            .starts_with("bulk: vram-mapped cap full (needs "),
+        "{}",
+        in_vram[0].explanation
+    );
+    assert_eq!(plan.heaps[1].planned_bytes, 0);
 }
 
 #[test]
@@ -433,7 +604,7 @@ fn only_vram_too_big_is_does_not_fit() {
     });
     let err = plan(&small, &table, &options).unwrap_err();
     assert!(
-        matches!(err, PlanError::DoesNotFit { limit: Limit::Cap(c), .. } if c == 512 * MIB),
+        matches!(err, PlanError::DoesNotFit { limit: Limit::VramCap(c), .. } if c == 512 * MIB),
         "{err}"
     );
 }
@@ -485,16 +656,27 @@ fn lavapipe_skips_host() {
         assert_eq!((t.memory_type, t.heap), (0, 0), "{}", t.name);
     }
 
-    // With a vram cap, critical tensors spill to vram-mapped: the same type on lavapipe.
+    // With a VRAM cap, the one heap is capped for both device-local placements; with nowhere
+    // to spill (no host type), the first tensor over the cap fits nowhere.
     let mut options = PlanOptions::default();
     options.caps.vram = Some(1024);
-    let capped = planned(&small, &table, &options);
-    let embed = capped.tensor("model.embed_tokens.weight").unwrap();
-    assert_eq!(embed.placement, Placement::VramMapped);
+    let err = plan(&small, &table, &options).unwrap_err();
     assert!(
-        embed.explanation.contains("vram cap full"),
+        err.to_string().contains(
+            "vram heap 0 full (needs 2.00 MiB, 972 B left under the VRAM cap of 1.00 KiB)"
+        ),
+        "{err}"
+    );
+    // With a vram-mapped cap, bulk tensors spill to vram: the same type on lavapipe.
+    let mut options = PlanOptions::default();
+    options.caps.vram_mapped = Some(1024);
+    let capped = planned(&small, &table, &options);
+    let bulk = capped.tensor("model.layers.1.mlp.up_proj.weight").unwrap();
+    assert_eq!(bulk.placement, Placement::Vram);
+    assert!(
+        bulk.explanation.contains("vram-mapped cap full"),
         "{}",
-        embed.explanation
+        bulk.explanation
     );
 
     // Too big for the 2 GiB heap: host is skipped (not served), and the error says so.
@@ -528,8 +710,8 @@ fn lavapipe_skips_host() {
 
 #[test]
 fn skipped_placements_are_explained() {
-    // A device-local-only table (lavapipe) with a small cap on vram-mapped, so that a critical
-    // tensor walks the whole chain: vram cap -> vram-mapped cap -> host not served.
+    // A device-local-only table (lavapipe) with a tiny VRAM cap, so that a critical tensor walks
+    // the whole chain: vram and vram-mapped under the VRAM cap -> host not served.
     let table = lavapipe();
     let tensors = [TensorSpec::new(
         "model.embed_tokens.weight",
@@ -538,14 +720,14 @@ fn skipped_placements_are_explained() {
         128 * 1024,
     )];
     let mut options = PlanOptions::default();
-    options.caps.vram = Some(1);
-    options.caps.vram_mapped = Some(1);
+    options.caps.vram = Some(100);
     let err = plan(&tensors, &table, &options).unwrap_err();
     assert_eq!(
         err.to_string(),
         "tensor `model.embed_tokens.weight` (128.00 KiB, critical) fits nowhere on this device: \
-         vram cap full (needs 128.00 KiB, 1 B left of 1 B); \
-         vram-mapped cap full (needs 128.00 KiB, 1 B left of 1 B); host not served by this device"
+         vram heap 0 full (needs 128.00 KiB, 95 B left under the VRAM cap of 100 B); \
+         vram-mapped heap 0 full (needs 128.00 KiB, 95 B left under the VRAM cap of 100 B); \
+         host not served by this device"
     );
 }
 
@@ -877,23 +1059,13 @@ fn arb_options() -> impl Strategy<Value = PlanOptions> {
         policy,
         cap.clone(),
         cap.clone(),
-        cap.clone(),
         cap,
         rules,
         any::<bool>(),
         0.0f64..0.5,
     )
         .prop_map(
-            |(
-                policy,
-                vram,
-                vram_mapped,
-                host,
-                host_cached,
-                rules,
-                default_rules,
-                safety_margin,
-            )| PlanOptions {
+            |(policy, vram, vram_mapped, host, rules, default_rules, safety_margin)| PlanOptions {
                 policy,
                 rules: rules.into_iter().map(|r| r.parse().unwrap()).collect(),
                 default_rules,
@@ -901,7 +1073,6 @@ fn arb_options() -> impl Strategy<Value = PlanOptions> {
                     vram,
                     vram_mapped,
                     host,
-                    host_cached,
                 },
                 safety_margin,
             },

@@ -1,7 +1,8 @@
 //! Loading models end to end on the adapter at hand (lavapipe in CI): generated safetensors
 //! models of several dtypes, many small tensors, one tensor over lavapipe's 128 MiB binding
-//! limit, a sharded model; plans checked before anything is allocated; failed loads release
-//! everything they placed.
+//! limit, a sharded model; every way of loading (allocation threads or none, read-ahead or
+//! none, mapped or staged uploads) verified; plans checked before anything is allocated; failed
+//! and cancelled loads release everything they placed.
 
 use crate::harness::{fresh_seed, gpu};
 use rand::rngs::StdRng;
@@ -9,10 +10,11 @@ use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use strata::load::{LoadError, LoadOptions, LoadPhase};
+use strata::load::{LoadError, LoadOptions, LoadPhase, LoadTuning, UploadChoice};
 use strata::model::{Dtype, Model, write_safetensors, write_sharded};
+use strata::placement::UploadPath;
 use strata::plan::{PlanError, PlanOptions, PlanPolicy, plan};
-use strata::table::MemoryTable;
+use strata::table::{MemoryFlags, MemoryTable};
 use strata::{Context, Error, Placement};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -140,6 +142,7 @@ fn a_generated_model_loads_and_verifies_with_a_split_tensor() {
         match p.phase {
             LoadPhase::Upload => up.store(p.done, Ordering::Relaxed),
             LoadPhase::Verify => ver.store(p.done, Ordering::Relaxed),
+            _ => {}
         }
     });
     let started = std::time::Instant::now();
@@ -340,4 +343,283 @@ fn a_cancelled_load_releases_everything_it_placed() {
         .load_model(&model, &plan, &LoadOptions::verified())
         .unwrap();
     assert_eq!(loaded.all_verified(), Some(true));
+}
+
+/// A model of `count` tensors of `rows × 1000` f32 (some over the dedicated-allocation
+/// threshold, one odd-sized), written to `dir`.
+fn mixed_model(rng: &mut StdRng, dir: &TempDir) -> PathBuf {
+    let path = dir.path("model.safetensors");
+    let mut tensors = small_tensors(rng, "", 40);
+    for (i, rows) in [9000u64, 500, 12_000, 3].into_iter().enumerate() {
+        tensors.push(tensor(
+            rng,
+            &format!("model.layers.{i}.mlp.big.weight"),
+            Dtype::F32,
+            &[rows, 1000],
+        ));
+    }
+    tensors.push(tensor(rng, "model.odd", Dtype::U8, &[33 << 20 | 3]));
+    write_safetensors(&path, &tensors).unwrap();
+    path
+}
+
+#[test]
+fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
+    let Some(ctx) = gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(fresh_seed(
+        "every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went",
+    ));
+    let dir = TempDir::new("tuning");
+    let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
+    let plan = ctx.plan_for(&model, &PlanOptions::default()).unwrap();
+    let start = live(&ctx);
+    for (allocation_threads, read_ahead_threads, upload_path) in [
+        (0, 0, UploadChoice::Auto),
+        (1, 1, UploadChoice::Mapped),
+        (3, 2, UploadChoice::Staging),
+        (2, 0, UploadChoice::Staging),
+        (0, 3, UploadChoice::Mapped),
+    ] {
+        let tuning = LoadTuning {
+            allocation_threads,
+            read_ahead_threads,
+            read_ahead_bytes: 64 << 20,
+            upload_path,
+        };
+        let label = format!("{tuning:?}");
+        let uploaded = Arc::new(AtomicU64::new(0));
+        let trailing = Arc::new(AtomicBool::new(true));
+        let phases = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up, ok, seen) = (uploaded.clone(), trailing.clone(), phases.clone());
+        let options = LoadOptions::verified()
+            .with_tuning(tuning)
+            .with_progress(move |p| {
+                assert!(p.done <= p.total, "{p:?}");
+                match p.phase {
+                    LoadPhase::Upload => {
+                        up.fetch_max(p.done, Ordering::SeqCst);
+                    }
+                    // A tensor is verified only after it was uploaded.
+                    LoadPhase::Verify if p.done > up.load(Ordering::SeqCst) => {
+                        ok.store(false, Ordering::SeqCst)
+                    }
+                    _ => {}
+                }
+                let mut seen = seen.lock().unwrap();
+                if !seen.contains(&p.phase) {
+                    seen.push(p.phase);
+                }
+            });
+        let loaded = ctx.load_model(&model, &plan, &options).unwrap();
+        assert_eq!(
+            loaded.all_verified(),
+            Some(true),
+            "{label}: mismatched {:?}",
+            loaded.mismatched()
+        );
+        assert!(
+            trailing.load(Ordering::SeqCst),
+            "{label}: verification ran ahead of the upload"
+        );
+        let phases = phases.lock().unwrap().clone();
+        for phase in [LoadPhase::Upload, LoadPhase::Verify, LoadPhase::Finish] {
+            assert!(
+                phases.contains(&phase),
+                "{label}: no {phase} progress in {phases:?}"
+            );
+        }
+        for name in [
+            "model.layers.2.mlp.big.weight",
+            "model.odd",
+            "model.layers.3.mlp.w7.weight",
+        ] {
+            let tensor = loaded.get(name).unwrap();
+            let file = model.tensor_data(model.tensor(name).unwrap()).unwrap();
+            assert_eq!(
+                ctx.read_tensor(tensor.placed.as_ref().unwrap()).unwrap(),
+                file,
+                "{label}: {name}"
+            );
+        }
+
+        let timings = loaded.timings();
+        assert_eq!(timings.bytes, model.total_bytes(), "{label}");
+        assert_eq!(timings.allocation_threads, allocation_threads);
+        assert_eq!(timings.read_ahead_threads, read_ahead_threads);
+        assert!(timings.copy_threads >= 1);
+        assert!(
+            0.0 < timings.upload_seconds && timings.upload_seconds <= timings.total_seconds,
+            "{label}: {timings:?}"
+        );
+        assert_eq!(loaded.report().seconds, Some(timings.upload_seconds));
+        let p = &timings.phases;
+        assert!(
+            p.allocate > 0.0 && p.copy > 0.0 && p.verify_compare > 0.0,
+            "{label}: {p:?}"
+        );
+        assert!(
+            p.allocate_wall > 0.0 && p.allocate_wall <= timings.upload_seconds,
+            "{label}: {p:?}"
+        );
+        assert_eq!(
+            p.wait_allocation > 0.0,
+            allocation_threads > 0,
+            "{label}: {p:?}"
+        );
+        assert_eq!(p.read_ahead > 0.0, read_ahead_threads > 0, "{label}: {p:?}");
+        // Each placement's bytes took the path the choice gives for its memory (the rule of
+        // `UploadChoice`; on lavapipe every type is host-visible, so each choice is its own).
+        let discrete = ctx.adapter_info().device_type == strata::wgpu::DeviceType::DiscreteGpu;
+        let expected = |part: &strata::PlacedBuffer| match upload_path {
+            _ if part.upload_path() == UploadPath::Staging => UploadPath::Staging,
+            UploadChoice::Staging => UploadPath::Staging,
+            UploadChoice::Auto if discrete && part.flags().contains(MemoryFlags::DEVICE_LOCAL) => {
+                UploadPath::Staging
+            }
+            _ => UploadPath::Mapped,
+        };
+        for tensor in loaded.tensors() {
+            if let Some(part) = tensor.parts().first() {
+                let path = expected(part);
+                assert!(
+                    timings
+                        .paths
+                        .iter()
+                        .any(|u| u.placement == tensor.placement && u.path == path),
+                    "{label}: {} should have taken {path:?}: {:?}",
+                    tensor.name,
+                    timings.paths
+                );
+            }
+        }
+        let staged = timings.paths.iter().any(|u| u.path == UploadPath::Staging);
+        assert_eq!(p.submit > 0.0, staged, "{label}: {p:?}");
+        assert_eq!(
+            timings.paths.iter().map(|u| u.bytes).sum::<u64>(),
+            model.total_bytes()
+        );
+        let table = timings.render_table();
+        assert!(
+            table.contains("copy") && table.contains("upload (wall)"),
+            "{table}"
+        );
+        let json = serde_json::to_value(timings).unwrap();
+        assert!(json["phases"]["allocate"].as_f64().unwrap() > 0.0, "{json}");
+        assert!(json["paths"][0]["path"].is_string(), "{json}");
+        drop(loaded);
+        assert_eq!(
+            live(&ctx),
+            start,
+            "{label}: dropping the model frees every buffer"
+        );
+    }
+}
+
+#[test]
+fn a_load_cancelled_while_verifying_releases_everything() {
+    let Some(ctx) = gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(fresh_seed(
+        "a_load_cancelled_while_verifying_releases_everything",
+    ));
+    let dir = TempDir::new("cancel-verify");
+    let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
+    let plan = ctx.plan_for(&model, &PlanOptions::default()).unwrap();
+    let start = live(&ctx);
+    for upload_path in [UploadChoice::Mapped, UploadChoice::Staging] {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let options = LoadOptions {
+            cancel: Some(cancel),
+            ..LoadOptions::verified()
+                .with_tuning(LoadTuning {
+                    upload_path,
+                    ..LoadTuning::default()
+                })
+                .with_progress(move |p| {
+                    if p.phase == LoadPhase::Verify && p.done > 0 {
+                        flag.store(true, Ordering::Release);
+                    }
+                })
+        };
+        match ctx.load_model(&model, &plan, &options) {
+            Err(LoadError::Cancelled { done, total }) => {
+                assert!(done < total, "{upload_path}: {done} of {total}")
+            }
+            other => panic!(
+                "{upload_path}: expected Cancelled, got {:?}",
+                other.map(|m| m.len())
+            ),
+        }
+        assert_eq!(
+            live(&ctx),
+            start,
+            "{upload_path}: a cancelled load releases every buffer"
+        );
+    }
+}
+
+#[test]
+fn a_load_with_the_vram_heap_capped_puts_every_tensor_where_its_plan_says() {
+    let Some(ctx) = gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(fresh_seed(
+        "a_load_with_the_vram_heap_capped_puts_every_tensor_where_its_plan_says",
+    ));
+    let dir = TempDir::new("capped");
+    let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
+    let table = ctx.vulkan("test").unwrap().memory_table();
+    let host_served =
+        strata::placement::choose_memory_type(&table, Placement::Host, u32::MAX).is_ok();
+    // With a host heap, VRAM capped at half the model spills the rest there; without one
+    // (lavapipe) the cap must hold the model, and the capped budget is what the load checks.
+    let cap = if host_served {
+        model.total_bytes() / 2
+    } else {
+        model.total_bytes() * 2 + (64 << 20)
+    };
+    let mut options = PlanOptions::default();
+    options.caps.vram = Some(cap);
+    let plan = ctx.plan_for(&model, &options).unwrap();
+    let vram_heaps = strata::plan::vram_heaps(&table);
+    let on_vram: u64 = plan
+        .heaps
+        .iter()
+        .filter(|h| vram_heaps.contains(&h.index))
+        .map(|h| h.planned_bytes)
+        .sum();
+    assert!(
+        on_vram <= cap - cap / 20,
+        "{on_vram} over the capped budget"
+    );
+    if host_served {
+        assert!(plan.bytes_in(Placement::Host) >= model.total_bytes() - cap);
+    }
+    let loaded = ctx
+        .load_model(&model, &plan, &LoadOptions::verified())
+        .unwrap();
+    assert_eq!(
+        loaded.all_verified(),
+        Some(true),
+        "{:?}",
+        loaded.mismatched()
+    );
+    for (tensor, planned) in loaded.tensors().iter().zip(&plan.tensors) {
+        assert_eq!(
+            (tensor.placement, tensor.memory_type, tensor.heap),
+            (planned.placement, planned.memory_type, planned.heap),
+            "{}",
+            tensor.name
+        );
+        assert!(tensor.parts().iter().all(|p| p.heap() == planned.heap));
+    }
+    for (report, planned) in loaded.report().heaps.iter().zip(&plan.heaps) {
+        assert_eq!(
+            (report.budget, report.planned_bytes),
+            (planned.budget, planned.planned_bytes)
+        );
+        assert_ne!(
+            report.verification.as_deref(),
+            Some("mismatch"),
+            "{report:?}"
+        );
+    }
 }

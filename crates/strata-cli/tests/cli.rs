@@ -308,6 +308,7 @@ fn plan_on_a_recorded_table_prints_the_report_json() {
     for key in ["seconds", "gb_per_s"] {
         assert!(doc.get(key).is_some_and(Value::is_null), "{key}");
     }
+    assert!(doc.get("timings").is_none(), "a plan has no timings");
 
     // The human table, with a cap and a rule.
     let output = strata(&[
@@ -326,7 +327,12 @@ fn plan_on_a_recorded_table_prints_the_report_json() {
         out.contains("headroom") && out.contains("rule *mlp*"),
         "{out}"
     );
-    assert!(out.contains("vram cap full"), "{out}");
+    // The VRAM heap capped at 40 KiB, as on a device with that much VRAM: the rest spills to
+    // the GTT heap, and the spilled tensors say why.
+    assert!(
+        out.contains("under the VRAM cap of 40.00 KiB) -> host"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -428,6 +434,15 @@ fn load_verify_json_succeeds() {
     assert!(tensors.iter().all(|t| t["verified"] == true), "{doc}");
     assert!(doc["seconds"].as_f64().is_some() && doc["gb_per_s"].as_f64().is_some());
     assert!(doc["heaps"].as_array().is_some_and(|h| !h.is_empty()));
+    let timings = &doc["timings"];
+    assert_eq!(timings["upload_seconds"], doc["seconds"], "{timings}");
+    assert!(timings["total_seconds"].as_f64() >= timings["upload_seconds"].as_f64());
+    for phase in ["allocate", "allocate_wall", "copy", "verify_compare"] {
+        assert!(
+            timings["phases"][phase].as_f64().is_some(),
+            "{phase} in {timings}"
+        );
+    }
     if on_lavapipe(&adapter) {
         let heap = &doc["heaps"][0];
         assert!(heap["usage_before"].is_null(), "lavapipe reports no usage");
@@ -452,6 +467,36 @@ fn load_verify_json_succeeds() {
     assert!(
         out.contains("a.weight") && out.contains("verified") && out.contains("yes"),
         "{out}"
+    );
+    assert!(
+        out.contains("where the time went") && out.contains("upload (wall)"),
+        "{out}"
+    );
+
+    // The old single-threaded way, and a forced path, load the same bytes.
+    for args in [
+        &["--alloc-threads", "0", "--read-ahead-threads", "0"][..],
+        &["--upload-path", "staging"][..],
+        &["--upload-path", "mapped", "--alloc-threads", "3"][..],
+    ] {
+        let mut all = vec!["load", model.to_str().unwrap(), "--verify", "--json"];
+        all.extend_from_slice(args);
+        let doc = json(&strata_gpu(&all));
+        assert!(
+            doc["tensors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["verified"] == true),
+            "{args:?}: {doc}"
+        );
+    }
+    let output = strata_gpu(&["load", model.to_str().unwrap(), "--upload-path", "dma"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("auto, mapped or staging"),
+        "{}",
+        text(&output.stderr)
     );
 }
 

@@ -553,7 +553,6 @@ fn random_options(rng: &mut StdRng, type_count: u32) -> PlanOptions {
         vram: cap(),
         vram_mapped: cap(),
         host: cap(),
-        host_cached: cap(),
     };
     let margins = [0.0, 0.05, 0.5, 0.999, 1.0, -0.1, f64::NAN, rng.random()];
     let rules = [

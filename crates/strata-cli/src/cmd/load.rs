@@ -1,5 +1,5 @@
 //! `strata load`: plan a model for the adapter at hand and carry the plan out, optionally
-//! reading every tensor back to verify it.
+//! reading every tensor back to verify it; report where the time went.
 
 use super::plan::{Document, PlanArgs, describe_model};
 use crate::common::print_json;
@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Mutex;
-use strata::load::{LoadOptions, LoadPhase, LoadProgress};
+use strata::load::{LoadOptions, LoadPhase, LoadProgress, LoadTuning, UploadChoice};
+use strata::plan::parse_bytes;
 use strata::table::human_bytes;
 
 /// Options of `strata load`.
@@ -15,14 +16,45 @@ use strata::table::human_bytes;
 pub struct Args {
     #[command(flatten)]
     plan: PlanArgs,
-    /// Read every tensor back and compare it with the file, and check each heap's usage moved
-    /// as planned; exit non-zero on any mismatch.
+    /// Read every tensor back and compare it with the file (while the next tensors upload), and
+    /// check each heap's usage moved as planned; exit non-zero on any mismatch.
     #[arg(long)]
     verify: bool,
+    /// Threads that allocate tensors' memory ahead of the copy (0: allocate each tensor just
+    /// before its bytes are written). Default: a quarter of the CPU threads, 1 to 4.
+    #[arg(long, value_name = "N")]
+    alloc_threads: Option<usize>,
+    /// Threads that read the file map ahead of the copy (0: none; the copy faults the pages in).
+    /// Default: a quarter of the CPU threads, 1 to 4.
+    #[arg(long, value_name = "N")]
+    read_ahead_threads: Option<usize>,
+    /// How far ahead of the copy the file is read.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes, default_value = "1GiB")]
+    read_ahead: u64,
+    /// How bytes reach the memory: auto (the GPU's copy engine for device-local memory on a
+    /// discrete GPU, a memcpy into the mapping elsewhere), mapped (a memcpy wherever the memory
+    /// is host-visible) or staging (the GPU's copy engine for every type).
+    #[arg(long, value_name = "PATH", default_value = "auto")]
+    upload_path: UploadChoice,
 }
 
-/// A progress bar on stderr (bytes, GB/s), only when stderr is a terminal. It finishes when the
-/// last phase (verification when `verify`, else the upload) is done.
+impl Args {
+    fn tuning(&self) -> LoadTuning {
+        let defaults = LoadTuning::default();
+        LoadTuning {
+            allocation_threads: self.alloc_threads.unwrap_or(defaults.allocation_threads),
+            read_ahead_threads: self
+                .read_ahead_threads
+                .unwrap_or(defaults.read_ahead_threads),
+            read_ahead_bytes: self.read_ahead,
+            upload_path: self.upload_path,
+        }
+    }
+}
+
+/// A progress bar on stderr, only when stderr is a terminal: the bytes uploaded (then, once
+/// the upload is done, the bytes verified), the rate, and what the load is doing now
+/// (allocating, uploading, verifying, finishing). It finishes when the last phase is done.
 fn progress_bar(verify: bool) -> Option<impl Fn(LoadProgress) + Send + Sync + 'static> {
     if !std::io::stderr().is_terminal() {
         return None;
@@ -30,30 +62,65 @@ fn progress_bar(verify: bool) -> Option<impl Fn(LoadProgress) + Send + Sync + 's
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{msg:9} {bar:30} {bytes}/{total_bytes} {decimal_bytes_per_sec} eta {eta}",
+            "{msg:22} {bar:30} {bytes}/{total_bytes} {decimal_bytes_per_sec} eta {eta}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let phase: Mutex<Option<LoadPhase>> = Mutex::new(None);
+    #[derive(Default)]
+    struct State {
+        uploaded: u64,
+        verified: u64,
+        upload_done: bool,
+        shown: Option<LoadPhase>,
+    }
+    let state = Mutex::new(State::default());
     Some(move |p: LoadProgress| {
-        if let Ok(mut current) = phase.lock() {
-            if *current != Some(p.phase) {
-                *current = Some(p.phase);
-                bar.reset();
-                bar.set_length(p.total);
-                bar.set_message(match p.phase {
-                    LoadPhase::Upload => "loading",
-                    LoadPhase::Verify => "verifying",
-                });
-            }
+        let Ok(mut s) = state.lock() else { return };
+        if bar.length() != Some(p.total) {
+            bar.set_length(p.total);
         }
-        bar.set_position(p.done);
-        let last = if verify {
+        match p.phase {
+            LoadPhase::Upload => s.uploaded = p.done,
+            LoadPhase::Verify => s.verified = p.done,
+            LoadPhase::Finish => s.upload_done = true,
+            _ => {}
+        }
+        if s.uploaded >= p.total {
+            s.upload_done = true;
+        }
+        // Until the upload is done the bar follows it (verification trails it); then it
+        // follows verification, with its own rate.
+        let following = if s.upload_done && verify {
             LoadPhase::Verify
         } else {
             LoadPhase::Upload
         };
-        if p.done >= p.total && p.phase == last {
+        if s.shown != Some(following) && following == LoadPhase::Verify {
+            bar.reset();
+            bar.set_length(p.total);
+        }
+        s.shown = Some(following);
+        let message = match (following, p.phase) {
+            (LoadPhase::Verify, _) => "verifying".to_string(),
+            (_, LoadPhase::Allocate) => "waiting for memory".to_string(),
+            (_, LoadPhase::Finish) => "finishing".to_string(),
+            _ if verify => format!(
+                "uploading, {}% verified",
+                (s.verified * 100).checked_div(p.total).unwrap_or(0)
+            ),
+            _ => "uploading".to_string(),
+        };
+        bar.set_message(message);
+        bar.set_position(match following {
+            LoadPhase::Verify => s.verified,
+            _ => s.uploaded,
+        });
+        let done = if verify {
+            s.upload_done && s.verified >= p.total
+        } else {
+            s.upload_done
+        };
+        if done {
             bar.finish_and_clear();
         }
     })
@@ -71,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut load_options = LoadOptions {
         verify: args.verify,
+        tuning: args.tuning(),
         ..LoadOptions::default()
     };
     if let Some(bar) = progress_bar(args.verify) {
@@ -82,12 +150,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = loaded.report();
 
     if plan_args.json {
-        print_json(&Document::new(
-            &model,
-            ctx.adapter_info().name,
-            options.policy,
-            report,
-        ))?;
+        print_json(
+            &Document::new(&model, ctx.adapter_info().name, options.policy, report)
+                .with_timings(loaded.timings()),
+        )?;
     } else {
         println!(
             "loaded {} ({}) on {}, policy {}\n",
@@ -104,10 +170,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         if let Some(seconds) = loaded.verify_seconds() {
             println!(
-                "read back and compared {} in {seconds:.2} s",
+                "read back and compared {}; verification added {seconds:.2} s after the upload",
                 human_bytes(loaded.total_bytes())
             );
         }
+        println!("\nwhere the time went (busy time per phase; phases overlap):");
+        print!("{}", loaded.timings().render_table());
     }
 
     let mut failed = false;

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use strata::load::LoadTimings;
 use strata::model::{Model, ModelFormat};
 use strata::plan::{
     DEFAULT_SAFETY_MARGIN, LoadReport, PlacementCaps, PlanOptions, PlanPolicy, TierRule,
@@ -31,18 +32,20 @@ pub struct PlanArgs {
     /// critical).
     #[arg(long)]
     pub no_default_rules: bool,
-    /// Cap the bytes planned into vram (e.g. 8GiB), to simulate a smaller device.
+    /// Simulate a device with this much VRAM (e.g. 16GiB): the VRAM heap(s) that vram and
+    /// vram-mapped draw on hold at most SIZE together, less the safety margin, and what does not
+    /// fit spills down the tier chain to the next heap (host), as it would on that device.
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub vram_limit: Option<u64>,
-    /// Cap the bytes planned into vram-mapped.
+    /// Simulate a card without resizable BAR: at most SIZE in vram-mapped (its CPU-visible VRAM
+    /// window, ~256MiB there); bulk tensors then go to vram. A cap on the placement, not on a
+    /// heap.
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub vram_mapped_limit: Option<u64>,
-    /// Cap the bytes planned into host.
+    /// Simulate less system memory for the GPU: the heap host draws on (GTT on an APU, pinned
+    /// system RAM on a discrete card) holds at most SIZE, less the safety margin.
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub host_limit: Option<u64>,
-    /// Cap the bytes planned into host-cached.
-    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
-    pub host_cached_limit: Option<u64>,
     /// Fraction of each heap's budget left unplanned, in [0, 1).
     #[arg(long, default_value_t = DEFAULT_SAFETY_MARGIN, value_name = "F")]
     pub safety_margin: f64,
@@ -64,7 +67,6 @@ impl PlanArgs {
                 vram: self.vram_limit,
                 vram_mapped: self.vram_mapped_limit,
                 host: self.host_limit,
-                host_cached: self.host_cached_limit,
             },
             safety_margin: self.safety_margin,
         }
@@ -107,6 +109,9 @@ pub struct Document<'a> {
     /// Tensors, heaps, time.
     #[serde(flatten)]
     pub report: &'a LoadReport,
+    /// Where a load's time went (absent in a plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<&'a LoadTimings>,
 }
 
 impl<'a> Document<'a> {
@@ -121,7 +126,14 @@ impl<'a> Document<'a> {
             device,
             policy,
             report,
+            timings: None,
         }
+    }
+
+    /// The document with a load's phase timings.
+    pub fn with_timings(mut self, timings: &'a LoadTimings) -> Self {
+        self.timings = Some(timings);
+        self
     }
 }
 

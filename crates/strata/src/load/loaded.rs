@@ -1,5 +1,6 @@
 //! A loaded model: named tensors placed on the GPU, and the report of the load.
 
+use super::LoadTimings;
 use crate::model::TensorType;
 use crate::placement::{PlacedBuffer, PlacedTensor, Placement};
 use crate::plan::{LoadReport, Tier};
@@ -59,6 +60,7 @@ pub struct LoadedModel {
     pub(crate) by_name: HashMap<String, usize>,
     pub(crate) report: LoadReport,
     pub(crate) verify_seconds: Option<f64>,
+    pub(crate) timings: LoadTimings,
 }
 
 impl LoadedModel {
@@ -106,9 +108,17 @@ impl LoadedModel {
         &self.report
     }
 
-    /// Seconds spent reading tensors back to verify them (`None` when not verified).
+    /// Seconds verification added to the load: from the moment the GPU had every byte until
+    /// the last tensor was compared (verification runs beside the upload, so this is what is
+    /// left of it). `None` when not verified.
     pub fn verify_seconds(&self) -> Option<f64> {
         self.verify_seconds
+    }
+
+    /// Where the load's time went: wall times, threads, upload paths and each phase's busy
+    /// time (`strata load --json`: `timings`).
+    pub fn timings(&self) -> &LoadTimings {
+        &self.timings
     }
 
     /// `Some(true)` when every tensor was verified and matched its file, `Some(false)` when

@@ -1,23 +1,28 @@
 //! Carrying a plan out: place every tensor where the plan says, stream its bytes from the
 //! memory-mapped file, check where it landed, and optionally read it all back.
+//!
+//! The stages run side by side, each on threads of its own: allocation threads place tensors
+//! ahead of the copy ([`super::allocate`]), read-ahead threads touch the file map ahead of it
+//! ([`super::read_ahead`]), the calling thread copies, tensor by tensor ([`super::upload`]), and
+//! a verifier reads each uploaded tensor back while the next ones upload ([`super::verify`]).
 
+use super::allocate::{Allocations, Halt, Placed};
 use super::check::{self, Step};
-use super::verify::{self, HeapLoad, chunks};
+use super::read_ahead::{Cursor, ReadAhead};
+use super::timings::{Clock, LoadTimings, PathUse, Phase};
+use super::upload::{Writer, choose_path};
+use super::verify::{self, HeapLoad, Verifier, chunks};
 use super::{LoadError, LoadOptions, LoadPhase, LoadedModel, LoadedTensor};
 use crate::context::Context;
 use crate::error::Result;
 use crate::model::Model;
-use crate::placement::{PlaceOptions, Verification};
-use crate::plan::{LoadReport, Plan, PlanOptions, Tier, plan};
-use crate::table::MemoryTable;
+use crate::placement::{UploadPath, Verification};
+use crate::plan::{LoadReport, Plan, PlanOptions, plan};
+use crate::table::{MemoryFlags, MemoryTable};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::Instant;
-
-/// Memory priority of critical tensors' dedicated allocations (with `VK_EXT_memory_priority`):
-/// the driver keeps them resident longest under memory pressure.
-const CRITICAL_PRIORITY: f32 = 1.0;
-/// Memory priority of bulk tensors' dedicated allocations.
-const BULK_PRIORITY: f32 = 0.5;
 
 /// Bytes done and due in one phase, reported to the progress callback.
 struct Counter<'a> {
@@ -44,6 +49,21 @@ impl Counter<'_> {
     }
 }
 
+/// What the stages of one load share.
+struct Shared<'a> {
+    ctx: &'a Context,
+    model: &'a Model,
+    options: &'a LoadOptions,
+    steps: &'a [Step<'a>],
+    /// The upload path of each step.
+    paths: Vec<UploadPath>,
+    clock: Clock,
+    /// Set when a stage fails or the load is cancelled: the others stop at their next step.
+    stop: AtomicBool,
+    cursor: Cursor,
+    allocations: Allocations<'a>,
+}
+
 impl Context {
     /// Plans a model's load against this device's live memory table (heap budgets less what is
     /// in use now, when the device reports them): see [`crate::plan::plan`].
@@ -65,11 +85,14 @@ impl Context {
     ///
     /// Then each tensor is placed in its planned placement, with no fallback, as one buffer or
     /// row-aligned parts ([`Context::place_tensor`]); the memory type that served it must be
-    /// the plan's. Its bytes are streamed from the file's memory map in chunks of
-    /// [`LOAD_CHUNK`](super::LOAD_CHUNK), by the buffer's upload path (a memcpy into a mapping,
-    /// or the bounded staging ring): host memory stays bounded by the staging size, whatever the
-    /// model's size. With [`LoadOptions::verify`], every tensor is read back in chunks and
-    /// compared with the file, and each heap's usage movement with the plan.
+    /// the plan's. Allocation threads place tensors ahead of the copy ([`LoadOptions::tuning`]).
+    /// Bytes are streamed from the file's memory map in chunks of
+    /// [`LOAD_CHUNK`](super::LOAD_CHUNK), read ahead by a few threads, by a memcpy into the
+    /// mapping or through the bounded staging ring (see [`UploadChoice`](super::UploadChoice)):
+    /// host memory stays bounded by the rings' size, whatever the model's size. With
+    /// [`LoadOptions::verify`], every tensor is read back in chunks and compared with the file
+    /// while the next ones upload, and each heap's usage movement is compared with the plan.
+    /// [`LoadedModel::timings`] says where the time went.
     ///
     /// # Errors
     /// A [`LoadError`] naming the tensor. On any error every buffer placed so far is released.
@@ -87,41 +110,109 @@ impl Context {
         check::check_device(plan, &before, vk.storage_type_bits())?;
         check::check_heaps(plan, &before)?;
         check::check_parts(&steps, self.part_limit(), model)?;
+        self.check_lost("loading a model")?;
 
+        let tuning = options.bounded_tuning();
+        let discrete = self.adapter_info().device_type == wgpu::DeviceType::DiscreteGpu;
+        let paths: Vec<UploadPath> = steps
+            .iter()
+            .map(|step| {
+                let flags = before
+                    .types
+                    .get(step.planned.memory_type as usize)
+                    .map_or(MemoryFlags::NONE, |t| t.flags);
+                choose_path(flags, tuning.upload_path, discrete)
+            })
+            .collect();
         let started = Instant::now();
-        let mut counter = Counter {
+        let shared = Shared {
+            ctx: self,
+            model,
             options,
-            phase: LoadPhase::Upload,
-            done: 0,
-            total: plan.total_bytes(),
+            steps: &steps,
+            paths,
+            clock: Clock::default(),
+            stop: AtomicBool::new(false),
+            cursor: Cursor::default(),
+            allocations: Allocations::new(&steps, started),
         };
-        let mut tensors = Vec::with_capacity(steps.len());
-        for step in &steps {
-            tensors.push(self.load_tensor(model, step, &mut counter)?);
-        }
-        self.wait_idle()?;
-        let seconds = started.elapsed().as_secs_f64();
-        let after = vk.memory_table();
-        options.report(LoadPhase::Upload, counter.done, counter.total);
+        let read_ahead = ReadAhead::new(model, &steps, tuning.read_ahead_bytes);
 
-        let verify_seconds = if options.verify {
-            let started = Instant::now();
-            let mut counter = Counter {
-                options,
-                phase: LoadPhase::Verify,
-                done: 0,
-                total: plan.total_bytes(),
-            };
-            for (tensor, step) in tensors.iter_mut().zip(&steps) {
-                tensor.verified = Some(self.verify_tensor(model, tensor, step, &mut counter)?);
+        let (tensors, upload_seconds, after) = std::thread::scope(|scope| {
+            for _ in 0..tuning.allocation_threads {
+                scope.spawn(|| {
+                    shared
+                        .allocations
+                        .work(self, model, &shared.clock, &shared.stop)
+                });
             }
-            options.report(LoadPhase::Verify, counter.done, counter.total);
-            Some(started.elapsed().as_secs_f64())
-        } else {
-            None
-        };
+            for _ in 0..tuning.read_ahead_threads {
+                scope.spawn(|| read_ahead.work(&shared.cursor, &shared.clock));
+            }
+            let (sender, verifier) = if options.verify {
+                let (sender, receiver) = mpsc::channel::<(LoadedTensor, usize)>();
+                let shared = &shared;
+                (
+                    Some(sender),
+                    Some(scope.spawn(move || shared.verify_all(receiver))),
+                )
+            } else {
+                (None, None)
+            };
 
-        let report = report(plan, &tensors, &before, &after, seconds, options.verify);
+            let copied = shared
+                .copy_all(tuning.allocation_threads == 0, sender.as_ref())
+                .and_then(|tensors| {
+                    shared.clock.time(Phase::Finish, || self.wait_idle())?;
+                    Ok(tensors)
+                });
+            let upload_seconds = started.elapsed().as_secs_f64();
+            let after = vk.memory_table();
+            if copied.is_err() {
+                shared.stop.store(true, Ordering::Release);
+            }
+            shared.cursor.stop();
+            drop(sender);
+            let verified = verifier.map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            // The stage that failed on its own gives the load's error; the copy's comes first.
+            match (copied, verified) {
+                (Err(Halt::Failed(error)), _) | (_, Some(Err(Halt::Failed(error)))) => Err(error),
+                (Ok(tensors), None) | (Ok(_), Some(Ok(tensors))) => {
+                    Ok((tensors, upload_seconds, after))
+                }
+                _ => Err(LoadError::from(crate::Error::InvalidArgument(
+                    "the load stopped with no stage failing".into(),
+                ))),
+            }
+        })?;
+        let total_seconds = started.elapsed().as_secs_f64();
+        options.report(LoadPhase::Upload, plan.total_bytes(), plan.total_bytes());
+        if options.verify {
+            options.report(LoadPhase::Verify, plan.total_bytes(), plan.total_bytes());
+        }
+
+        let timings = LoadTimings {
+            bytes: plan.total_bytes(),
+            upload_seconds,
+            total_seconds,
+            allocation_threads: tuning.allocation_threads,
+            read_ahead_threads: tuning.read_ahead_threads,
+            copy_threads: rayon::current_num_threads(),
+            paths: path_uses(&steps, &shared.paths),
+            phases: shared.clock.phases(shared.allocations.wall_seconds()),
+        };
+        let report = report(
+            plan,
+            &tensors,
+            &before,
+            &after,
+            upload_seconds,
+            options.verify,
+        );
         let by_name: HashMap<String, usize> = tensors
             .iter()
             .enumerate()
@@ -132,113 +223,203 @@ impl Context {
             tensors,
             by_name,
             report,
-            verify_seconds,
+            verify_seconds: options
+                .verify
+                .then(|| (total_seconds - upload_seconds).max(0.0)),
+            timings,
         })
     }
+}
 
-    /// Places one tensor and writes its bytes, chunk by chunk.
-    fn load_tensor(
-        &self,
-        model: &Model,
-        step: &Step<'_>,
-        counter: &mut Counter<'_>,
-    ) -> Result<LoadedTensor, LoadError> {
-        let (planned, info) = (step.planned, step.info);
+impl Shared<'_> {
+    /// `Err` once the load is cancelled or another stage failed.
+    fn halted(&self, counter: &Counter<'_>) -> Result<(), Halt> {
         counter.check_cancel()?;
-        let data = model
-            .tensor_data(info)
-            .ok_or_else(|| LoadError::NotInModel {
-                model: model.path().to_path_buf(),
-                tensor: info.name.clone(),
-            })?;
-        let placed = if info.bytes == 0 {
-            None
+        if self.stop.load(Ordering::Acquire) {
+            return Err(Halt::Stopped);
+        }
+        Ok(())
+    }
+
+    /// The copying stage: every tensor in plan order, its memory from the allocation threads
+    /// (or placed here when `inline`), its bytes written chunk by chunk. Uploaded tensors go to
+    /// the verifier when there is one, and are returned otherwise.
+    fn copy_all(
+        &self,
+        inline: bool,
+        verifier: Option<&mpsc::Sender<(LoadedTensor, usize)>>,
+    ) -> Result<Vec<LoadedTensor>, Halt> {
+        let mut counter = Counter {
+            options: self.options,
+            phase: LoadPhase::Upload,
+            done: 0,
+            total: self.steps.iter().map(|s| s.info.bytes).sum(),
+        };
+        let staging = self.paths.contains(&UploadPath::Staging);
+        let mut writer = Writer::new(self.ctx, &self.clock, staging)?;
+        let mut tensors = Vec::with_capacity(if verifier.is_some() {
+            0
         } else {
-            let options = PlaceOptions {
-                priority: match planned.tier {
-                    Tier::Critical => CRITICAL_PRIORITY,
-                    Tier::Bulk => BULK_PRIORITY,
-                },
-                ..PlaceOptions::new(planned.placement)
+            self.steps.len()
+        });
+        for (index, step) in self.steps.iter().enumerate() {
+            self.halted(&counter)?;
+            let placed: Placed = if inline {
+                self.allocations
+                    .place(self.ctx, self.model, index, &self.clock)
+            } else {
+                let waited = Instant::now();
+                let placed = self.allocations.take(
+                    index,
+                    || {
+                        self.options.report(
+                            LoadPhase::Allocate,
+                            self.allocations.allocated(),
+                            counter.total,
+                        )
+                    },
+                    || self.halted(&counter),
+                )?;
+                self.clock.add(Phase::WaitAllocation, waited.elapsed());
+                placed
             };
-            let place_error = |source| LoadError::Place {
-                model: model.path().to_path_buf(),
-                tensor: info.name.clone(),
-                bytes: info.bytes,
-                placement: planned.placement,
-                source: Box::new(source),
-            };
-            let (placed, _) = self
-                .place_tensor(info.bytes, info.row_bytes(), &options)
-                .map_err(place_error)?;
-            if let Some(part) = placed
-                .parts()
-                .iter()
-                .find(|p| p.memory_type() != planned.memory_type)
-            {
-                return Err(LoadError::ServedElsewhere {
-                    tensor: info.name.clone(),
-                    placement: planned.placement,
-                    planned: planned.memory_type,
-                    served: part.memory_type(),
-                });
-            }
-            let mut at = 0usize;
-            for part in placed.parts() {
-                for (offset, len) in chunks(part.bytes()) {
-                    counter.check_cancel()?;
-                    let start = at + offset as usize;
-                    self.write_placed(part, offset, &data[start..start + len as usize])
-                        .map_err(|source| LoadError::Transfer {
-                            model: model.path().to_path_buf(),
-                            tensor: info.name.clone(),
-                            during: "uploading",
-                            source: Box::new(source),
-                        })?;
-                    counter.add(len);
+            let placed = placed?;
+            let info = step.info;
+            if let Some(placed) = &placed {
+                let data = self
+                    .model
+                    .tensor_data(info)
+                    .ok_or_else(|| LoadError::NotInModel {
+                        model: self.model.path().to_path_buf(),
+                        tensor: info.name.clone(),
+                    })?;
+                let path = self
+                    .paths
+                    .get(index)
+                    .copied()
+                    .unwrap_or(UploadPath::Staging);
+                let mut at = 0usize;
+                for part in placed.parts() {
+                    for (offset, len) in chunks(part.bytes()) {
+                        self.halted(&counter)?;
+                        let start = at + offset as usize;
+                        writer
+                            .write(part, offset, &data[start..start + len as usize], path)
+                            .map_err(|source| LoadError::Transfer {
+                                model: self.model.path().to_path_buf(),
+                                tensor: info.name.clone(),
+                                during: "uploading",
+                                source: Box::new(source),
+                            })?;
+                        counter.add(len);
+                        self.cursor.advance(counter.done);
+                    }
+                    at += part.bytes() as usize;
                 }
-                at += part.bytes() as usize;
             }
-            Some(placed)
-        };
-        Ok(LoadedTensor {
-            name: info.name.clone(),
-            dtype: info.dtype,
-            shape: info.shape.clone(),
-            bytes: info.bytes,
-            tier: planned.tier,
-            placement: planned.placement,
-            memory_type: planned.memory_type,
-            heap: planned.heap,
-            placed,
-            verified: None,
-        })
+            let tensor = LoadedTensor {
+                name: info.name.clone(),
+                dtype: info.dtype,
+                shape: info.shape.clone(),
+                bytes: info.bytes,
+                tier: step.planned.tier,
+                placement: step.planned.placement,
+                memory_type: step.planned.memory_type,
+                heap: step.planned.heap,
+                placed,
+                verified: None,
+            };
+            match verifier {
+                // A verifier that is gone has failed; its error is the load's.
+                Some(verifier) => verifier.send((tensor, index)).map_err(|_| Halt::Stopped)?,
+                None => tensors.push(tensor),
+            }
+        }
+        self.options
+            .report(LoadPhase::Finish, counter.done, counter.total);
+        Ok(tensors)
     }
 
-    /// Reads one loaded tensor back and compares it with the file.
-    fn verify_tensor(
+    /// The verifying stage: every uploaded tensor, as it arrives, read back and compared with
+    /// the file. Returns the tensors, in the order they came, with `verified` set. When it
+    /// fails, the other stages stop.
+    fn verify_all(
         &self,
-        model: &Model,
-        tensor: &LoadedTensor,
-        step: &Step<'_>,
-        counter: &mut Counter<'_>,
-    ) -> Result<bool, LoadError> {
-        counter.check_cancel()?;
-        let Some(data) = model.tensor_data(step.info) else {
-            return Ok(false);
-        };
-        let Some(placed) = &tensor.placed else {
-            return Ok(data.is_empty());
-        };
-        verify::matches_file(self, placed, data, |bytes| counter.add(bytes)).map_err(|source| {
-            LoadError::Transfer {
-                model: model.path().to_path_buf(),
-                tensor: tensor.name.clone(),
-                during: "reading back",
-                source: Box::new(source),
-            }
-        })
+        uploaded: mpsc::Receiver<(LoadedTensor, usize)>,
+    ) -> Result<Vec<LoadedTensor>, Halt> {
+        let result = self.verify_each(uploaded);
+        if result.is_err() {
+            self.stop.store(true, Ordering::Release);
+        }
+        result
     }
+
+    fn verify_each(
+        &self,
+        uploaded: mpsc::Receiver<(LoadedTensor, usize)>,
+    ) -> Result<Vec<LoadedTensor>, Halt> {
+        let mut counter = Counter {
+            options: self.options,
+            phase: LoadPhase::Verify,
+            done: 0,
+            total: self.steps.iter().map(|s| s.info.bytes).sum(),
+        };
+        let mut verifier = Verifier::new(self.ctx, &self.clock);
+        let mut tensors = Vec::with_capacity(self.steps.len());
+        loop {
+            let waited = Instant::now();
+            let Ok((mut tensor, index)) = uploaded.recv() else {
+                break;
+            };
+            self.clock.add(Phase::VerifyWait, waited.elapsed());
+            self.halted(&counter)?;
+            let step = self.steps.get(index).ok_or(Halt::Stopped)?;
+            let staged = self.paths.get(index) == Some(&UploadPath::Staging);
+            let verdict = match (self.model.tensor_data(step.info), &tensor.placed) {
+                (None, _) => false,
+                (Some(data), None) => data.is_empty(),
+                (Some(data), Some(placed)) => verifier
+                    .matches_file(placed, data, staged, |bytes| {
+                        counter.add(bytes);
+                        self.halted(&counter)
+                    })
+                    .map_err(|halt| match halt {
+                        Halt::Failed(LoadError::Device(source)) => {
+                            Halt::Failed(LoadError::Transfer {
+                                model: self.model.path().to_path_buf(),
+                                tensor: tensor.name.clone(),
+                                during: "reading back",
+                                source,
+                            })
+                        }
+                        other => other,
+                    })?,
+            };
+            tensor.verified = Some(verdict);
+            tensors.push(tensor);
+        }
+        Ok(tensors)
+    }
+}
+
+/// Bytes per placement and upload path, in the order they first appear.
+fn path_uses(steps: &[Step<'_>], paths: &[UploadPath]) -> Vec<PathUse> {
+    let mut uses: Vec<PathUse> = Vec::new();
+    for (step, &path) in steps.iter().zip(paths) {
+        let placement = step.planned.placement;
+        match uses
+            .iter_mut()
+            .find(|u| u.placement == placement && u.path == path)
+        {
+            Some(u) => u.bytes = u.bytes.saturating_add(step.info.bytes),
+            None => uses.push(PathUse {
+                placement,
+                path,
+                bytes: step.info.bytes,
+            }),
+        }
+    }
+    uses
 }
 
 /// The plan's report, filled with what the load measured.

@@ -2,9 +2,11 @@
 //!
 //! [`Context::plan_for`](crate::Context::plan_for) plans a [`Model`](crate::model::Model)
 //! against this device's live memory table; [`Context::load_model`](crate::Context::load_model)
-//! then places every tensor in the memory type the plan says, streams its bytes from the
-//! file's memory map in bounded chunks, checks where each landed, and with
-//! [`LoadOptions::verify`] reads everything back and compares it with the file. The result, a
+//! then places every tensor in the memory type the plan says (allocation threads run ahead of
+//! the copy), streams its bytes from the file's memory map in bounded chunks (read-ahead
+//! threads touch the map ahead of the copy), checks where each landed, and with
+//! [`LoadOptions::verify`] reads every tensor back while the next ones upload and compares it
+//! with the file. [`LoadedModel::timings`] says where the time went. The result, a
 //! [`LoadedModel`], holds named, placed tensors that kernels can bind, and a
 //! [`LoadReport`](crate::plan::LoadReport) in the same JSON shape as the plan's, with the
 //! measured fields filled.
@@ -29,15 +31,23 @@
 //! verification and bounded memory.
 
 mod across;
+mod allocate;
 mod check;
 mod error;
 mod loaded;
 mod loader;
 mod options;
+mod read_ahead;
+mod timings;
+mod upload;
 mod verify;
 
 pub use across::load_across;
 pub use error::LoadError;
 pub use loaded::{LoadedModel, LoadedTensor};
-pub use options::{LoadOptions, LoadPhase, LoadProgress, ProgressFn};
+pub use options::{
+    LoadOptions, LoadPhase, LoadProgress, LoadTuning, MAX_LOAD_THREADS, ProgressFn,
+    READ_AHEAD_WINDOW, UnknownUploadChoice, UploadChoice,
+};
+pub use timings::{LoadTimings, PathUse, PhaseTimes};
 pub use verify::LOAD_CHUNK;

@@ -1,10 +1,14 @@
 //! Verification of a load: every tensor read back in bounded chunks and compared with the
 //! file, and every heap's usage before and after compared with the plan.
 
+use super::timings::{Clock, Phase};
+use super::upload::BorrowedRing;
 use crate::context::Context;
-use crate::error::Result;
-use crate::placement::{PlacedTensor, Verification};
-use crate::table::human_bytes;
+use crate::error::{Error, Result};
+use crate::placement::{PlacedBuffer, PlacedTensor, Verification};
+use crate::table::{MemoryFlags, human_bytes};
+use std::collections::VecDeque;
+use strata_vk::MappedMemory;
 
 /// The largest piece of a tensor handled at once, on the way in and on the way back: one
 /// staging slot. Host memory held by a load never exceeds a few of these, whatever the model's
@@ -19,32 +23,186 @@ pub(crate) fn chunks(len: u64) -> impl Iterator<Item = (u64, u64)> {
         .map(move |start| (start, (len - start).min(LOAD_CHUNK)))
 }
 
-/// Reads `placed` back chunk by chunk and compares it with `data` (the file's bytes). Calls
-/// `on_chunk` with the bytes of each chunk compared. Stops comparing at the first difference
-/// (the rest is reported to `on_chunk` at once).
-pub(crate) fn matches_file(
-    ctx: &Context,
-    placed: &PlacedTensor,
-    data: &[u8],
-    mut on_chunk: impl FnMut(u64),
-) -> Result<bool> {
-    let mut at = 0usize;
-    let mut compared = 0u64;
-    for part in placed.parts() {
-        for (offset, len) in chunks(part.bytes()) {
-            let back = ctx.read_placed(part, offset, len)?;
-            let start = at + offset as usize;
-            let same = data.get(start..start + len as usize) == Some(back.as_slice());
-            compared += len;
-            on_chunk(len);
+/// Reads tensors back and compares them with the file, on a thread of its own while later
+/// tensors upload.
+///
+/// A tensor whose bytes were written into a host-cached mapping is compared straight from that
+/// mapping. Every other tensor is read back by the GPU into the read-back ring (two slots: the
+/// GPU copies one chunk while the CPU compares the previous one), in the same queue as its
+/// upload, so the read-back sees the uploaded bytes. Comparisons are split across the CPU's
+/// threads, each copying a small piece out of the mapping and comparing it while it is in the
+/// cache.
+pub(crate) struct Verifier<'c> {
+    ctx: &'c Context,
+    clock: &'c Clock,
+    ring: Option<BorrowedRing<'c>>,
+}
+
+/// Bytes each thread of a comparison copies out of a mapping and compares at once.
+const COMPARE_PIECE: usize = 1 << 20;
+
+impl<'c> Verifier<'c> {
+    pub(crate) fn new(ctx: &'c Context, clock: &'c Clock) -> Self {
+        Self {
+            ctx,
+            clock,
+            ring: None,
+        }
+    }
+
+    /// Compares `placed` with `data` (the file's bytes). `staged` says the bytes went through
+    /// the staging ring (then they are read back the same way, by the GPU). Calls `on_chunk`
+    /// with the bytes of each chunk compared, and may stop it by returning an error (a
+    /// cancellation). Stops comparing at the first difference (the rest is reported to
+    /// `on_chunk` at once).
+    pub(crate) fn matches_file<E: From<Error>>(
+        &mut self,
+        placed: &PlacedTensor,
+        data: &[u8],
+        staged: bool,
+        mut on_chunk: impl FnMut(u64) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let mut at = 0usize;
+        let mut compared = 0u64;
+        for part in placed.parts() {
+            let file = data
+                .get(at..at + part.bytes() as usize)
+                .ok_or_else(|| Error::InvalidArgument("a part beyond the file's bytes".into()))?;
+            let same = match part.mapping() {
+                Some(mapping) if !staged && part.flags().contains(MemoryFlags::HOST_CACHED) => {
+                    self.compare_mapped(mapping, file, &mut compared, &mut on_chunk)?
+                }
+                _ => self.compare_read_back(part, file, &mut compared, &mut on_chunk)?,
+            };
             if !same {
-                on_chunk(placed.bytes().saturating_sub(compared));
+                on_chunk(placed.bytes().saturating_sub(compared))?;
+                return Ok(false);
+            }
+            at += part.bytes() as usize;
+        }
+        Ok(compared == data.len() as u64)
+    }
+
+    /// Compares a host-cached mapping with `file`, chunk by chunk.
+    fn compare_mapped<E: From<Error>>(
+        &self,
+        mapping: &MappedMemory,
+        file: &[u8],
+        compared: &mut u64,
+        on_chunk: &mut impl FnMut(u64) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        for (offset, len) in chunks(file.len() as u64) {
+            let expected = &file[offset as usize..(offset + len) as usize];
+            let same = self.clock.time(Phase::VerifyCompare, || {
+                same_bytes(mapping, offset, expected)
+            })?;
+            *compared += len;
+            on_chunk(len)?;
+            if !same {
                 return Ok(false);
             }
         }
-        at += part.bytes() as usize;
+        Ok(true)
     }
-    Ok(compared == data.len() as u64)
+
+    /// Reads `part` back through the read-back ring and compares it with `file`.
+    fn compare_read_back<E: From<Error>>(
+        &mut self,
+        part: &PlacedBuffer,
+        file: &[u8],
+        compared: &mut u64,
+        on_chunk: &mut impl FnMut(u64) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let (ctx, clock) = (self.ctx, self.clock);
+        if self.ring.is_none() {
+            self.ring = Some(clock.time(Phase::StagingSetup, || BorrowedRing::readback(ctx))?);
+        }
+        let ring = self
+            .ring
+            .as_mut()
+            .ok_or_else(|| Error::InvalidArgument("no read-back ring".into()))?
+            .ring()?;
+        let slots = ring.slots.len().max(1);
+        let buffer_size = part.buffer().size();
+        let mut in_flight: VecDeque<(usize, u64, u64)> = VecDeque::new();
+        let mut pieces = chunks(file.len() as u64).peekable();
+        let mut same = true;
+        while same && (pieces.peek().is_some() || !in_flight.is_empty()) {
+            // Keep every slot busy: submit until the ring is full or the part is done.
+            if let Some(&(offset, len)) = pieces.peek().filter(|_| in_flight.len() < slots) {
+                pieces.next();
+                let index = ring.next;
+                let slot = ring.take(|pending| ctx.wait_for(pending))?;
+                let copy_len = len.next_multiple_of(4).min(buffer_size - offset);
+                let mut encoder = ctx.gpu.device.create_command_encoder(&Default::default());
+                encoder.copy_buffer_to_buffer(
+                    part.buffer(),
+                    offset,
+                    slot.buffer.buffer(),
+                    0,
+                    copy_len,
+                );
+                slot.pending = Some(ctx.scoped("read-back copy", || {
+                    ctx.gpu.queue.submit([encoder.finish()])
+                })?);
+                in_flight.push_back((index, offset, len));
+                continue;
+            }
+            let Some((index, offset, len)) = in_flight.pop_front() else {
+                break;
+            };
+            let slot = ring
+                .slots
+                .get_mut(index)
+                .ok_or_else(|| Error::InvalidArgument("a read-back slot went missing".into()))?;
+            if let Some(pending) = slot.pending.take() {
+                clock.time(Phase::VerifyReadback, || ctx.wait_for(pending))?;
+            }
+            let mapping = slot
+                .buffer
+                .mapping()
+                .ok_or_else(|| Error::InvalidArgument("read-back slot lost its mapping".into()))?;
+            let expected = &file[offset as usize..(offset + len) as usize];
+            same = clock.time(Phase::VerifyCompare, || same_bytes(mapping, 0, expected))?;
+            *compared += len;
+            on_chunk(len)?;
+        }
+        // Copies still in flight after a difference finish on their own; their slots are
+        // waited for when next taken.
+        Ok(same)
+    }
+}
+
+/// `true` when the mapping's bytes from `offset` equal `expected`, compared in pieces across
+/// the CPU's threads, each through a buffer of its own that lives as long as the thread (so no
+/// comparison allocates, or faults in fresh pages).
+fn same_bytes(mapping: &MappedMemory, offset: u64, expected: &[u8]) -> Result<bool> {
+    use rayon::prelude::*;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let pieces = expected.len().div_ceil(COMPARE_PIECE);
+    (0..pieces)
+        .into_par_iter()
+        .map(|k| {
+            let start = k * COMPARE_PIECE;
+            let end = (start + COMPARE_PIECE).min(expected.len());
+            let compare = |back: &mut [u8]| -> Result<bool> {
+                mapping.read(offset + start as u64, back)?;
+                Ok(*back == expected[start..end])
+            };
+            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut scratch) => {
+                    if scratch.len() < COMPARE_PIECE {
+                        scratch.resize(COMPARE_PIECE, 0);
+                    }
+                    compare(&mut scratch[..end - start])
+                }
+                // Only if a copy ever ran other pieces on this thread while it waited.
+                Err(_) => compare(&mut vec![0u8; end - start]),
+            })
+        })
+        .try_reduce(|| true, |a, b| Ok(a && b))
 }
 
 /// What a load put on one heap, for the verdict on its usage.

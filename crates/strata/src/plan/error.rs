@@ -35,7 +35,8 @@ pub enum Attempt {
 
 impl fmt::Display for Attempt {
     /// `host not served by this device`, `vram-mapped heap 1 full (needs 2.00 GiB, 1.10 GiB
-    /// left)`, `vram cap full (needs 2.00 GiB, 0.50 GiB left of 16.00 GiB)`.
+    /// left)`, `vram heap 0 full (needs 2.00 GiB, 0.50 GiB left under the VRAM cap of
+    /// 16.00 GiB)`, `vram-mapped cap full (needs 2.00 GiB, 0.20 GiB left of 256.00 MiB)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Attempt::Unavailable { placement } => {
@@ -54,6 +55,18 @@ impl fmt::Display for Attempt {
                     "{placement} heap {heap} full (needs {}, {} left)",
                     human_bytes(*needed),
                     human_bytes(*free)
+                ),
+                Limit::VramCap(cap) | Limit::HostCap(cap) => write!(
+                    f,
+                    "{placement} heap {heap} full (needs {}, {} left under the {} cap of {})",
+                    human_bytes(*needed),
+                    human_bytes(*free),
+                    if matches!(limit, Limit::VramCap(_)) {
+                        "VRAM"
+                    } else {
+                        "host-memory"
+                    },
+                    human_bytes(*cap)
                 ),
                 Limit::Cap(cap) => write!(
                     f,

@@ -35,7 +35,7 @@ mod tensor;
 mod tier;
 
 pub use across::{DevicePlan, SplitPlan, SplitPolicy, plan_across};
-pub use budget::{Limit, usable_budget};
+pub use budget::{Limit, host_heaps, usable_budget, usable_cap, vram_heaps};
 pub use bytes::{ByteSizeError, parse_bytes};
 pub use error::{Attempt, PlanError};
 pub use options::{DEFAULT_SAFETY_MARGIN, PlacementCaps, PlanOptions, PlanPolicy, UnknownPolicy};

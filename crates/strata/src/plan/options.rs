@@ -10,8 +10,8 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PlanPolicy {
     /// Critical tensors walk `vram` → `vram-mapped` → `host`, bulk tensors `vram-mapped` →
-    /// `host` (see [`Tier::chain`](super::Tier::chain)), each spilling to the next placement
-    /// when the heap budget or cap of the current one has no room left.
+    /// `vram` → `host` (see [`Tier::chain`](super::Tier::chain)), each spilling to the next
+    /// placement when the heap budget or cap of the current one has no room left.
     #[default]
     Tiered,
     /// Every tensor in this one placement, or an error naming the first tensor that does not fit.
@@ -64,42 +64,49 @@ impl<'de> Deserialize<'de> for PlanPolicy {
     }
 }
 
-/// Byte caps per named placement, to simulate a smaller device (`--vram-limit 8GiB`, ...).
+/// Caps that make a plan behave as on a smaller device (`--vram-limit 16GiB`, ...).
 ///
-/// A cap limits the bytes planned into one placement, on top of the heap budget that all
-/// placements of a heap share. `type=N` and `auto` have no cap.
+/// - `vram` caps **the VRAM heap(s)**: the heaps that `vram` and `vram-mapped` resolve to hold
+///   at most this many bytes together, less the safety margin, as on a device with that much
+///   VRAM. Both placements share the capped budget, and what does not fit spills down the tier
+///   chain to the next heap (`host`: system memory, GTT on an APU).
+/// - `host` caps the heap(s) that `host` and `host-cached` resolve to the same way: a smaller
+///   GTT on an APU, or the system memory one lets the GPU pin on a discrete card.
+/// - `vram_mapped` caps one placement, not a heap: the bytes planned into `vram-mapped`, as on a
+///   card without resizable BAR, whose CPU-visible window is about 256 MiB (bulk tensors then go
+///   to `vram`, as they would there).
+///
+/// `vram` and `host` caps never raise a heap's budget: a cap above what the heap has changes
+/// nothing. `type=N`, `host-cached` and `auto` have no placement cap of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PlacementCaps {
-    /// Cap for `vram`.
+    /// Cap of the VRAM heap(s), shared by `vram` and `vram-mapped`.
     pub vram: Option<u64>,
-    /// Cap for `vram-mapped`.
+    /// Cap of the `vram-mapped` placement alone.
     pub vram_mapped: Option<u64>,
-    /// Cap for `host`.
+    /// Cap of the host-memory heap(s), shared by `host` and `host-cached`.
     pub host: Option<u64>,
-    /// Cap for `host-cached`.
-    pub host_cached: Option<u64>,
 }
 
 impl PlacementCaps {
-    /// The cap of a placement, if any.
+    /// The cap named after a placement (`vram`, `vram-mapped`, `host`), if any. Every byte
+    /// planned into that placement counts against it, so it bounds the bytes there.
     pub fn get(&self, placement: Placement) -> Option<u64> {
         match placement {
             Placement::Vram => self.vram,
             Placement::VramMapped => self.vram_mapped,
             Placement::Host => self.host,
-            Placement::HostCached => self.host_cached,
             _ => None,
         }
     }
 
-    /// Sets the cap of a named placement; returns `false` (and changes nothing) for `type=N`
-    /// and `auto`, which cannot be capped.
+    /// Sets the cap named after a placement; returns `false` (and changes nothing) for
+    /// placements that have none (`host-cached`, `type=N`, `auto`).
     pub fn set(&mut self, placement: Placement, bytes: Option<u64>) -> bool {
         let slot = match placement {
             Placement::Vram => &mut self.vram,
             Placement::VramMapped => &mut self.vram_mapped,
             Placement::Host => &mut self.host,
-            Placement::HostCached => &mut self.host_cached,
             _ => return false,
         };
         *slot = bytes;
@@ -120,7 +127,8 @@ pub struct PlanOptions {
     /// Whether the default rules (embeddings, norms, output head, first and last layer) apply
     /// after the user's.
     pub default_rules: bool,
-    /// Per-placement byte caps.
+    /// Caps that simulate a smaller device: the VRAM heap, the host heap, the `vram-mapped`
+    /// window.
     pub caps: PlacementCaps,
     /// Fraction of each heap's budget left unplanned, in `[0, 1)`; default
     /// [`DEFAULT_SAFETY_MARGIN`].
@@ -177,6 +185,7 @@ mod tests {
         let mut caps = PlacementCaps::default();
         assert!(caps.set(Placement::Vram, Some(8 << 30)));
         assert!(!caps.set(Placement::Type(1), Some(1)));
+        assert!(!caps.set(Placement::HostCached, Some(1)));
         assert_eq!(caps.get(Placement::Vram), Some(8 << 30));
         assert_eq!(caps.get(Placement::VramMapped), None);
         assert_eq!(caps.get(Placement::Type(1)), None);

@@ -42,7 +42,9 @@ pub struct HeapPlan {
     pub index: u32,
     /// Heap size in bytes.
     pub size: u64,
-    /// Usable budget in bytes: the reported budget (or the size), less the safety margin.
+    /// Usable budget in bytes: the reported budget (or the size), less the safety margin and
+    /// what is in use; for a heap under a VRAM or host cap, at most the cap's usable part (a
+    /// cap shared by two heaps shows on both, and binds their sum).
     pub budget: u64,
     /// Bytes planned on this heap, all placements together.
     pub planned_bytes: u64,
@@ -88,8 +90,8 @@ impl Plan {
 /// - [`PlanPolicy::Tiered`]: tensors are classified by the tier rules (see
 ///   [`rules`](super::rules)); critical tensors are placed first, in input order, then bulk
 ///   tensors, in input order. Each walks its tier's chain ([`Tier::chain`]: critical `vram` →
-///   `vram-mapped` → `host`, bulk `vram-mapped` → `host`) and takes the first placement that the
-///   device serves and whose heap budget and cap still have room for it. A placement the device
+///   `vram-mapped` → `host`, bulk `vram-mapped` → `vram` → `host`) and takes the first placement
+///   that the device serves and whose heap budget and caps still have room for it. A placement the device
 ///   cannot serve is skipped; every skip and spill is written into the tensor's explanation. A
 ///   tensor that fits nowhere is [`PlanError::FitsNowhere`].
 /// - [`PlanPolicy::Only`]: every tensor in that placement; the first tensor that does not fit is
@@ -97,7 +99,9 @@ impl Plan {
 ///   [`PlanError::Placement`].
 ///
 /// Budgets are per heap ([`usable_budget`](super::usable_budget)), shared by all placements
-/// whose memory types live on that heap; caps limit one placement further. The result is
+/// whose memory types live on that heap; the VRAM and host caps shrink heaps as on a smaller
+/// device, and the `vram-mapped` cap limits that one placement (see
+/// [`PlacementCaps`](super::PlacementCaps)). The result is
 /// deterministic: the same input gives the same plan. Tensors come back in input order.
 pub fn plan(
     tensors: &[TensorSpec],
@@ -119,7 +123,7 @@ pub fn plan(
         .iter()
         .map(|t| classifier.classify(&t.name))
         .collect();
-    let mut ledger = Ledger::new(&table.heaps, margin, options.caps);
+    let mut ledger = Ledger::new(table, margin, options.caps);
 
     let mut planned = match options.policy {
         PlanPolicy::Tiered => plan_tiered(tensors, &classes, table, &mut ledger)?,
