@@ -86,7 +86,7 @@ pub fn backends_from_env() -> wgpu::Backends {
 }
 
 /// The wgpu instance for `backends`, with validation when asked: one per configuration for the
-/// whole process, created on first use and never dropped, shared by every context.
+/// whole process, created on first use and never dropped.
 ///
 /// Why one: each wgpu Vulkan instance loads the Vulkan loader and, through it, every GPU driver,
 /// and unloads them when dropped. NVIDIA's driver does not reliably survive being unloaded and
@@ -96,15 +96,10 @@ pub fn backends_from_env() -> wgpu::Backends {
 /// the same process-wide lock as device creation ([`strata_vk::loader::serialized`]).
 ///
 /// The configuration is `backends` and the instance flags (validation, and wgpu's `WGPU_*`
-/// environment variables as read now): contexts with and without validation get different
-/// instances. `wgpu::Instance` is a shared handle, so the value returned is a clone.
+/// environment variables as read now): validation on and off are two instances.
+/// `wgpu::Instance` is a shared handle, so the value returned is a clone.
 pub fn shared_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Instance {
-    let mut flags = wgpu::InstanceFlags::empty().with_env();
-    if validation {
-        // DEBUG installs wgpu's debug messenger, which routes the layer's messages to `log`
-        // (without it the layer only prints to stdout, where no test can see them).
-        flags |= wgpu::InstanceFlags::VALIDATION | wgpu::InstanceFlags::DEBUG;
-    }
+    let flags = instance_flags(validation);
     let key = (backends, flags);
     // The loader stays loaded from here on, whatever happens to instances created elsewhere.
     strata_vk::loader::keep_loader_loaded();
@@ -114,13 +109,7 @@ pub fn shared_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Inst
     if let Some((_, instance)) = instances.iter().find(|(k, _)| *k == key) {
         return instance.clone();
     }
-    let instance = strata_vk::loader::serialized(|| {
-        wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends,
-            flags,
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
-        })
-    });
+    let instance = new_instance(backends, flags);
     instances.push((key, instance.clone()));
     instance
 }
@@ -130,10 +119,45 @@ pub fn shared_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Inst
 static INSTANCES: Mutex<Vec<((wgpu::Backends, wgpu::InstanceFlags), wgpu::Instance)>> =
     Mutex::new(Vec::new());
 
-/// The headless instance for `backends`, with validation when asked: the process-wide
-/// [`shared_instance`] of that configuration (Strata never creates a second one).
+/// The headless instance a context on `backends` gets, with validation when asked: the
+/// process-wide [`shared_instance`], unless OpenGL ES is among the backends (feature `gles`).
+///
+/// wgpu-hal's GL backend gives every adapter of one instance the same EGL context, which only one
+/// thread may have current at a time, so GL contexts used at once need instances of their own:
+/// with GL, each call creates a new instance (under the process-wide lock), and the shared
+/// instance of the other backends is created too and kept, so that their drivers stay loaded.
 pub fn create_instance(backends: wgpu::Backends, validation: bool) -> wgpu::Instance {
-    shared_instance(backends, validation)
+    if !(cfg!(feature = "gles") && backends.contains(wgpu::Backends::GL)) {
+        return shared_instance(backends, validation);
+    }
+    let others = backends.difference(wgpu::Backends::GL);
+    if !others.is_empty() {
+        shared_instance(others, validation);
+    }
+    new_instance(backends, instance_flags(validation))
+}
+
+/// The instance flags of a context: wgpu's environment variables, plus the validation layer and
+/// its messenger when asked.
+fn instance_flags(validation: bool) -> wgpu::InstanceFlags {
+    let mut flags = wgpu::InstanceFlags::empty().with_env();
+    if validation {
+        // DEBUG installs wgpu's debug messenger, which routes the layer's messages to `log`
+        // (without it the layer only prints to stdout, where no test can see them).
+        flags |= wgpu::InstanceFlags::VALIDATION | wgpu::InstanceFlags::DEBUG;
+    }
+    flags
+}
+
+/// A new instance, created while no other thread creates one or opens a device.
+fn new_instance(backends: wgpu::Backends, flags: wgpu::InstanceFlags) -> wgpu::Instance {
+    strata_vk::loader::serialized(|| {
+        wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends,
+            flags,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        })
+    })
 }
 
 /// Every adapter of `instance`, in a stable order (the order `--adapter INDEX` refers to).
