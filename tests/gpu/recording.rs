@@ -568,3 +568,69 @@ fn a_lost_device_fails_the_submission() {
         Err(_) => panic!("a lost device panicked"),
     }
 }
+
+/// A long recording goes to the queue in several command buffers; it still runs in order, is
+/// timed as a whole (and op by op), and a destroyed buffer fails it before any part runs.
+#[test]
+fn a_long_recording_runs_in_order_across_command_buffers() {
+    let Some(ctx) = gpu() else { return };
+    let scale = scale_kernel(&ctx);
+    let a = ctx.create_storage_buffer(256, "a").unwrap();
+    let b = ctx.create_storage_buffer(256, "b").unwrap();
+    let doomed = ctx.create_storage_buffer(256, "doomed").unwrap();
+    let build = |with_doomed: bool| {
+        let mut rec = ctx.record().time_each_op(true);
+        let input = rec
+            .write(&a, 0, bytemuck::cast_slice(&[1.0f32; 64]))
+            .unwrap();
+        for i in 0..100 {
+            let (from, to) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            // Alternately double and halve, with a copy now and then between passes.
+            let factor = if i % 4 < 2 { 2.0 } else { 0.5 };
+            rec.dispatch(
+                &scale,
+                &[from.into(), to.into()],
+                &scale_params(factor, 64),
+                [1, 1, 1],
+            )
+            .unwrap();
+            if i % 25 == 24 {
+                rec.copy(to, 0, from, 0, 256).unwrap();
+            }
+        }
+        if with_doomed {
+            rec.copy(&a, 0, &doomed, 0, 256).unwrap();
+        }
+        let out = rec.read(&a, 0, 256).unwrap();
+        (rec.finish().unwrap(), input, out)
+    };
+    let (mut replay, input, out) = build(false);
+    for value in [1.0f32, 3.0] {
+        replay
+            .write(&input, bytemuck::cast_slice(&[value; 64]))
+            .unwrap();
+        let report = replay.submit().unwrap().wait().unwrap();
+        let got: Vec<f32> = replay.read_vec(&out).unwrap();
+        assert!(got.iter().all(|&v| v == value), "{value}: {:?}", &got[..4]);
+        if replay.ops_timed() {
+            assert_eq!(report.ops.len(), 100);
+        }
+        if replay.gpu_timed() {
+            assert!(report.gpu.is_some(), "{report:?}");
+        }
+    }
+    let (mut replay, _, _) = build(true);
+    ctx.write_buffer(&a, 0, bytemuck::cast_slice(&[7.0f32; 64]))
+        .unwrap();
+    doomed.destroy();
+    match replay.submit() {
+        Err(Error::Destroyed { .. } | Error::Gpu { .. }) => {}
+        other => panic!("expected a typed error, got {:?}", other.map(|_| ())),
+    }
+    ctx.wait_idle().unwrap();
+    assert_eq!(
+        ctx.read_back::<f32>(&a, 64).unwrap(),
+        vec![7.0; 64],
+        "no part of the failed submission ran"
+    );
+}

@@ -70,7 +70,7 @@ pub use error::VkError;
 pub use loader::{
     validation_layer_available, validation_layer_knows_cooperative_matrix, validation_layer_version,
 };
-pub use mapping::MappedMemory;
+pub use mapping::{MappedMemory, is_destroyed};
 pub use open::{OpenedDevice, experimental_features_for, open_device, open_device_async};
 pub use shared::VulkanLimits;
 pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};

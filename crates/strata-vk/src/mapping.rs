@@ -37,8 +37,9 @@ impl std::fmt::Debug for MappedMemory {
 /// Copies at or above this size are split across threads.
 const PARALLEL_THRESHOLD: usize = 8 << 20;
 
-/// `true` once `wgpu::Buffer::destroy` was called on `buffer` (a buffer of a Vulkan device).
-pub(crate) fn is_destroyed(buffer: &wgpu::Buffer) -> bool {
+/// `true` once `wgpu::Buffer::destroy` was called on `buffer`. Only meaningful for a buffer of
+/// a Vulkan device: for any other it is `true` too.
+pub fn is_destroyed(buffer: &wgpu::Buffer) -> bool {
     // SAFETY: the guard is dropped at once and the hal buffer is not used: we only ask whether
     // wgpu still holds it. wgpu-core 30 takes it out (`snatch`) in `Buffer::destroy`, after which
     // `as_hal` returns `None`; the guard's read lock only delays a concurrent `destroy`.

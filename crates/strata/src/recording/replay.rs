@@ -6,8 +6,13 @@ use super::timing::{END, RunReport, START, Timestamps, map_for_reading};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::pipeline::Kernel;
+use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 use wgpu::util::DeviceExt;
+
+/// Commands in the first command buffer of a chunked submission.
+const FIRST_CHUNK: usize = 8;
 
 /// A finished [`Recording`], ready to be submitted as often as needed.
 ///
@@ -43,6 +48,14 @@ pub struct Replay {
     pub(crate) last: Option<wgpu::SubmissionIndex>,
     /// Scratch for reading timestamps, kept to avoid an allocation per submission.
     pub(crate) ticks: Vec<u64>,
+    /// The read-back area as the last waited-for submission left it.
+    pub(crate) results: Vec<u8>,
+    /// `results` holds the last submission's reads.
+    pub(crate) results_fresh: bool,
+    /// Every buffer the commands use, once each (checked before a chunked submission).
+    pub(crate) buffers: Vec<wgpu::Buffer>,
+    /// The device runs Vulkan (where a destroyed buffer can be seen before submitting).
+    pub(crate) vulkan: bool,
 }
 
 /// One prepared command.
@@ -85,6 +98,25 @@ impl Replay {
         } else {
             None
         };
+        // Every buffer the ops use, once each (for the check before a chunked submission).
+        let mut buffers: Vec<wgpu::Buffer> = Vec::new();
+        let mut note = |b: &wgpu::Buffer| {
+            if !buffers.contains(b) {
+                buffers.push(b.clone());
+            }
+        };
+        for op in &recording.ops {
+            match op {
+                Op::Dispatch(d) => d.bindings.iter().for_each(|b| note(&b.buffer)),
+                Op::Copy { src, dst, .. } => {
+                    note(src);
+                    note(dst);
+                }
+                Op::Clear { buffer, .. } => note(buffer),
+                Op::Write { dst, .. } => note(dst),
+                Op::Read { src, .. } => note(src),
+            }
+        }
         let prepared = gpu.scoped(&format!("preparing {label}"), || {
             let device = &gpu.device;
             let uniforms = (!recording.uniforms.is_empty()).then(|| {
@@ -211,6 +243,7 @@ impl Replay {
             .into_iter()
             .collect::<Option<_>>()
             .ok_or_else(|| Error::InvalidArgument(format!("{label}: a data area is missing")))?;
+        let vulkan = ctx.adapter_info().backend == wgpu::Backend::Vulkan;
         let first = commands
             .iter()
             .position(|c| matches!(c, Command::Dispatch { .. }));
@@ -230,6 +263,10 @@ impl Replay {
             in_flight: None,
             last: None,
             ticks: Vec::new(),
+            results: Vec::new(),
+            results_fresh: false,
+            buffers,
+            vulkan,
         })
     }
 
@@ -253,15 +290,17 @@ impl Replay {
         self.timestamps.as_ref().is_some_and(|t| t.per_op)
     }
 
-    /// Records the prepared commands (and the timestamps) into `encoder`.
-    pub(crate) fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
+    /// Records the prepared commands `range` into `encoder`, with the recording's start
+    /// timestamp when the range starts it and its end timestamp and query resolve when it ends it.
+    pub(crate) fn encode(&self, encoder: &mut wgpu::CommandEncoder, range: Range<usize>) {
         let timestamps = self.timestamps.as_ref();
         let in_encoder = timestamps.filter(|t| t.in_encoder);
-        if let Some(t) = in_encoder {
+        let ends = range.end >= self.commands.len();
+        if let (Some(t), 0) = (in_encoder, range.start) {
             encoder.write_timestamp(&t.queries, START);
         }
-        let mut i = 0;
-        while i < self.commands.len() {
+        let mut i = range.start;
+        while i < range.end {
             match &self.commands[i] {
                 Command::Copy {
                     src,
@@ -282,10 +321,10 @@ impl Replay {
                     i += 1;
                 }
                 Command::Dispatch { .. } => {
-                    let end = self.commands[i..]
+                    let end = self.commands[i..range.end]
                         .iter()
                         .position(|c| !matches!(c, Command::Dispatch { .. }))
-                        .map_or(self.commands.len(), |n| i + n);
+                        .map_or(range.end, |n| i + n);
                     // Without timestamps in the encoder, the first and last pass carry them.
                     let pass_writes = timestamps.filter(|t| !t.in_encoder).and_then(|t| {
                         let (first, last) = self.dispatch_span?;
@@ -307,6 +346,9 @@ impl Replay {
                     i = end;
                 }
             }
+        }
+        if !ends {
+            return;
         }
         if let Some(t) = in_encoder {
             encoder.write_timestamp(&t.queries, END);
@@ -344,6 +386,79 @@ impl Replay {
             if let Some(t) = per_op {
                 pass.write_timestamp(&t.queries, 3 + 2 * ordinal);
             }
+        }
+    }
+
+    /// Waits for `index` with the timestamps and the read-back area mapped in the same wait,
+    /// then keeps the reads in `results` and decodes the timestamps: the GPU span and each
+    /// op's span (into `ops`).
+    pub(crate) fn fetch_results(
+        &mut self,
+        index: wgpu::SubmissionIndex,
+    ) -> Result<(Option<Duration>, Vec<Duration>)> {
+        let mut slices = Vec::with_capacity(2);
+        if let Some(t) = &self.timestamps {
+            slices.push(t.slice());
+        }
+        if let Some(r) = &self.readback {
+            slices.push(r.slice(..));
+        }
+        map_for_reading(&self.gpu, &slices, index, &self.label)?;
+        drop(slices);
+        let mut ops = Vec::new();
+        let gpu = match &self.timestamps {
+            Some(t) => t.decode_mapped(&mut self.ticks, &mut ops)?,
+            None => None,
+        };
+        if let Some(r) = &self.readback {
+            {
+                let data = r
+                    .slice(..)
+                    .get_mapped_range()
+                    .map_err(|e| Error::ReadBack(e.to_string()))?;
+                self.results.clear();
+                self.results.extend_from_slice(&data);
+            }
+            r.unmap();
+        }
+        self.results_fresh = true;
+        Ok((gpu, ops))
+    }
+
+    /// Where submissions cut the commands into command buffers: the GPU starts on the first few
+    /// ops while the CPU encodes the rest (chunks of 8, 16, 32, ... commands). Only on Vulkan,
+    /// where every buffer can first be checked to be alive, so that a destroyed buffer fails
+    /// the submission before any part of it runs; elsewhere one command buffer.
+    pub(crate) fn chunks(&self) -> Vec<Range<usize>> {
+        let n = self.commands.len();
+        if !self.vulkan || n <= FIRST_CHUNK * 2 {
+            return vec![0..n];
+        }
+        let mut chunks = Vec::new();
+        let (mut start, mut size) = (0, FIRST_CHUNK);
+        while start < n {
+            let end = (start + size).min(n);
+            chunks.push(start..end);
+            start = end;
+            size *= 2;
+        }
+        chunks
+    }
+
+    /// [`Error::Destroyed`] when a buffer the recording uses was destroyed.
+    pub(crate) fn check_alive(&self) -> Result<()> {
+        if !self.vulkan {
+            return Ok(());
+        }
+        match self.buffers.iter().find(|b| strata_vk::is_destroyed(b)) {
+            Some(b) => Err(Error::Destroyed {
+                what: format!(
+                    "`{}` uses a buffer of {} bytes that was destroyed",
+                    self.label,
+                    b.size()
+                ),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -418,23 +533,25 @@ impl Replay {
                 out.len()
             )));
         }
-        let readback = self
-            .readback
-            .as_ref()
-            .ok_or_else(|| Error::InvalidArgument("the recording has no read ops".into()))?;
+        if self.readback.is_none() {
+            return Err(Error::InvalidArgument(
+                "the recording has no read ops".into(),
+            ));
+        }
         let index = self.last.clone().ok_or_else(|| {
             Error::InvalidArgument(format!("`{}` has not been submitted yet", self.label))
         })?;
-        self.in_flight = None;
-        let slice = readback.slice(slot.at..slot.at + slot.len);
-        map_for_reading(&self.gpu, &slice, index, "reading a recording's result")?;
-        {
-            let data = slice
-                .get_mapped_range()
-                .map_err(|e| Error::ReadBack(e.to_string()))?;
-            out.copy_from_slice(&data);
+        if !self.results_fresh {
+            // The last submission was not waited for through its handle: fetch its results.
+            self.in_flight = None;
+            self.fetch_results(index)?;
         }
-        readback.unmap();
+        let range = slot.at as usize..(slot.at + slot.len) as usize;
+        let data = self
+            .results
+            .get(range)
+            .ok_or_else(|| Error::ReadBack("the read-back area is shorter than a slot".into()))?;
+        out.copy_from_slice(data);
         Ok(())
     }
 

@@ -9,22 +9,37 @@ impl Replay {
     /// Encodes the prepared commands into a command buffer and submits it. Does not wait: the
     /// [`Submission`] is the handle to wait on or poll. Waits first for this replay's previous
     /// submission if that one was never waited for.
+    ///
+    /// A long recording goes to the queue in a few command buffers, the first after a few ops,
+    /// so the GPU works while the CPU encodes the rest; they run in order, as one would.
     pub fn submit(&mut self) -> Result<Submission<'_>> {
         self.settle()?;
         let started = Instant::now();
+        let chunks = self.chunks();
+        if chunks.len() > 1 {
+            self.check_alive()?;
+        }
         let index = self.gpu.scoped(&self.label, || {
-            let mut encoder =
-                self.gpu
-                    .device
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some(&self.label),
-                    });
-            self.encode(&mut encoder);
-            self.gpu.queue.submit([encoder.finish()])
+            let mut last = None;
+            for range in chunks {
+                let mut encoder =
+                    self.gpu
+                        .device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some(&self.label),
+                        });
+                self.encode(&mut encoder, range);
+                last = Some(self.gpu.queue.submit([encoder.finish()]));
+            }
+            last
+        })?;
+        let index = index.ok_or_else(|| {
+            crate::Error::InvalidArgument(format!("`{}` has nothing to submit", self.label))
         })?;
         let encode = started.elapsed();
         self.in_flight = Some(index.clone());
         self.last = Some(index.clone());
+        self.results_fresh = false;
         Ok(Submission::new(self, index, started, encode))
     }
 }
@@ -88,14 +103,9 @@ impl<'r> Submission<'r> {
     /// Waits until the GPU has finished the submission; its wall, encode and GPU times.
     pub fn wait(self) -> Result<RunReport> {
         let replay = self.replay;
-        replay.gpu.wait_for(self.index.clone())?;
+        let (gpu, ops) = replay.fetch_results(self.index)?;
         let wall = self.started.elapsed();
         replay.in_flight = None;
-        let mut ops = Vec::new();
-        let gpu = match &replay.timestamps {
-            Some(t) => t.read(&replay.gpu, self.index, &mut replay.ticks, &mut ops)?,
-            None => None,
-        };
         Ok(RunReport {
             encode: self.encode,
             wall,

@@ -42,7 +42,7 @@ pub struct RunReport {
     /// Host time spent encoding the command buffer and submitting it.
     pub encode: Duration,
     /// Host wall time from the start of the submission (encoding included) until the wait saw
-    /// it complete.
+    /// it complete and its timestamps and reads were on the host.
     pub wall: Duration,
     /// GPU time from the first to the last timestamp of the recording (its dispatches, and the
     /// copies between them where the device has timestamps inside encoders); `None` when the
@@ -166,18 +166,21 @@ impl Timestamps {
         );
     }
 
-    /// Reads the timestamps of `submission` once it is done: the span of the recording and,
-    /// with `per_op`, each op's span (into `ops`, cleared first; `ticks` is scratch space). A span that
-    /// reads as zero or negative (some drivers report zeros for tiny work) is `None`.
-    pub(crate) fn read(
+    /// The mapped copy of the queries, for [`map_for_reading`].
+    pub(crate) fn slice(&self) -> wgpu::BufferSlice<'_> {
+        self.readback.slice(..)
+    }
+
+    /// Decodes the timestamps once their copy is mapped ([`map_for_reading`] on
+    /// [`Timestamps::slice`]), then unmaps it: the span of the recording and, with `per_op`,
+    /// each op's span (into `ops`, cleared first; `ticks` is scratch space). A span that reads
+    /// as zero or negative (some drivers report zeros for tiny work) is `None`.
+    pub(crate) fn decode_mapped(
         &self,
-        gpu: &Gpu,
-        submission: wgpu::SubmissionIndex,
         ticks: &mut Vec<u64>,
         ops: &mut Vec<Duration>,
     ) -> Result<Option<Duration>> {
         let slice = self.readback.slice(..);
-        map_for_reading(gpu, &slice, submission, "timestamps")?;
         let span = |ticks: &[u64], a: usize, b: usize| -> Option<Duration> {
             let (start, end) = (*ticks.get(a)?, *ticks.get(b)?);
             let ns = end.checked_sub(start)? as f64 * self.period_ns;
@@ -206,26 +209,36 @@ impl Timestamps {
     }
 }
 
-/// Maps `slice` for reading once `submission` (the last to write it) is done, waiting for it.
+/// Maps every slice for reading once `submission` (the last to write them) is done, with one
+/// wait for all of them (each wait is a round trip to the driver).
 pub(crate) fn map_for_reading(
     gpu: &Gpu,
-    slice: &wgpu::BufferSlice<'_>,
+    slices: &[wgpu::BufferSlice<'_>],
     submission: wgpu::SubmissionIndex,
     what: &str,
 ) -> Result<()> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
+    let receivers: Vec<_> = slices
+        .iter()
+        .map(|slice| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            slice.map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            rx
+        })
+        .collect();
     gpu.wait_for(submission)?;
-    let mapped = match rx.try_recv() {
-        Ok(result) => result,
-        // The callback runs inside a poll; one that waits for everything certainly runs it.
-        Err(_) => {
-            gpu.wait_idle()?;
-            rx.recv()
-                .map_err(|_| Error::ReadBack(format!("{what}: the map callback never ran")))?
-        }
-    };
-    mapped.map_err(|e| Error::ReadBack(format!("{what}: {e}")))
+    for rx in receivers {
+        let mapped = match rx.try_recv() {
+            Ok(result) => result,
+            // The callback runs inside a poll; one that waits for everything certainly runs it.
+            Err(_) => {
+                gpu.wait_idle()?;
+                rx.recv()
+                    .map_err(|_| Error::ReadBack(format!("{what}: the map callback never ran")))?
+            }
+        };
+        mapped.map_err(|e| Error::ReadBack(format!("{what}: {e}")))?;
+    }
+    Ok(())
 }
