@@ -432,7 +432,7 @@ impl Replay {
     pub(crate) fn chunks(&self) -> Vec<Range<usize>> {
         let n = self.commands.len();
         if !self.vulkan || n <= FIRST_CHUNK * 2 {
-            return vec![0..n];
+            return std::iter::once(0..n).collect();
         }
         let mut chunks = Vec::new();
         let (mut start, mut size) = (0, FIRST_CHUNK);
