@@ -4,7 +4,7 @@
 //! none, mapped or staged uploads) verified; plans checked before anything is allocated; failed
 //! and cancelled loads release everything they placed.
 
-use crate::harness::{fresh_seed, gpu};
+use crate::harness::{fresh_seed, gpu, gpu_alone};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -235,7 +235,8 @@ fn a_sharded_model_loads_and_verifies() {
 
 #[test]
 fn only_vram_that_cannot_fit_fails_before_allocating() {
-    let Some(ctx) = gpu() else { return };
+    // The VRAM cap counts what the heap already holds: alone, and the cap set above that.
+    let Some(ctx) = gpu_alone() else { return };
     let mut rng = StdRng::seed_from_u64(fresh_seed(
         "only_vram_that_cannot_fit_fails_before_allocating",
     ));
@@ -251,7 +252,14 @@ fn only_vram_that_cannot_fit_fails_before_allocating() {
         policy: PlanPolicy::Only(Placement::Vram),
         ..PlanOptions::default()
     };
-    options.caps.set(Placement::Vram, Some(600 << 10)); // two of the four 256 KiB tensors
+    // Two of the four 256 KiB tensors, on top of what the heap holds now.
+    let table = ctx.vulkan("test").unwrap().memory_table();
+    let heap = strata::placement::choose_memory_type(&table, Placement::Vram, u32::MAX)
+        .unwrap()
+        .heap;
+    let in_use = table.heaps[heap as usize].usage.unwrap_or(0);
+    options.safety_margin = 0.0;
+    options.caps.set(Placement::Vram, Some(in_use + (600 << 10)));
     match ctx.plan_for(&model, &options) {
         Err(Error::Plan(PlanError::DoesNotFit { tensor, .. })) => assert_eq!(tensor, "w2"),
         other => panic!("expected DoesNotFit, got {other:?}"),
@@ -560,7 +568,8 @@ fn a_load_cancelled_while_verifying_releases_everything() {
 
 #[test]
 fn a_load_with_the_vram_heap_capped_puts_every_tensor_where_its_plan_says() {
-    let Some(ctx) = gpu() else { return };
+    // Heap usage is process-wide and the cap counts what is in use: no other test at the same time.
+    let Some(ctx) = gpu_alone() else { return };
     let mut rng = StdRng::seed_from_u64(fresh_seed(
         "a_load_with_the_vram_heap_capped_puts_every_tensor_where_its_plan_says",
     ));
