@@ -90,8 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 UploadPath::Staging => "through a staging buffer and a GPU copy",
             },
         );
-        if let (Some((table, before)), Some((_, after))) = (&before, &after) {
-            let verdict = verify(table, buffer.heap(), BYTES, placed.dedicated, before, after);
+        if let (Some((table, before)), Some((_, after)), Some(heap)) =
+            (&before, &after, placed.heap)
+        {
+            let verdict = verify(table, heap, BYTES, placed.dedicated, before, after);
             let why = match &verdict {
                 Verification::Verified { witness } => witness,
                 Verification::Mismatch { detail } => detail,

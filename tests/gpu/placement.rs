@@ -48,7 +48,7 @@ fn placed_buffers_round_trip_and_compute() {
         assert!(cmp.passes(1e-5), "{placement}: {cmp:?}");
         let info = a_buf.info();
         assert_eq!(info.placement, placement);
-        assert_eq!(info.memory_type, Some(a_buf.memory_type()));
+        assert_eq!(info.memory_type, a_buf.memory_type());
         assert!(
             info.exact && a_buf.is_exact(),
             "placements on Vulkan are exact"
@@ -252,7 +252,7 @@ fn proof_of_placement_never_claims_without_a_witness() {
     let after = strata::placement::UsageSnapshot::take(&table, (info.vendor, info.device));
     let verdict = strata::placement::verify(
         &table,
-        buf.heap(),
+        buf.heap().expect("an exact placement has a heap"),
         buf.bytes(),
         buf.info().dedicated,
         &before,

@@ -277,7 +277,7 @@ fn bad_ops_are_refused_before_anything_is_submitted() {
                 [u32::MAX, 1, 1],
             )
             .map(drop),
-            |e| matches!(e, Error::TooLarge { .. }),
+            |e| matches!(e, Error::LimitExceeded { .. }),
         ),
         (
             "a binding without STORAGE",

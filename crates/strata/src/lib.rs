@@ -30,7 +30,9 @@
 //! let placed = ctx.place(data.len() as u64, Placement::Vram)?;
 //! ctx.write_placed(&placed, 0, &data)?;
 //! assert_eq!(ctx.read_placed(&placed, 0, placed.bytes())?, data);
-//! println!("vram: memory type {}, heap {}, flags {}", placed.memory_type(), placed.heap(), placed.flags());
+//! if let (Some(memory_type), Some(heap)) = (placed.memory_type(), placed.heap()) {
+//!     println!("vram: memory type {memory_type}, heap {heap}");
+//! }
 //! # Ok::<(), strata::Error>(())
 //! ```
 //!

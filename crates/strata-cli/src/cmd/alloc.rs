@@ -163,29 +163,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let table = vk.memory_table();
     let after = UsageSnapshot::take(&table, pci);
     let dedicated = buffer.info().dedicated;
-    let verification = verify(
-        &table,
-        buffer.heap(),
-        buffer.bytes(),
-        dedicated,
-        &before,
-        &after,
-    );
+    let (Some(memory_type), Some(heap), Some(flags)) =
+        (buffer.memory_type(), buffer.heap(), buffer.flags())
+    else {
+        anyhow::bail!("strata alloc: the buffer is not in an exact memory type");
+    };
+    let verification = verify(&table, heap, buffer.bytes(), dedicated, &before, &after);
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
     let upload_seconds = fill(&ctx, &buffer, seed)?;
     let (readback_ok, readback_bytes) = read_back(&ctx, &buffer, seed, args.verify)?;
-    let heap = buffer.heap() as usize;
-    let usage = |s: &UsageSnapshot| s.heap_usage.as_ref().and_then(|u| u.get(heap).copied());
+    let usage = |s: &UsageSnapshot| {
+        s.heap_usage
+            .as_ref()
+            .and_then(|u| u.get(heap as usize).copied())
+    };
     let report = Report {
         adapter: info.name.clone(),
         requested: args.placement,
         placement: buffer.placement(),
-        memory_type: buffer.memory_type(),
-        heap: buffer.heap(),
-        flags: buffer.flags(),
+        memory_type,
+        heap,
+        flags,
         bytes: buffer.bytes(),
         dedicated,
         upload_path: buffer.upload_path(),

@@ -305,9 +305,8 @@ fn place_weights(
         ctx.place_tensor(bytes.len() as u64, row_bytes, &PlaceOptions::new(placement))?;
     ctx.write_tensor(&tensor, bytes)?;
     eprintln!(
-        "weights in {placement}: memory type {}, heap {}, {} part(s)",
-        tensor.first().memory_type(),
-        tensor.first().heap(),
+        "weights in {placement}: {}, {} part(s)",
+        tensor.first().location(),
         tensor.parts().len()
     );
     Ok(tensor)

@@ -290,11 +290,7 @@ fn upload_operands(
     for (name, bytes) in ["A", "B", "C"].iter().zip(&contents) {
         let buffer = ctx.place(bytes.len() as u64, placement)?;
         ctx.write_placed(&buffer, 0, bytes)?;
-        eprintln!(
-            "{name} in {placement}: memory type {}, heap {}",
-            buffer.memory_type(),
-            buffer.heap()
-        );
+        eprintln!("{name} in {placement}: {}", buffer.location());
         placed.push(buffer);
     }
     let placed: [PlacedBuffer; 3] = placed

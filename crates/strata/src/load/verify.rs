@@ -69,7 +69,12 @@ impl<'c> Verifier<'c> {
                 .get(at..at + part.bytes() as usize)
                 .ok_or_else(|| Error::InvalidArgument("a part beyond the file's bytes".into()))?;
             let same = match part.mapping() {
-                Some(mapping) if !staged && part.flags().contains(MemoryFlags::HOST_CACHED) => {
+                Some(mapping)
+                    if !staged
+                        && part
+                            .flags()
+                            .is_some_and(|f| f.contains(MemoryFlags::HOST_CACHED)) =>
+                {
                     self.compare_mapped(mapping, file, &mut compared, &mut on_chunk)?
                 }
                 _ => self.compare_read_back(part, file, &mut compared, &mut on_chunk)?,

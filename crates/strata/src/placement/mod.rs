@@ -13,9 +13,7 @@ pub mod support;
 pub mod tensor;
 
 pub use meaning::describe_memory_type;
-pub use placed_buffer::{
-    Fallback, PlaceOptions, PlacedBuffer, PlacementInfo, UploadPath, WGPU_CHOSEN,
-};
+pub use placed_buffer::{Fallback, PlaceOptions, PlacedBuffer, PlacementInfo, UploadPath};
 pub use policy::{
     MemoryChoice, PolicyError, choose_for_size, choose_memory_type, placements_served_by,
 };
