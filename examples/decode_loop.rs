@@ -13,11 +13,10 @@
 //! ```
 
 use std::time::Instant;
-use strata::placement::PlaceOptions;
 use strata::reference::{compare, encode, random_f32, round_to};
 use strata::{
-    Access, Context, GemvSpec, KernelDtype, KernelSource, PlacedTensor, Placement, Usage,
-    UserKernel,
+    Access, Context, GemvSpec, KernelDtype, KernelSource, PlaceOptions, PlacedTensor, Placement,
+    Usage, UserKernel,
 };
 
 /// Layers, model width and MLP width: small enough for a CPU driver (a 7B model has 32 layers

@@ -106,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The memory table and every usage witness now (`None` off Vulkan).
-fn usage_now(ctx: &Context) -> Option<(strata::MemoryTable, UsageSnapshot)> {
+fn usage_now(ctx: &Context) -> Option<(strata::table::MemoryTable, UsageSnapshot)> {
     let table = ctx.vulkan("proof of placement").ok()?.memory_table();
     let info = ctx.adapter_info();
     let snapshot = UsageSnapshot::take(&table, (info.vendor, info.device));

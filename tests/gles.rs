@@ -6,8 +6,8 @@
 //! fail when `CI` is set (CI installs `libegl1 libgl1-mesa-dri`); elsewhere they print a loud
 //! notice and return early.
 
-use strata::placement::{PlaceOptions, PlacementFeature};
-use strata::{Context, Error, MatmulShape, Placement, Usage};
+use strata::placement::PlacementFeature;
+use strata::{Context, Error, MatmulShape, PlaceOptions, Placement, Usage};
 
 fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")

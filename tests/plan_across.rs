@@ -3,7 +3,7 @@
 //! own tiers. No GPU needed.
 
 use std::path::Path;
-use strata::placement::Placement;
+use strata::Placement;
 use strata::plan::{PlanError, PlanOptions, SplitPolicy, TensorSpec, plan, plan_across};
 use strata::table::MemoryTable;
 

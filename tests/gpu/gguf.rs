@@ -9,10 +9,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use strata::load::LoadOptions;
+use strata::Context;
+use strata::load::{LoadOptions, LoadedModel};
 use strata::model::{Dtype, GgmlType, GgufWriter, Model, write_safetensors};
 use strata::plan::PlanOptions;
-use strata::{Context, LoadedModel};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

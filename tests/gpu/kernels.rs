@@ -7,12 +7,11 @@
 //! end-to-end tolerance of the issue (1e-5 for f32, 1e-2 for f16/bf16).
 
 use crate::harness::{fresh_seed, gpu};
-use strata::kernels::{CoopConfig, GemvConfig, GemvEngine};
-use strata::reference::{self, Comparison};
-use strata::{
-    Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, MatmulShape,
-    Operand, RunOptions, Tuning,
+use strata::kernels::{
+    CoopConfig, GemvConfig, GemvEngine, KernelPath, MatmulConfig, RunOptions, Tuning,
 };
+use strata::reference::{self, Comparison};
+use strata::{Context, Error, GemmSpec, GemvSpec, KernelDtype, Layout, MatmulShape, Operand};
 
 const KERNEL_TOLERANCE: f64 = 1e-5;
 
@@ -446,7 +445,7 @@ fn matmul_still_works_and_matches_gemm() {
     assert!(cmp.passes(1e-5), "seed {seed}: {cmp:?}");
     // Explicit tiles for the edge kernel.
     let c_buf = poisoned(&ctx, m * n);
-    let config = strata::MatmulConfig {
+    let config = strata::kernels::MatmulConfig {
         bm: 32,
         bn: 32,
         bk: 8,

@@ -79,7 +79,7 @@ fn live(ctx: &Context) -> (u64, u64) {
 }
 
 /// Loads `path` with a plan for this device and verification on; checks every tensor.
-fn load_verified(ctx: &Context, path: &Path) -> strata::LoadedModel {
+fn load_verified(ctx: &Context, path: &Path) -> strata::load::LoadedModel {
     let model = Model::open(path).unwrap();
     let plan = ctx.plan_for(&model, &PlanOptions::default()).unwrap();
     let loaded = ctx
@@ -196,7 +196,7 @@ fn a_generated_model_loads_and_verifies_with_a_split_tensor() {
         );
     }
     // Critical tensors (embeddings, norms, first and last layers) went where the plan said.
-    assert_eq!(big.tier, strata::Tier::Critical);
+    assert_eq!(big.tier, strata::plan::Tier::Critical);
 
     drop(loaded);
     assert_eq!(

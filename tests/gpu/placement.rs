@@ -2,8 +2,8 @@
 //! host flag, no budget extension).
 
 use crate::harness::{fresh_seed, gpu, gpu_alone};
-use strata::placement::{PlaceOptions, PolicyError, UploadPath, Verification};
-use strata::{Error, MatmulShape, Placement};
+use strata::placement::{PolicyError, UploadPath, Verification};
+use strata::{Error, MatmulShape, PlaceOptions, Placement};
 
 fn is_cpu_driver(ctx: &strata::Context) -> bool {
     ctx.adapter_info().device_type == wgpu::DeviceType::Cpu

@@ -8,12 +8,9 @@
 //! Random blocks carry scales of every kind (zero, subnormal, negative, up to 16).
 
 use crate::harness::{fresh_seed, gpu};
-use strata::kernels::GemvConfig;
+use strata::kernels::{GemvConfig, KernelPath, MatmulConfig, RunOptions};
 use strata::reference::{self, quant};
-use strata::{
-    Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, Operand,
-    RunOptions,
-};
+use strata::{Context, Error, GemmSpec, GemvSpec, KernelDtype, Layout, Operand};
 
 const TOLERANCE: f64 = 1e-5;
 

@@ -5,8 +5,7 @@
 
 use serde_json::{Value, json};
 use std::sync::OnceLock;
-use strata::Dtype;
-use strata::model::{GgmlType, GgufArray, GgufValue, GgufWriter};
+use strata::model::{Dtype, GgmlType, GgufArray, GgufValue, GgufWriter};
 use strata::table::MemoryTable;
 
 /// The memory tables recorded from real devices (`tests/devices/` at the workspace root), by

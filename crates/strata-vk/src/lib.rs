@@ -73,7 +73,6 @@ pub use loader::{
 pub use mapping::{MappedMemory, is_destroyed};
 pub use open::{OpenedDevice, experimental_features_for, open_device, open_device_async};
 pub use shared::VulkanLimits;
-pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 
 #[cfg(test)]
 mod tests {

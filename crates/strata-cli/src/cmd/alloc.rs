@@ -5,12 +5,10 @@ use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::Instant;
-use strata::placement::{
-    Fallback, PlaceOptions, PlacedBuffer, UploadPath, UsageSnapshot, Verification, verify,
-};
+use strata::placement::{Fallback, UploadPath, UsageSnapshot, Verification, verify};
 use strata::plan::parse_bytes;
-use strata::table::human_bytes;
-use strata::{Context, MemoryFlags, Placement};
+use strata::table::{MemoryFlags, human_bytes};
+use strata::{Context, PlaceOptions, PlacedBuffer, Placement};
 
 /// Bytes filled (and read back) at a time.
 const CHUNK: u64 = 32 << 20;

@@ -7,10 +7,11 @@ use super::matmul::{clock_name, median_of, rand_seed, tolerance};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
-use strata::kernels::{GemvConfig, GemvEngine};
+use strata::kernels::{GemvConfig, GemvEngine, KernelPath, RunOptions};
 use strata::reference::{self, Comparison, quant};
-use strata::{Clock, Context, GemvSpec, KernelDtype, KernelPath, Operand, RunOptions, wgpu};
-use strata::{PlaceOptions, PlacedTensor, Placement};
+use strata::{
+    Clock, Context, GemvSpec, KernelDtype, Operand, PlaceOptions, PlacedTensor, Placement, wgpu,
+};
 
 /// Options of `strata gemv`.
 #[derive(Debug, clap::Args)]

@@ -3,11 +3,10 @@
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
-use strata::kernels::CoopConfig;
+use strata::kernels::{CoopConfig, KernelPath, KernelRun, MatmulConfig, RunOptions};
 use strata::reference::{self, Comparison};
 use strata::{
-    Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig,
-    PlacedBuffer, Placement, RunOptions, Timing, wgpu,
+    Clock, Context, GemmSpec, KernelDtype, Layout, PlacedBuffer, Placement, Timing, wgpu,
 };
 
 /// Options of `strata matmul`.

@@ -51,7 +51,8 @@ impl PlacedTensor {
 }
 
 impl Context {
-    /// The largest part a tensor may be placed as on this device (see [`super::split`]).
+    /// The largest part a tensor may be placed as on this device (see
+    /// [`split_into_parts`](super::split_into_parts)).
     pub fn part_limit(&self) -> PartLimit {
         let limits = self.limits();
         let mut caps = vec![
