@@ -243,21 +243,11 @@ fn proof_of_placement_never_claims_without_a_witness() {
     // Heap usage is process-wide: the test runs alone, so that the only allocation between the
     // two snapshots is its own (tests running beside it made the witness fail).
     let Some(ctx) = gpu_alone() else { return };
-    let vk = ctx.vulkan("test").unwrap();
-    let info = ctx.adapter_info();
-    let before =
-        strata::placement::UsageSnapshot::take(&vk.memory_table(), (info.vendor, info.device));
-    let buf = ctx.place(64 << 20, Placement::Vram).unwrap();
-    let table = vk.memory_table();
-    let after = strata::placement::UsageSnapshot::take(&table, (info.vendor, info.device));
-    let verdict = strata::placement::verify(
-        &table,
-        buf.heap().expect("an exact placement has a heap"),
-        buf.bytes(),
-        buf.info().dedicated,
-        &before,
-        &after,
-    );
+    let proved = ctx
+        .place_proved(64 << 20, &PlaceOptions::new(Placement::Vram))
+        .unwrap();
+    let (before, verdict, buf) = (&proved.before, &proved.verification, &proved.buffer);
+    assert!(buf.info().dedicated, "64 MiB is a dedicated allocation");
     if before.heap_usage.is_none() && before.amdgpu.is_none() {
         assert!(
             matches!(verdict, Verification::Unverifiable { .. }),

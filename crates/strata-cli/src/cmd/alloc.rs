@@ -5,7 +5,7 @@ use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::Instant;
-use strata::placement::{Fallback, UploadPath, UsageSnapshot, Verification, verify};
+use strata::placement::{Fallback, UploadPath, Verification};
 use strata::plan::parse_bytes;
 use strata::table::{MemoryFlags, human_bytes};
 use strata::{Context, PlaceOptions, PlacedBuffer, Placement};
@@ -137,47 +137,30 @@ fn read_back(
     Ok((true, read))
 }
 
-fn detail(verification: &Verification) -> String {
-    match verification {
-        Verification::Verified { witness } => witness.clone(),
-        Verification::Mismatch { detail } => detail.clone(),
-        Verification::Unverifiable { reason } => reason.clone(),
-    }
-}
-
 /// Runs `strata alloc`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = args.adapter.context()?;
     let info = ctx.adapter_info();
-    let pci = (info.vendor, info.device);
-    let vk = ctx.vulkan("strata alloc")?;
-
-    let before = UsageSnapshot::take(&vk.memory_table(), pci);
+    ctx.vulkan("strata alloc")?; // an exact memory type and its proof need Vulkan
     let options = PlaceOptions {
         fallback: args.fallback.clone(),
         ..PlaceOptions::new(args.placement)
     };
-    let (buffer, fallbacks) = ctx.place_with(args.size, &options)?;
-    let table = vk.memory_table();
-    let after = UsageSnapshot::take(&table, pci);
-    let dedicated = buffer.info().dedicated;
+    let proved = ctx.place_proved(args.size, &options)?;
+    let buffer = &proved.buffer;
     let (Some(memory_type), Some(heap), Some(flags)) =
         (buffer.memory_type(), buffer.heap(), buffer.flags())
     else {
         anyhow::bail!("strata alloc: the buffer is not in an exact memory type");
     };
-    let verification = verify(&table, heap, buffer.bytes(), dedicated, &before, &after);
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
-    let upload_seconds = fill(&ctx, &buffer, seed)?;
-    let (readback_ok, readback_bytes) = read_back(&ctx, &buffer, seed, args.verify)?;
-    let usage = |s: &UsageSnapshot| {
-        s.heap_usage
-            .as_ref()
-            .and_then(|u| u.get(heap as usize).copied())
-    };
+    let upload_seconds = fill(&ctx, buffer, seed)?;
+    let (readback_ok, readback_bytes) = read_back(&ctx, buffer, seed, args.verify)?;
+    let (heap_usage_before, heap_usage_after) = proved.heap_usage();
+    let verification = &proved.verification;
     let report = Report {
         adapter: info.name.clone(),
         requested: args.placement,
@@ -186,13 +169,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         heap,
         flags,
         bytes: buffer.bytes(),
-        dedicated,
+        dedicated: buffer.info().dedicated,
         upload_path: buffer.upload_path(),
-        fallbacks,
-        heap_usage_before: usage(&before),
-        heap_usage_after: usage(&after),
+        fallbacks: proved.fallbacks.clone(),
+        heap_usage_before,
+        heap_usage_after,
         verification: verification.word(),
-        verification_detail: detail(&verification),
+        verification_detail: verification.detail().to_string(),
         upload_seconds,
         upload_gb_per_s: buffer.bytes() as f64 / upload_seconds.max(1e-9) / 1e9,
         readback: if readback_ok { "ok" } else { "mismatch" },

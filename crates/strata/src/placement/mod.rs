@@ -4,7 +4,8 @@ mod meaning;
 mod place;
 pub(crate) mod placed_buffer;
 mod policy;
-mod proof;
+pub(crate) mod proof;
+mod prove;
 pub(crate) mod request;
 mod split;
 pub(crate) mod staging;
@@ -18,6 +19,7 @@ pub use policy::{
     MemoryChoice, PolicyError, choose_for_size, choose_memory_type, placements_served_by,
 };
 pub use proof::{AmdgpuCounters, UsageSnapshot, Verification, verify};
+pub use prove::ProvedPlacement;
 pub use request::{FlagRule, SLOW, UNUSABLE, UnknownPlacement};
 pub use split::{PartLimit, row_bytes, split_into_parts};
 pub use staging::{READBACK_SLOTS, SLOT_BYTES, UPLOAD_SLOTS};
