@@ -47,7 +47,7 @@ fn kernels_run_on_gl() {
     ctx.matmul(&a_buf, &b_buf, &c_buf, shape).unwrap();
     let c: Vec<f32> = ctx.read_back(&c_buf, m * n).unwrap();
     let cmp = strata::reference::compare(&c, &strata::reference::matmul(&a, &b, m, n, k));
-    assert!(cmp.passes(1e-5), "{cmp:?}");
+    assert!(cmp.passes(strata::reference::KERNEL_TOLERANCE), "{cmp:?}");
 }
 
 #[test]

@@ -238,7 +238,7 @@ fn worker(ctx: &Context, placements: &[Placement], seed: u64, rounds: u32) -> Wo
         let c = ctx.read_back::<f32>(&c_buf, m * n).expect("read back C");
         let cmp = strata::reference::compare(&c, &strata::reference::matmul(&a, &b, m, n, k));
         assert!(
-            cmp.passes(1e-5),
+            cmp.passes(strata::reference::KERNEL_TOLERANCE),
             "seed {seed} round {round}: {m}x{k}x{n}: {cmp:?}"
         );
         work.matmuls += 1;

@@ -3,7 +3,7 @@
 //! bf16 or one of ggml's quantized types (random valid blocks, checked against their exact
 //! dequantization).
 
-use super::matmul::{clock_name, median_of, rand_seed, tolerance};
+use super::matmul::{clock_name, median_of, rand_seed};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -167,11 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (median, runs, repeats) = median_of(args.iters, &mut gemv)?;
     // Quantized weights are compared with their exact values: only the f32 sums differ.
-    let tolerance = if args.dtype.is_quantized() {
-        1e-5
-    } else {
-        tolerance(args.dtype)
-    };
+    let tolerance = reference::end_to_end_tolerance(args.dtype);
     let ok = comparison.map(|c| c.passes(tolerance));
     let seconds = median.timing.seconds;
     let report = Report {

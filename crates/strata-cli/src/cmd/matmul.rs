@@ -101,14 +101,13 @@ struct Report {
     ok: Option<bool>,
 }
 
-/// The relative error allowed against the f64 reference on the unrounded f32 inputs.
-pub fn tolerance(dtype: KernelDtype) -> f64 {
-    match dtype {
-        KernelDtype::F32 => 1e-5,
-        KernelDtype::F16 | KernelDtype::Bf16 => 1e-2,
-        // Against the dequantized weights (the quantization error is not the kernel's): the
-        // f16 rounding of the cooperative-matrix path, where it runs, bounds it.
-        _ => 1e-2,
+/// The relative error allowed against the f64 reference on the unrounded f32 inputs (for
+/// quantized B, on its dequantized weights: the cooperative-matrix path rounds A to f16).
+fn tolerance(dtype: KernelDtype) -> f64 {
+    if dtype.is_quantized() {
+        reference::F16_ROUNDING_TOLERANCE
+    } else {
+        reference::end_to_end_tolerance(dtype)
     }
 }
 
