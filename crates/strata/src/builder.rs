@@ -90,7 +90,7 @@ impl ContextBuilder {
         // A validation layer that predates cooperative matrices reports every use of them as
         // an error: under such a layer they stay off.
         let layer_allows_coop =
-            !self.validation || strata_vk::validation_layer_knows_cooperative_matrix();
+            !self.validation || strata_vk::loader::validation_layer_knows_cooperative_matrix();
         if self.cooperative_matrix
             && layer_allows_coop
             && adapter

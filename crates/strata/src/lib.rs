@@ -44,7 +44,8 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`adapter`] | finding and choosing adapters; environment variables; validation-layer messages |
+//! | [`adapter`] | finding and choosing adapters; environment variables; the installed validation layer |
+//! | [`validation`] | the validation layer's messages: the one detector, a capturing logger, printed logs |
 //! | [`kernels`] | kernel options and results, cooperative-matrix and GEMV settings, per-device tuning |
 //! | [`placement`] | placement policy, fallbacks, what a device supports, proof of placement, tensor splitting |
 //! | [`plan`] | tiered placement plans, computed without allocating |
@@ -81,6 +82,7 @@ mod recording;
 pub mod reference;
 pub use strata_vk::shaders;
 mod transfer;
+pub mod validation;
 
 /// The memory table model: heaps and memory types as plain data.
 pub mod table {
