@@ -15,7 +15,8 @@ cargo test -p strata --features gles --test gles
 # (`strata::validation::messages_in`, through `strata-validation-scan`; it ignores the known false
 # positive of Debian 12's old layer). The GPU test `validation::the_capture_hears_the_validation_layer`
 # makes the layer speak on purpose and fails if that detector misses it.
-for example in hello_matmul placement_tour embed_wgpu tiered_load gguf_load decode_loop; do
+for file in crates/strata/examples/*.rs; do
+  example="$(basename "$file" .rs)"
   echo "== example $example"
   log="$(mktemp)"
   if ! STRATA_VALIDATION=1 cargo run -q -p strata --example "$example" >"$log" 2>&1; then

@@ -41,7 +41,7 @@ impl Drop for TempDir {
 
 /// A recorded device table of the repository.
 fn device_table(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/devices/{name}.json"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../strata/tests/devices/{name}.json"))
 }
 
 /// Runs `strata` with `args`.

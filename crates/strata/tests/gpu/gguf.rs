@@ -178,7 +178,7 @@ fn split_models_and_the_gguf_packages_files_load_and_verify() {
     let q = loaded.get("blk.5.attn_q.weight").unwrap();
     assert_eq!(&ctx.read_tensor(q.placed.as_ref().unwrap()).unwrap(), &q4);
 
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/gguf");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gguf");
     for file in ["types.gguf", "aligned64.gguf", "split-00001-of-00003.gguf"] {
         let loaded = load_verified(&ctx, &fixtures.join(file));
         assert!(!loaded.is_empty(), "{file}");

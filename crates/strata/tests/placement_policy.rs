@@ -10,7 +10,7 @@ use strata::{Placement, Usage};
 const GIB: u64 = 1 << 30;
 
 fn devices_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/devices")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/devices")
 }
 
 fn load(file: &str) -> MemoryTable {

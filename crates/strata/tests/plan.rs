@@ -18,7 +18,7 @@ const MIB: u64 = 1 << 20;
 
 fn load(file: &str) -> MemoryTable {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/devices")
+        .join("tests/devices")
         .join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
