@@ -5,8 +5,8 @@
 #   stages: smoke tests examples kernels coop bench decode load load16 soak contexts peer probe
 #           sweep sweep16 sweep15 quant quant-sweep
 #
-# Expects in .dev/: release builds of `strata`, `strata-soak`, the examples and the GPU test
-# binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
+# Expects in .dev/: release builds of `strata`, `strata-soak`, `strata-validation-scan`, the
+# examples and the GPU test binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
 # `cargo test --release -p strata --test gpu --no-run` prints the test binary's path), and
 # `torch_peer.py` for the `peer` stage (`load16` needs PyTorch for its own pinned-H2D peer and
 # numpy for scripts/load_bench.py). A machine with the NVIDIA driver but no Vulkan loader
@@ -87,9 +87,11 @@ for stage in "${stages[@]}"; do
       run $BIN/strata gemv --rows 16384 --cols 16384 --generic --check --iters 20 --json
       ;;
     examples)
-      # Every example under the Khronos validation layer.
+      # Every example under the Khronos validation layer; its output scanned for the layer's
+      # messages by the detector every test uses.
       for e in hello_matmul placement_tour embed_wgpu tiered_load decode_loop; do
-        STRATA_VALIDATION=1 run $BIN/$e
+        STRATA_VALIDATION=1 run $BIN/$e > "$OUT/example-$e.txt"
+        run $BIN/strata-validation-scan "$OUT/example-$e.txt" || log "example $e: validation messages"
       done
       ;;
     bench)

@@ -1,7 +1,8 @@
 //! Options and helpers shared by the subcommands.
 
 use clap::Args;
-use strata::{AdapterSelector, Context};
+use strata::Context;
+use strata::adapter::AdapterSelector;
 
 /// How to choose the adapter.
 #[derive(Debug, Clone, Args)]

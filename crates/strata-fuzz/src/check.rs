@@ -2,7 +2,8 @@
 //! with `assert!`. A broken promise panics, and the runner records it as a crash.
 
 use std::collections::HashSet;
-use strata::placement::{Placement, PolicyError, choose_for_size, choose_memory_type};
+use strata::Placement;
+use strata::placement::{PolicyError, choose_for_size, choose_memory_type};
 use strata::plan::{Attempt, Plan, PlanError, PlanOptions, PlanPolicy, TensorSpec, usable_budget};
 use strata::table::MemoryTable;
 
@@ -279,7 +280,7 @@ pub fn check_policy(table: &MemoryTable, placement: Placement, bits: u32, bytes:
             );
             let usable = |ty: &strata::table::MemoryType| match placement {
                 Placement::Type(n) => {
-                    ty.index == n && !ty.flags.intersects(strata::placement::request::UNUSABLE)
+                    ty.index == n && !ty.flags.intersects(strata::placement::UNUSABLE)
                 }
                 _ => placement.rule().is_some_and(|rule| {
                     ty.flags.contains(rule.required) && !ty.flags.intersects(rule.forbidden)

@@ -5,29 +5,28 @@
 
 use serde_json::{Value, json};
 use std::sync::OnceLock;
-use strata::Dtype;
-use strata::model::{GgmlType, GgufArray, GgufValue, GgufWriter};
+use strata::model::{Dtype, GgmlType, GgufArray, GgufValue, GgufWriter};
 use strata::table::MemoryTable;
 
-/// The memory tables recorded from real devices (`tests/devices/` at the workspace root), by
+/// The memory tables recorded from real devices (`crates/strata/tests/devices/`), by
 /// short name: `lavapipe`, `apu` (AMD APU on RADV), `h100`, `no-rebar` (a consumer NVIDIA card
 /// without resizable BAR).
 pub const RECORDED_TABLES: [(&str, &str); 4] = [
     (
         "lavapipe",
-        include_str!("../../../tests/devices/lavapipe-mesa-22.3.6.json"),
+        include_str!("../../strata/tests/devices/lavapipe-mesa-22.3.6.json"),
     ),
     (
         "apu",
-        include_str!("../../../tests/devices/amd-apu-radv.json"),
+        include_str!("../../strata/tests/devices/amd-apu-radv.json"),
     ),
     (
         "h100",
-        include_str!("../../../tests/devices/nvidia-h100-vulkan.json"),
+        include_str!("../../strata/tests/devices/nvidia-h100-vulkan.json"),
     ),
     (
         "no-rebar",
-        include_str!("../../../tests/devices/nvidia-consumer-no-rebar.json"),
+        include_str!("../../strata/tests/devices/nvidia-consumer-no-rebar.json"),
     ),
 ];
 

@@ -362,7 +362,7 @@ pub fn soak(ctx: &Context, config: &SoakConfig) -> Result<SoakReport, Error> {
         for path in [UploadPath::Staging, UploadPath::Mapped] {
             let mappable =
                 choose_memory_type(&ctx.vulkan("the soak")?.memory_table(), placement, u32::MAX)
-                    .is_ok_and(|c| c.flags.contains(strata::MemoryFlags::HOST_VISIBLE));
+                    .is_ok_and(|c| c.flags.contains(strata::table::MemoryFlags::HOST_VISIBLE));
             if path == UploadPath::Mapped && !mappable {
                 continue;
             }

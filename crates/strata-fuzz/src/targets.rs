@@ -11,16 +11,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Component, Path};
 use strata::model::{
-    GgmlType, GgufWriter, ModelIndex, TensorInfo, element_count, parse_gguf, parse_header,
+    Dtype, GgmlType, GgufWriter, ModelIndex, TensorInfo, element_count, parse_gguf, parse_header,
 };
-use strata::placement::{PartLimit, split_into_parts};
-use strata::placement::{Placement, Usage, describe_memory_type, placements_served_by};
+use strata::placement::{PartLimit, describe_memory_type, placements_served_by, split_into_parts};
 use strata::plan::{
-    Classifier, PlacementCaps, PlanOptions, PlanPolicy, TensorSpec, TierReason, TierRule,
-    parse_bytes, rules::layer_of,
+    Classifier, PlacementCaps, PlanOptions, PlanPolicy, TensorSpec, TierReason, TierRule, layer_of,
+    parse_bytes,
 };
 use strata::table::MemoryTable;
-use strata::{Dtype, Error};
+use strata::{Error, Placement, Usage};
 
 /// One fuzz target and what the runner needs to drive it.
 #[derive(Debug, Clone, Copy)]

@@ -105,8 +105,10 @@ mod tests {
     const ANV_ATOM: u64 = 64;
 
     fn no_llc_table() -> MemoryTable {
-        MemoryTable::from_json(include_str!("../../../tests/devices/intel-anv-no-llc.json"))
-            .expect("the recorded table parses")
+        MemoryTable::from_json(include_str!(
+            "../../strata/tests/devices/intel-anv-no-llc.json"
+        ))
+        .expect("the recorded table parses")
     }
 
     /// A tiny deterministic generator (the test needs no crate for this).

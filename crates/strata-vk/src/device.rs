@@ -30,6 +30,12 @@ impl std::fmt::Debug for VulkanDevice {
 }
 
 impl VulkanDevice {
+    /// What the device's placed buffers share (its raw handles among them).
+    #[cfg(feature = "validation-canary")]
+    pub(crate) fn shared(&self) -> &DeviceShared {
+        &self.inner
+    }
+
     /// The Vulkan side of `device`, or [`VkError::NotVulkan`] when it runs on another backend.
     ///
     /// Works for any wgpu device, also one the application created: placement then uses the

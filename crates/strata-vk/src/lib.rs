@@ -52,6 +52,8 @@
 
 mod allocation;
 mod atoms;
+#[cfg(feature = "validation-canary")]
+mod canary;
 mod device;
 mod error;
 pub mod file_map;
@@ -65,15 +67,13 @@ pub mod table;
 
 pub use allocation::DEDICATED_THRESHOLD;
 pub use allocation::{AllocationRequest, PlacedAllocation};
+#[cfg(feature = "validation-canary")]
+pub use canary::CANARY_VUID;
 pub use device::{VulkanDevice, adapter_memory_extensions, adapter_memory_table};
 pub use error::VkError;
-pub use loader::{
-    validation_layer_available, validation_layer_knows_cooperative_matrix, validation_layer_version,
-};
 pub use mapping::{MappedMemory, is_destroyed};
 pub use open::{OpenedDevice, experimental_features_for, open_device, open_device_async};
 pub use shared::VulkanLimits;
-pub use table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 
 #[cfg(test)]
 mod tests {

@@ -193,31 +193,13 @@ pub fn memory_extensions(adapter: &wgpu::Adapter) -> Option<Vec<(&'static str, b
 
 /// `true` when the Khronos validation layer is installed.
 pub fn validation_layer_available() -> bool {
-    strata_vk::validation_layer_available()
-}
-
-/// `true` when `message`, a record wgpu logs from the Vulkan debug messenger (log target
-/// `wgpu_hal::vulkan::instance`), is the validation layer reporting on API usage: its type is
-/// VALIDATION or PERFORMANCE. Driver and loader chatter (type GENERAL, such as a CPU driver
-/// noting an allocation it refused), the context lines that follow a message (they start with a
-/// tab) and one known false positive of old layers are not: Debian 12's layer (1.3.239) rejects
-/// the SPIR-V source-language id naga writes for WGSL ("Invalid source language operand: 10").
-/// (That layer also predates cooperative matrices; Strata leaves them off under it, see
-/// [`ContextBuilder::cooperative_matrix`](crate::ContextBuilder::cooperative_matrix).)
-pub fn is_validation_message(message: &str) -> bool {
-    if message.starts_with('\t') {
-        return false;
-    }
-    let kind = message.split(" [").next().unwrap_or("");
-    let about_usage = kind.contains("VALIDATION") || kind.contains("PERFORMANCE");
-    let known_false_positive = message.contains("Invalid source language operand: 10");
-    about_usage && !known_false_positive
+    strata_vk::loader::validation_layer_available()
 }
 
 /// `false` when the installed validation layer predates cooperative matrices (see
 /// [`ContextBuilder::cooperative_matrix`](crate::ContextBuilder::cooperative_matrix)).
 pub fn validation_layer_knows_cooperative_matrix() -> bool {
-    strata_vk::validation_layer_knows_cooperative_matrix()
+    strata_vk::loader::validation_layer_knows_cooperative_matrix()
 }
 
 /// wgpu's backend as a lowercase word.
@@ -331,22 +313,6 @@ fn rank(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn validation_messages_are_told_from_driver_chatter() {
-        assert!(is_validation_message(
-            "VALIDATION [VUID-vkCmdDispatch-None-02697 (0x1)]\n\tValidation Error: ..."
-        ));
-        assert!(!is_validation_message(
-            "GENERAL [../src/gallium/frontends/lavapipe/lvp_device.c:1799 (0x0)]\n\tVK_ERROR_OUT_OF_DEVICE_MEMORY"
-        ));
-        assert!(!is_validation_message(
-            "\tobjects: (type: DEVICE, hndl: 0x1, name: ?)"
-        ));
-        assert!(!is_validation_message(
-            "VALIDATION [UNASSIGNED-CoreValidation-Shader-InconsistentSpirv (0x6bbb14)]\n\tValidation Error: [ UNASSIGNED-CoreValidation-Shader-InconsistentSpirv ] SPIR-V module not valid: Invalid source language operand: 10"
-        ));
-    }
 
     #[test]
     fn selector_parses_index_or_name() {

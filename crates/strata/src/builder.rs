@@ -24,7 +24,7 @@ pub struct ContextBuilder {
 
 impl Default for ContextBuilder {
     /// The default adapter on the backends of `WGPU_BACKEND` (else all), high performance,
-    /// validation from [`VALIDATION_ENV`](crate::VALIDATION_ENV).
+    /// validation from [`VALIDATION_ENV`](crate::adapter::VALIDATION_ENV).
     fn default() -> Self {
         Self {
             selector: AdapterSelector::Default,
@@ -58,7 +58,7 @@ impl ContextBuilder {
     }
 
     /// Turns the backend's validation layer on or off (the Khronos layer on Vulkan; its
-    /// messages reach the `log` crate). Default: [`VALIDATION_ENV`](crate::VALIDATION_ENV).
+    /// messages reach the `log` crate). Default: [`VALIDATION_ENV`](crate::adapter::VALIDATION_ENV).
     pub fn validation(mut self, on: bool) -> Self {
         self.validation = on;
         self
@@ -94,7 +94,7 @@ impl ContextBuilder {
         // A validation layer that predates cooperative matrices reports every use of them as
         // an error: under such a layer they stay off.
         let layer_allows_coop =
-            !self.validation || strata_vk::validation_layer_knows_cooperative_matrix();
+            !self.validation || strata_vk::loader::validation_layer_knows_cooperative_matrix();
         if self.cooperative_matrix
             && layer_allows_coop
             && adapter
@@ -134,7 +134,7 @@ impl Context {
     /// is ready.
     ///
     /// The adapter is the best by power preference unless `WGPU_ADAPTER_NAME` names one;
-    /// `WGPU_BACKEND` restricts the backends and [`VALIDATION_ENV`](crate::VALIDATION_ENV) turns validation on.
+    /// `WGPU_BACKEND` restricts the backends and [`VALIDATION_ENV`](crate::adapter::VALIDATION_ENV) turns validation on.
     /// With no adapter at all this is [`Error::NoAdapter`], whose message says what to install.
     pub fn new() -> Result<Self> {
         ContextBuilder::default().build()

@@ -30,24 +30,34 @@
 //! let placed = ctx.place(data.len() as u64, Placement::Vram)?;
 //! ctx.write_placed(&placed, 0, &data)?;
 //! assert_eq!(ctx.read_placed(&placed, 0, placed.bytes())?, data);
-//! println!("vram: memory type {}, heap {}, flags {}", placed.memory_type(), placed.heap(), placed.flags());
+//! if let (Some(memory_type), Some(heap)) = (placed.memory_type(), placed.heap()) {
+//!     println!("vram: memory type {memory_type}, heap {heap}");
+//! }
 //! # Ok::<(), strata::Error>(())
 //! ```
 //!
+//! Every item has one path. The root holds [`Context`] and what a first program names: its
+//! builder, [`Error`] and [`Result`], the recording types ([`Recording`], [`Replay`], ...), and
+//! the vocabulary of the kernel and placement calls ([`MatmulShape`], [`GemmSpec`],
+//! [`GemvSpec`], [`KernelDtype`], [`Layout`], [`Placement`], [`Usage`], [`PlacedBuffer`],
+//! [`PlacedTensor`], [`PlaceOptions`]). Everything else lives in one module, and only there:
+//!
 //! | module | what it holds |
 //! |---|---|
-//! | [`adapter`] | finding and choosing adapters; environment variables |
-//! | [`Recording`] | many ops in one submission: Strata's kernels, your own WGSL kernels, copies, writes, reads; replayed with new data |
-//! | [`kernels`] | GEMM, GEMV and matmul on any buffers, per-device tuning |
-//! | [`placement`] | the placement vocabulary, placed buffers and tensors, proof of placement |
+//! | [`adapter`] | finding and choosing adapters; environment variables; the installed validation layer |
+//! | [`validation`] | the validation layer's messages: the one detector, a capturing logger, printed logs |
+//! | [`kernels`] | kernel options and results, cooperative-matrix and GEMV settings, per-device tuning |
+//! | [`placement`] | placement policy, fallbacks, what a device supports, proof of placement, tensor splitting |
 //! | [`plan`] | tiered placement plans, computed without allocating |
-//! | [`model`] | safetensors files: reading (memory-mapped) and writing |
+//! | [`model`] | safetensors and GGUF files: reading (memory-mapped) and writing |
 //! | [`load`] | carrying a plan out: loading a model's tensors where the plan says |
 //! | [`table`] | the memory table model: heaps and memory types as plain data |
-//! | [`reference`](mod@reference) | CPU references for checking kernels |
+//! | [`bench`](mod@bench) | the placement benchmark and the decode workload |
+//! | [`reference`](mod@reference) | CPU references and comparisons for checking kernels |
+//! | [`shaders`] | the WGSL sources of the kernels |
 //!
 //! `docs/ARCHITECTURE.md` describes the layers, the data paths and the unsafe invariants;
-//! `examples/` holds complete programs.
+//! `crates/strata/examples/` holds complete programs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -72,30 +82,28 @@ mod recording;
 pub mod reference;
 pub use strata_vk::shaders;
 mod transfer;
+pub mod validation;
 
 /// The memory table model: heaps and memory types as plain data.
 pub mod table {
     pub use strata_vk::table::*;
 }
 
-pub use adapter::{AdapterSelector, VALIDATION_ENV};
+// One path per item (the crate docs above): what the root re-exports, its module does not
+// export again; the files inside a public module are private, the module re-exports them.
 pub use builder::{ContextBuilder, WANTED_FEATURES};
 pub use context::Context;
 pub use error::{Error, NO_ADAPTER_HINT, Result};
-pub use kernels::{
-    GemmSpec, GemvSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig, MatmulShape,
-    RunOptions, Tuning,
-};
-pub use load::{LoadError, LoadOptions, LoadedModel, LoadedTensor};
-pub use model::{Dtype, GgmlType, Model, ModelError, TensorInfo, TensorType};
-pub use placement::{
-    PlaceOptions, PlacedBuffer, PlacedTensor, Placement, PlacementSupport, Usage, Verification,
-};
-pub use plan::{Plan, PlanError, PlanOptions, PlanPolicy, TensorSpec, Tier, TierRule};
+pub use kernels::dtype::{KernelDtype, Layout};
+pub use kernels::gemm::GemmSpec;
+pub use kernels::gemv::GemvSpec;
+pub use kernels::matmul::MatmulShape;
+pub use placement::placed_buffer::{PlaceOptions, PlacedBuffer};
+pub use placement::request::{Placement, Usage};
+pub use placement::tensor::PlacedTensor;
 pub use recording::{
     Access, Clock, KernelSource, OpId, Operand, ReadSlot, Recording, Replay, RunReport, Submission,
     Timing, UserKernel, WriteSlot,
 };
-pub use table::{MemoryFlags, MemoryTable};
 pub use transfer::TRANSFER_CHUNK;
 pub use wgpu;

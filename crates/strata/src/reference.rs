@@ -1,6 +1,9 @@
-//! CPU references in f64 and the comparison every kernel check uses, and the conversions to
-//! and from the kernels' 16-bit formats (through the `half` crate, round to nearest even).
-//! [`quant`] decodes and makes ggml's quantized blocks.
+//! CPU references in f64, the comparison every kernel check uses and the tolerances it is held
+//! to, and the conversions to and from the kernels' 16-bit formats (through the `half` crate,
+//! round to nearest even). [`quant`] decodes and makes ggml's quantized blocks.
+//!
+//! Every check of a result, in the tests, the CLI, the benchmarks and the examples, passes one
+//! of the tolerances below to [`Comparison::passes`]; no other tolerance exists.
 
 use crate::kernels::KernelDtype;
 use half::{bf16, f16};
@@ -113,6 +116,37 @@ pub fn round_to(values: &[f32], dtype: KernelDtype) -> Vec<f32> {
     }
 }
 
+/// The relative error one kernel may show against the f64 reference computed on its inputs
+/// exactly as it reads them (rounded to f16/bf16, or the dequantized weights of a quantized
+/// dtype): what f32 accumulation costs.
+pub const KERNEL_TOLERANCE: f64 = 1e-5;
+
+/// The relative error of a kernel that rounds f32 values to f16 on the way (the
+/// cooperative-matrix GEMM of quantized weights, whose A it converts): f16 keeps 11 significant
+/// bits.
+pub const F16_ROUNDING_TOLERANCE: f64 = 1e-2;
+
+/// The relative error of a chain of kernels (a decode token through every layer) or of a long
+/// f32 reduction, against the f64 reference: each step's rounding compounds.
+pub const CHAIN_TOLERANCE: f64 = 1e-3;
+
+/// The relative error one kernel may show end to end: against the f64 reference on the
+/// unrounded f32 inputs, the rounding of the inputs to `dtype` included.
+///
+/// f32: [`KERNEL_TOLERANCE`]; f16: [`F16_ROUNDING_TOLERANCE`]; bf16: 2e-2 (8 mantissa bits:
+/// rounding the inputs alone moves a random dot product by about 0.4%, and a result of only a
+/// few outputs can land past 1%). A quantized dtype is compared with its dequantized weights
+/// (the quantization error is not the kernel's): GEMV decodes them exactly, so
+/// [`KERNEL_TOLERANCE`].
+pub fn end_to_end_tolerance(dtype: KernelDtype) -> f64 {
+    match dtype {
+        KernelDtype::F32 => KERNEL_TOLERANCE,
+        KernelDtype::F16 => F16_ROUNDING_TOLERANCE,
+        KernelDtype::Bf16 => 2e-2,
+        _ => KERNEL_TOLERANCE,
+    }
+}
+
 /// How far a result is from its reference.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Comparison {
@@ -125,7 +159,8 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// `true` when every output is finite and the relative error is within `tolerance`.
+    /// `true` when every output is finite and the relative error is within `tolerance` (one of
+    /// this module's tolerances).
     pub fn passes(&self, tolerance: f64) -> bool {
         self.non_finite == 0 && self.rel_error <= tolerance
     }

@@ -5,12 +5,10 @@ use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::Instant;
-use strata::placement::{
-    Fallback, PlaceOptions, PlacedBuffer, UploadPath, UsageSnapshot, Verification, verify,
-};
+use strata::placement::{Fallback, UploadPath, Verification};
 use strata::plan::parse_bytes;
-use strata::table::human_bytes;
-use strata::{Context, MemoryFlags, Placement};
+use strata::table::{MemoryFlags, human_bytes};
+use strata::{Context, PlaceOptions, PlacedBuffer, Placement};
 
 /// Bytes filled (and read back) at a time.
 const CHUNK: u64 = 32 << 20;
@@ -139,61 +137,45 @@ fn read_back(
     Ok((true, read))
 }
 
-fn detail(verification: &Verification) -> String {
-    match verification {
-        Verification::Verified { witness } => witness.clone(),
-        Verification::Mismatch { detail } => detail.clone(),
-        Verification::Unverifiable { reason } => reason.clone(),
-    }
-}
-
 /// Runs `strata alloc`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = args.adapter.context()?;
     let info = ctx.adapter_info();
-    let pci = (info.vendor, info.device);
-    let vk = ctx.vulkan("strata alloc")?;
-
-    let before = UsageSnapshot::take(&vk.memory_table(), pci);
+    ctx.vulkan("strata alloc")?; // an exact memory type and its proof need Vulkan
     let options = PlaceOptions {
         fallback: args.fallback.clone(),
         ..PlaceOptions::new(args.placement)
     };
-    let (buffer, fallbacks) = ctx.place_with(args.size, &options)?;
-    let table = vk.memory_table();
-    let after = UsageSnapshot::take(&table, pci);
-    let dedicated = buffer.info().dedicated;
-    let verification = verify(
-        &table,
-        buffer.heap(),
-        buffer.bytes(),
-        dedicated,
-        &before,
-        &after,
-    );
+    let proved = ctx.place_proved(args.size, &options)?;
+    let buffer = &proved.buffer;
+    let (Some(memory_type), Some(heap), Some(flags)) =
+        (buffer.memory_type(), buffer.heap(), buffer.flags())
+    else {
+        anyhow::bail!("strata alloc: the buffer is not in an exact memory type");
+    };
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
-    let upload_seconds = fill(&ctx, &buffer, seed)?;
-    let (readback_ok, readback_bytes) = read_back(&ctx, &buffer, seed, args.verify)?;
-    let heap = buffer.heap() as usize;
-    let usage = |s: &UsageSnapshot| s.heap_usage.as_ref().and_then(|u| u.get(heap).copied());
+    let upload_seconds = fill(&ctx, buffer, seed)?;
+    let (readback_ok, readback_bytes) = read_back(&ctx, buffer, seed, args.verify)?;
+    let (heap_usage_before, heap_usage_after) = proved.heap_usage();
+    let verification = &proved.verification;
     let report = Report {
         adapter: info.name.clone(),
         requested: args.placement,
         placement: buffer.placement(),
-        memory_type: buffer.memory_type(),
-        heap: buffer.heap(),
-        flags: buffer.flags(),
+        memory_type,
+        heap,
+        flags,
         bytes: buffer.bytes(),
-        dedicated,
+        dedicated: buffer.info().dedicated,
         upload_path: buffer.upload_path(),
-        fallbacks,
-        heap_usage_before: usage(&before),
-        heap_usage_after: usage(&after),
+        fallbacks: proved.fallbacks.clone(),
+        heap_usage_before,
+        heap_usage_after,
         verification: verification.word(),
-        verification_detail: detail(&verification),
+        verification_detail: verification.detail().to_string(),
         upload_seconds,
         upload_gb_per_s: buffer.bytes() as f64 / upload_seconds.max(1e-9) / 1e9,
         readback: if readback_ok { "ok" } else { "mismatch" },

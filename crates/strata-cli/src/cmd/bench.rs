@@ -5,11 +5,10 @@ use crate::common::AdapterArgs;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use strata::Placement;
 use strata::bench::{self, BenchConfig, BenchOp};
-use strata::kernels::KernelDtype;
 use strata::plan::parse_bytes;
 use strata::table::human_bytes;
+use strata::{KernelDtype, Placement};
 
 /// Options of `strata bench`.
 #[derive(Debug, clap::Args)]

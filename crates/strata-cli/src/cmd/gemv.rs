@@ -3,14 +3,15 @@
 //! bf16 or one of ggml's quantized types (random valid blocks, checked against their exact
 //! dequantization).
 
-use super::matmul::{clock_name, median_of, rand_seed, tolerance};
+use super::matmul::{clock_name, median_of, rand_seed};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
-use strata::kernels::{GemvConfig, GemvEngine};
+use strata::kernels::{GemvConfig, GemvEngine, KernelPath, RunOptions};
 use strata::reference::{self, Comparison, quant};
-use strata::{Clock, Context, GemvSpec, KernelDtype, KernelPath, Operand, RunOptions, wgpu};
-use strata::{PlaceOptions, PlacedTensor, Placement};
+use strata::{
+    Clock, Context, GemvSpec, KernelDtype, Operand, PlaceOptions, PlacedTensor, Placement, wgpu,
+};
 
 /// Options of `strata gemv`.
 #[derive(Debug, clap::Args)]
@@ -166,11 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (median, runs, repeats) = median_of(args.iters, &mut gemv)?;
     // Quantized weights are compared with their exact values: only the f32 sums differ.
-    let tolerance = if args.dtype.is_quantized() {
-        1e-5
-    } else {
-        tolerance(args.dtype)
-    };
+    let tolerance = reference::end_to_end_tolerance(args.dtype);
     let ok = comparison.map(|c| c.passes(tolerance));
     let seconds = median.timing.seconds;
     let report = Report {
@@ -305,9 +302,8 @@ fn place_weights(
         ctx.place_tensor(bytes.len() as u64, row_bytes, &PlaceOptions::new(placement))?;
     ctx.write_tensor(&tensor, bytes)?;
     eprintln!(
-        "weights in {placement}: memory type {}, heap {}, {} part(s)",
-        tensor.first().memory_type(),
-        tensor.first().heap(),
+        "weights in {placement}: {}, {} part(s)",
+        tensor.first().location(),
         tensor.parts().len()
     );
     Ok(tensor)

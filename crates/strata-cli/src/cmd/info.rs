@@ -61,7 +61,7 @@ struct Memory {
 struct TypeReport {
     index: u32,
     heap: u32,
-    flags: strata::MemoryFlags,
+    flags: strata::table::MemoryFlags,
     placements: Vec<String>,
     meaning: String,
 }
@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             backends: format!("{backends:?}"),
         });
     }
-    let wanted: Option<strata::AdapterSelector> = args
+    let wanted: Option<strata::adapter::AdapterSelector> = args
         .adapter
         .as_deref()
         .map(|s| s.parse().unwrap_or_default());
@@ -90,9 +90,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .enumerate()
         .filter(|(i, a)| match &wanted {
-            None | Some(strata::AdapterSelector::Default) => true,
-            Some(strata::AdapterSelector::Index(n)) => n == i,
-            Some(strata::AdapterSelector::Name(n)) => {
+            None | Some(strata::adapter::AdapterSelector::Default) => true,
+            Some(strata::adapter::AdapterSelector::Index(n)) => n == i,
+            Some(strata::adapter::AdapterSelector::Name(n)) => {
                 a.get_info().name.to_lowercase().contains(&n.to_lowercase())
             }
         })

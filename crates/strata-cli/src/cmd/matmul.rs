@@ -3,11 +3,10 @@
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
-use strata::kernels::CoopConfig;
+use strata::kernels::{CoopConfig, KernelPath, KernelRun, MatmulConfig, RunOptions};
 use strata::reference::{self, Comparison};
 use strata::{
-    Clock, Context, GemmSpec, KernelDtype, KernelPath, KernelRun, Layout, MatmulConfig,
-    PlacedBuffer, Placement, RunOptions, Timing, wgpu,
+    Clock, Context, GemmSpec, KernelDtype, Layout, PlacedBuffer, Placement, Timing, wgpu,
 };
 
 /// Options of `strata matmul`.
@@ -102,14 +101,13 @@ struct Report {
     ok: Option<bool>,
 }
 
-/// The relative error allowed against the f64 reference on the unrounded f32 inputs.
-pub fn tolerance(dtype: KernelDtype) -> f64 {
-    match dtype {
-        KernelDtype::F32 => 1e-5,
-        KernelDtype::F16 | KernelDtype::Bf16 => 1e-2,
-        // Against the dequantized weights (the quantization error is not the kernel's): the
-        // f16 rounding of the cooperative-matrix path, where it runs, bounds it.
-        _ => 1e-2,
+/// The relative error allowed against the f64 reference on the unrounded f32 inputs (for
+/// quantized B, on its dequantized weights: the cooperative-matrix path rounds A to f16).
+fn tolerance(dtype: KernelDtype) -> f64 {
+    if dtype.is_quantized() {
+        reference::F16_ROUNDING_TOLERANCE
+    } else {
+        reference::end_to_end_tolerance(dtype)
     }
 }
 
@@ -290,11 +288,7 @@ fn upload_operands(
     for (name, bytes) in ["A", "B", "C"].iter().zip(&contents) {
         let buffer = ctx.place(bytes.len() as u64, placement)?;
         ctx.write_placed(&buffer, 0, bytes)?;
-        eprintln!(
-            "{name} in {placement}: memory type {}, heap {}",
-            buffer.memory_type(),
-            buffer.heap()
-        );
+        eprintln!("{name} in {placement}: {}", buffer.location());
         placed.push(buffer);
     }
     let placed: [PlacedBuffer; 3] = placed

@@ -11,7 +11,6 @@
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 use strata_fuzz::contexts::{CyclesConfig, cycles};
 use strata_fuzz::soak::{SoakConfig, soak};
 
@@ -98,41 +97,10 @@ struct Args {
     address_space_headroom: Option<u64>,
 }
 
-/// Validation-layer messages seen (warnings and errors of wgpu-hal's debug messenger).
-static VALIDATION_MESSAGES: AtomicU64 = AtomicU64::new(0);
-
-struct Logger;
-
-impl log::Log for Logger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        eprintln!(
-            "[{}] {}: {}",
-            record.level(),
-            record.target(),
-            record.args()
-        );
-        if record.target().starts_with("wgpu_hal::vulkan::instance")
-            && strata::adapter::is_validation_message(&record.args().to_string())
-        {
-            VALIDATION_MESSAGES.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if log::set_logger(&Logger).is_ok() {
-        log::set_max_level(log::LevelFilter::Warn);
-    }
+    // Prints warnings and errors, and counts the validation layer's messages (they fail the run).
+    strata::validation::capture();
     if let Some(Command::Contexts(args)) = cli.command {
         return contexts(&args);
     }
@@ -169,7 +137,7 @@ fn main() -> ExitCode {
         }
     };
     drop(ctx);
-    let messages = VALIDATION_MESSAGES.load(Ordering::Relaxed);
+    let messages = strata::validation::message_count();
     let ok = report.checks.all() && messages == 0;
     if args.json {
         let mut value = serde_json::to_value(&report).unwrap_or_default();
@@ -260,7 +228,7 @@ fn fill(ctx: &strata::Context, args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let messages = VALIDATION_MESSAGES.load(Ordering::Relaxed);
+    let messages = strata::validation::message_count();
     let ok = report.passed() && messages == 0;
     if args.json {
         let mut value = serde_json::to_value(&report).unwrap_or_default();
@@ -310,7 +278,7 @@ fn contexts(args: &ContextArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let messages = VALIDATION_MESSAGES.load(Ordering::Relaxed);
+    let messages = strata::validation::message_count();
     let ok = report.checks.all() && messages == 0;
     if args.json {
         let mut value = serde_json::to_value(&report).unwrap_or_default();

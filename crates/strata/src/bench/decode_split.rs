@@ -116,7 +116,7 @@ pub fn measure_decode_across(
         .map(|m| m.reference_layers(&x, shape.layers))
         .unwrap_or_default();
     let cmp = reference::compare(&out, &whole);
-    if !cmp.passes(1e-3) {
+    if !cmp.passes(reference::CHAIN_TOLERANCE) {
         return Err(Error::Gpu {
             during: "checking the split decode token".into(),
             message: format!("relative error {:.2e} against the CPU", cmp.rel_error),

@@ -21,7 +21,7 @@ mod decode;
 mod decode_split;
 mod ops;
 mod replay_cost;
-pub mod stats;
+mod stats;
 
 pub use decode::{DecodeFigures, DecodeModel, DecodeShape, measure_decode};
 pub use decode_split::{SplitDecodeFigures, measure_decode_across, split_layer_counts};

@@ -3,7 +3,7 @@
 use super::{BenchConfig, BenchOp, BenchRow, Samples, measure_decode, measure_replay_cost};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kernels::{GemmSpec, GemvSpec, KernelDtype, Layout, RunOptions};
+use crate::kernels::{GemmSpec, GemvSpec, Layout, RunOptions};
 use crate::placement::{PlaceOptions, PlacedBuffer, Placement, UploadPath};
 use crate::recording::{Clock, Timing};
 use crate::reference;
@@ -44,9 +44,9 @@ fn row(op: BenchOp, buffer: &PlacedBuffer, bytes: u64, samples: Samples, clock: 
         path: None,
         available: true,
         note: None,
-        memory_type: Some(buffer.memory_type()),
-        heap: Some(buffer.heap()),
-        flags: Some(buffer.flags()),
+        memory_type: buffer.memory_type(),
+        heap: buffer.heap(),
+        flags: buffer.flags(),
         bytes,
         gb_per_s: Some(bytes as f64 / samples.median / 1e9),
         seconds: Some(samples),
@@ -213,7 +213,7 @@ fn read(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     ctx.write_tensor(&tensor, bytemuck::cast_slice(&values))?;
     let expected: f64 = values.iter().map(|&v| f64::from(v)).sum();
     let (sum, _) = ctx.stream_sum(&tensor.operands())?;
-    let tolerance = 1e-3
+    let tolerance = reference::CHAIN_TOLERANCE
         * values
             .iter()
             .map(|v| f64::from(v.abs()))
@@ -258,25 +258,21 @@ fn gemv(ctx: &Context, config: &BenchConfig, placement: Placement) -> Result<Ben
     };
     let elements = rows as usize * cols as usize;
     // The weights' bytes and the values the kernel must read from them.
-    let (weights, values, tolerance) = if dtype.is_quantized() {
+    let (weights, values) = if dtype.is_quantized() {
         let blocks = elements / dtype.block_elements() as usize;
         let bytes = reference::quant::random_blocks(dtype, blocks, config.seed ^ 0x6E)?;
         let values = reference::quant::dequantize(dtype, &bytes)?;
-        // Decoded exactly: only the f32 sums differ.
-        (bytes, values, 1e-5)
+        (bytes, values)
     } else {
         let values = reference::random_f32(elements, config.seed ^ 0x6E);
-        let tolerance = if dtype == KernelDtype::F32 {
-            1e-5
-        } else {
-            1e-2
-        };
         (
             reference::encode(&values, dtype),
             reference::round_to(&values, dtype),
-            tolerance,
         )
     };
+    // Against the values the kernel reads (rounded, or decoded exactly): only the f32 sums
+    // differ.
+    let tolerance = reference::KERNEL_TOLERANCE;
     let (tensor, _) = ctx.place_tensor(
         weights.len() as u64,
         row_bytes,
@@ -385,7 +381,7 @@ fn check_gemm_sample(
         got.push(out[i * n + j]);
     }
     let cmp = reference::compare(&got, &want);
-    if !cmp.passes(1e-4) {
+    if !cmp.passes(reference::KERNEL_TOLERANCE) {
         return Err(Error::Gpu {
             during: "checking the gemm benchmark".into(),
             message: format!("sampled relative error {:.2e}", cmp.rel_error),

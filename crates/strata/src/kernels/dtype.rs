@@ -185,7 +185,7 @@ impl KernelDtype {
 
     /// Bytes a buffer of `elements` elements must hold: rounded up to whole 32-bit words,
     /// as the shaders read words. For a quantized dtype `elements` must be whole blocks (else
-    /// [`Error::Shape`]). A [`Error::TooLarge`] when that overflows `u64`.
+    /// [`Error::Shape`]). [`Error::LimitExceeded`] when that overflows `u64`.
     pub fn buffer_bytes(self, elements: u64) -> Result<u64> {
         let block = u64::from(self.block_elements());
         if !elements.is_multiple_of(block) {
@@ -197,11 +197,11 @@ impl KernelDtype {
             .checked_mul(self.bytes())
             .and_then(|b| b.checked_add(3))
             .map(|b| b / 4 * 4)
-            .ok_or_else(|| Error::TooLarge {
-                what: format!("{elements} {self} elements"),
-                bytes: u64::MAX,
-                limit_name: "u64 byte count",
-                limit: u64::MAX,
+            .ok_or_else(|| Error::LimitExceeded {
+                what: format!("a buffer of {self} elements"),
+                count: elements,
+                limit_name: "elements whose bytes a u64 counts",
+                limit: ((u64::MAX - 3) / self.bytes()).saturating_mul(block),
             })
     }
 

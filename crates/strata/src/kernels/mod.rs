@@ -12,22 +12,23 @@
 
 pub(crate) mod coop;
 pub(crate) mod dtype;
-mod gemm;
-mod gemv;
+pub(crate) mod gemm;
+pub(crate) mod gemv;
 pub(crate) mod matmul;
 mod quant;
 mod quant_gemm;
 mod slices;
 mod stream;
-pub mod tuning;
+pub(crate) mod tuning;
 
 pub use coop::CoopConfig;
-pub use dtype::{KernelDtype, Layout};
-pub use gemm::GemmSpec;
-pub use gemv::GemvSpec;
-pub use matmul::{MatmulConfig, MatmulShape};
+pub use matmul::MatmulConfig;
 pub use quant::quant_gemv_config;
-pub use tuning::{GemvConfig, GemvEngine, Tuning};
+pub use tuning::{GEMV_ANY_THREADS, GemvConfig, GemvEngine, MAX_GEMV_BATCH, MAX_SPLITS, Tuning};
+// The calls' vocabulary is public at the crate root; these paths are the crate's own.
+pub(crate) use dtype::{KernelDtype, Layout};
+pub(crate) use gemm::GemmSpec;
+pub(crate) use gemv::GemvSpec;
 
 /// Cooperative-matrix tiles worth measuring against the table's (see `scripts/gpu-run.sh`).
 pub use coop::SWEEP_TILES as COOP_SWEEP_TILES;
@@ -91,7 +92,7 @@ pub struct RunOptions {
     /// [`crate::Error::DeviceLacks`].
     pub coop_tiles: Option<CoopConfig>,
     /// Slices of K for the cooperative-matrix GEMM instead of the table's choice (1: no
-    /// split; at most [`tuning::MAX_SPLITS`]).
+    /// split; at most [`MAX_SPLITS`]).
     pub splits: Option<u32>,
 }
 
@@ -165,7 +166,7 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
 }
 
 impl Context {
-    /// The kernel parameters chosen for this device (from the table in [`tuning`]).
+    /// The kernel parameters chosen for this device (from the table of [`Tuning`]).
     pub fn kernel_tuning(&self) -> Tuning {
         *self
             .kernels

@@ -109,10 +109,10 @@ pub(crate) fn record(
     // Chunks of B: the dequantization kernel's threads, one each.
     let chunks =
         n64 * u64::from(k / dtype.block_elements() * super::quant::chunks_per_block(dtype));
-    let chunks = u32::try_from(chunks).map_err(|_| Error::TooLarge {
-        what: format!("gemm B {n}x{k} {dtype}"),
-        bytes: dtype.row_bytes(k) * n64,
-        limit_name: "2^32 chunks of blocks",
+    let chunks = u32::try_from(chunks).map_err(|_| Error::LimitExceeded {
+        what: format!("gemm B {n}x{k} {dtype}: chunks of blocks"),
+        count: chunks,
+        limit_name: "u32 chunk index",
         limit: u64::from(u32::MAX),
     })?;
 

@@ -49,9 +49,9 @@ impl Split {
 pub(crate) fn scratch(ctx: &Context, slices: u32, len: u64, what: &str) -> Result<wgpu::Buffer> {
     let elements = u64::from(slices) * len;
     if elements > u64::from(u32::MAX) {
-        return Err(Error::TooLarge {
+        return Err(Error::LimitExceeded {
             what: format!("{what}: {slices} slices of {len} elements"),
-            bytes: elements * 4,
+            count: elements,
             limit_name: "u32 element index",
             limit: u64::from(u32::MAX),
         });

@@ -48,7 +48,7 @@ pub(crate) fn place_step(ctx: &Context, model: &Model, step: &Step<'_>) -> Place
     if let Some(part) = placed
         .parts()
         .iter()
-        .find(|p| p.memory_type() != planned.memory_type)
+        .find(|p| p.memory_type() != Some(planned.memory_type))
     {
         return Err(LoadError::ServedElsewhere {
             tensor: info.name.clone(),

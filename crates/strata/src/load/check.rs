@@ -154,7 +154,7 @@ mod tests {
 
     fn lavapipe() -> MemoryTable {
         MemoryTable::from_json(include_str!(
-            "../../../../tests/devices/lavapipe-mesa-22.3.6.json"
+            "../../tests/devices/lavapipe-mesa-22.3.6.json"
         ))
         .unwrap()
     }
@@ -183,8 +183,7 @@ mod tests {
     #[test]
     fn placements_must_resolve_to_the_planned_types() {
         let apu =
-            MemoryTable::from_json(include_str!("../../../../tests/devices/amd-apu-radv.json"))
-                .unwrap();
+            MemoryTable::from_json(include_str!("../../tests/devices/amd-apu-radv.json")).unwrap();
         let tensors = [TensorSpec::new("model.embed_tokens.weight", "U8", [64], 64)];
         let for_apu = plan(&tensors, &apu, &PlanOptions::default()).unwrap();
         assert!(check_device(&for_apu, &apu, u32::MAX).is_ok());

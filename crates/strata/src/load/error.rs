@@ -91,7 +91,8 @@ pub enum LoadError {
 
     /// The engine served a tensor from another memory type than the plan's.
     #[error(
-        "tensor `{tensor}`: planned for memory type {planned} ({placement}) but served from memory type {served}"
+        "tensor `{tensor}`: planned for memory type {planned} ({placement}) but served from {}",
+        served.map_or("memory wgpu chose".into(), |t| format!("memory type {t}"))
     )]
     ServedElsewhere {
         /// The tensor.
@@ -100,8 +101,8 @@ pub enum LoadError {
         placement: Placement,
         /// The memory type in the plan.
         planned: u32,
-        /// The memory type that served it.
-        served: u32,
+        /// The memory type that served it (`None`: a plain wgpu buffer, memory wgpu chose).
+        served: Option<u32>,
     },
 
     /// Writing a tensor's bytes, or reading them back to verify them, failed.
@@ -142,7 +143,33 @@ pub enum LoadError {
 }
 
 impl From<Error> for LoadError {
+    /// An [`Error::Load`] is its load error again; every other error is [`LoadError::Device`]
+    /// (the inverse of `From<LoadError> for Error`, so neither ever nests in the other twice).
     fn from(error: Error) -> Self {
-        LoadError::Device(Box::new(error))
+        match error {
+            Error::Load(error) => *error,
+            other => LoadError::Device(Box::new(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_errors_and_errors_convert_both_ways_without_nesting() {
+        let cancelled = || LoadError::Cancelled { done: 1, total: 2 };
+        let error = Error::from(cancelled());
+        assert!(matches!(&error, Error::Load(e) if matches!(**e, LoadError::Cancelled { .. })));
+        assert_eq!(error.to_string(), cancelled().to_string());
+        assert!(matches!(
+            LoadError::from(error),
+            LoadError::Cancelled { .. }
+        ));
+
+        let device = LoadError::from(Error::DeviceLost("loading".into()));
+        assert!(matches!(&device, LoadError::Device(e) if matches!(**e, Error::DeviceLost(_))));
+        assert!(matches!(Error::from(device), Error::DeviceLost(_)));
     }
 }

@@ -29,8 +29,9 @@ pub struct LoadedTensor {
     /// That type's heap.
     pub heap: u32,
     /// The placed buffers: one, or several row-aligned parts when the tensor is larger than a
-    /// binding or allocation may be (see [`crate::placement::split`]). `None` for an empty
-    /// tensor (a zero in its shape), which has no bytes to place.
+    /// binding or allocation may be (see
+    /// [`split_into_parts`](crate::placement::split_into_parts)). `None` for an empty tensor (a
+    /// zero in its shape), which has no bytes to place.
     pub placed: Option<PlacedTensor>,
     /// Whether its bytes were read back and matched the file; `None` when not verified.
     pub verified: Option<bool>,

@@ -97,7 +97,22 @@ impl Context {
     /// # Errors
     /// A [`LoadError`] naming the tensor. On any error every buffer placed so far is released.
     /// A verification mismatch is not an error: it is the tensor's `verified: Some(false)` (see
-    /// [`LoadedModel::all_verified`]).
+    /// [`LoadedModel::all_verified`]). A [`LoadError`] converts into [`crate::Error`], so `?`
+    /// works in a function returning [`crate::Result`]:
+    ///
+    /// ```
+    /// use strata::load::{LoadOptions, LoadedModel};
+    /// use strata::model::Model;
+    /// use strata::plan::PlanOptions;
+    ///
+    /// fn load(ctx: &strata::Context, path: &std::path::Path) -> strata::Result<LoadedModel> {
+    ///     let model = Model::open(path)?;
+    ///     let plan = ctx.plan_for(&model, &PlanOptions::default())?;
+    ///     let loaded = ctx.load_model(&model, &plan, &LoadOptions::verified())?;
+    ///     Ok(loaded)
+    /// }
+    /// # let _ = load;
+    /// ```
     pub fn load_model(
         &self,
         model: &Model,

@@ -114,8 +114,8 @@ fn make_slots(ctx: &Context, usage: Usage, count: usize) -> Result<Vec<PlacedBuf
     let slots = slots.into_iter().collect::<Result<Vec<_>>>()?;
     if let Some(slot) = slots.iter().find(|s| s.mapping().is_none()) {
         return Err(Error::InvalidArgument(format!(
-            "the {usage:?} staging type {} is not host-visible",
-            slot.memory_type()
+            "the {usage:?} staging buffer ({}) is not host-visible",
+            slot.location()
         )));
     }
     Ok(slots)
@@ -151,8 +151,8 @@ impl<'c> Writer<'c> {
         if path == UploadPath::Mapped {
             let mapping = buffer.mapping().ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "memory type {} is not host-visible: it has no mapped upload path",
-                    buffer.memory_type()
+                    "{} is not host-visible: it has no mapped upload path",
+                    buffer.location()
                 ))
             })?;
             return self

@@ -5,6 +5,7 @@ use super::timings::{Clock, Phase};
 use super::upload::BorrowedRing;
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::placement::proof::usage_tolerance;
 use crate::placement::{PlacedBuffer, PlacedTensor, Verification};
 use crate::table::{MemoryFlags, human_bytes};
 use std::collections::VecDeque;
@@ -69,7 +70,12 @@ impl<'c> Verifier<'c> {
                 .get(at..at + part.bytes() as usize)
                 .ok_or_else(|| Error::InvalidArgument("a part beyond the file's bytes".into()))?;
             let same = match part.mapping() {
-                Some(mapping) if !staged && part.flags().contains(MemoryFlags::HOST_CACHED) => {
+                Some(mapping)
+                    if !staged
+                        && part
+                            .flags()
+                            .is_some_and(|f| f.contains(MemoryFlags::HOST_CACHED)) =>
+                {
                     self.compare_mapped(mapping, file, &mut compared, &mut on_chunk)?
                 }
                 _ => self.compare_read_back(part, file, &mut compared, &mut on_chunk)?,
@@ -215,12 +221,6 @@ pub(crate) struct HeapLoad {
     pub(crate) dedicated: u64,
 }
 
-/// How far usage may differ from the allocations: drivers round to pages, and wgpu allocates
-/// too (as in [`crate::placement::verify`]).
-fn tolerance(bytes: u64) -> u64 {
-    (bytes / 50).max(4 << 20)
-}
-
 /// The verdict on one heap: did its usage move as the load says? `None` when nothing was
 /// planned on the heap and it did not grow suspiciously.
 ///
@@ -264,7 +264,7 @@ pub(crate) fn heap_verdict(
         Verification::Unverifiable {
             reason: format!("{seen}: sub-allocated buffers may fit in blocks that existed"),
         }
-    } else if growth.saturating_add(tolerance(load.dedicated)) >= load.dedicated {
+    } else if growth.saturating_add(usage_tolerance(load.dedicated)) >= load.dedicated {
         Verification::Verified { witness: seen }
     } else {
         Verification::Mismatch { detail: seen }

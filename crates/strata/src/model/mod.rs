@@ -27,7 +27,7 @@
 mod dtype;
 mod error;
 mod ggml_type;
-pub mod gguf;
+mod gguf;
 mod index;
 mod json;
 #[allow(clippy::module_inception)] // `model::model`: the opened model, in the model module.
@@ -41,8 +41,9 @@ pub use dtype::{Dtype, UnknownDtype};
 pub use error::ModelError;
 pub use ggml_type::{GgmlType, UnknownGgmlType};
 pub use gguf::{
-    GgufArray, GgufHeader, GgufMetadata, GgufTensor, GgufValue, GgufValueType, GgufWriter,
-    MAX_ARRAY_DEPTH, parse_gguf,
+    DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufArray, GgufHeader, GgufMetadata, GgufTensor, GgufValue,
+    GgufValueType, GgufWriter, MAX_ARRAY_DEPTH, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT,
+    SplitName, parse_gguf,
 };
 pub use index::{INDEX_FILE_NAME, MAX_INDEX_LEN, ModelIndex};
 pub use model::{Model, ModelFormat, SINGLE_FILE_NAME};

@@ -38,8 +38,8 @@ pub fn element_count(shape: &[u64]) -> Option<u64> {
 
 impl TensorInfo {
     /// The unit a tensor may be split at when it is larger than one buffer may be
-    /// ([`crate::placement::split`]): one slice of its outermost dimension, that is the bytes of
-    /// all dimensions but the first.
+    /// ([`split_into_parts`](crate::placement::split_into_parts)): one slice of its outermost
+    /// dimension, that is the bytes of all dimensions but the first.
     ///
     /// - A 1-D tensor splits at its smallest whole unit: one element, or one block of a
     ///   quantized ggml type (144 bytes of `q4_K`), or the fewest sub-byte elements that fill

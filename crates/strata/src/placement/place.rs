@@ -26,7 +26,7 @@ impl Context {
     /// let ctx = strata::Context::new()?;
     /// let weights = ctx.place(1 << 20, Placement::Auto(Usage::Weights))?; // works everywhere
     /// match ctx.place(1 << 20, Placement::Host) {
-    ///     Ok(gtt) => println!("host: memory type {}", gtt.memory_type()),
+    ///     Ok(gtt) => println!("host: memory type {:?}", gtt.memory_type()),
     ///     Err(Error::Placement(e)) => println!("this device has no `host` type:\n{e}"),
     ///     Err(Error::NeedsVulkan { backend, .. }) => println!("exact placement needs Vulkan, not {backend}"),
     ///     Err(e) => return Err(e),
@@ -124,21 +124,11 @@ impl Context {
                 priority,
                 label: Some("strata placed buffer"),
             })
-            .map_err(|e| match e {
-                strata_vk::VkError::OutOfMemory { .. } => Error::OutOfMemory(format!(
-                    "placement `{placement}` (memory type {}): {e}",
+            .map_err(|e| {
+                Error::from(e).context(&format!(
+                    "placement `{placement}` (memory type {})",
                     choice.memory_type
-                )),
-                strata_vk::VkError::DeviceLost { call } => {
-                    Error::DeviceLost(format!("placement `{placement}` ({call})"))
-                }
-                strata_vk::VkError::TooLarge { bytes, max } => Error::TooLarge {
-                    what: format!("one allocation for placement `{placement}`"),
-                    bytes,
-                    limit_name: "maxMemoryAllocationSize",
-                    limit: max,
-                },
-                other => Error::Vulkan(other),
+                ))
             })?;
         Ok(PlacedBuffer::exact(allocation, choice, placement, bytes))
     }

@@ -26,7 +26,10 @@ use strata_vk::PlacedAllocation;
 /// ctx.write_placed(&placed, 0, bytemuck::cast_slice(&weights))?;
 /// let back = ctx.read_placed(&placed, 0, placed.bytes())?;
 /// assert_eq!(back, bytemuck::cast_slice::<f32, u8>(&weights));
-/// println!("memory type {} on heap {} ({})", placed.memory_type(), placed.heap(), placed.flags());
+/// // Exact placements (all but `auto` off Vulkan) know their memory type, heap and flags.
+/// if let (Some(memory_type), Some(heap), Some(flags)) = (placed.memory_type(), placed.heap(), placed.flags()) {
+///     println!("memory type {memory_type} on heap {heap} ({flags})");
+/// }
 /// # Ok::<(), strata::Error>(())
 /// ```
 #[derive(Debug)]
@@ -48,10 +51,6 @@ enum Memory {
     /// A plain wgpu buffer (`auto` on a backend other than Vulkan).
     Wgpu(wgpu::Buffer),
 }
-
-/// What [`PlacedBuffer::memory_type`] and [`PlacedBuffer::heap`] report for a buffer whose
-/// memory wgpu chose (`auto` off Vulkan): there is no index to report.
-pub const WGPU_CHOSEN: u32 = u32::MAX;
 
 /// Where a placed buffer lives, as reported in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -151,20 +150,29 @@ impl PlacedBuffer {
         self.placement
     }
 
-    /// The exact memory type index ([`WGPU_CHOSEN`] when wgpu chose the memory; see
+    /// The exact memory type index; `None` when wgpu chose the memory (see
     /// [`PlacedBuffer::is_exact`]).
-    pub fn memory_type(&self) -> u32 {
-        self.choice().map_or(WGPU_CHOSEN, |c| c.memory_type)
+    pub fn memory_type(&self) -> Option<u32> {
+        self.choice().map(|c| c.memory_type)
     }
 
-    /// The heap of that type ([`WGPU_CHOSEN`] when wgpu chose the memory).
-    pub fn heap(&self) -> u32 {
-        self.choice().map_or(WGPU_CHOSEN, |c| c.heap)
+    /// The heap of that type; `None` when wgpu chose the memory.
+    pub fn heap(&self) -> Option<u32> {
+        self.choice().map(|c| c.heap)
     }
 
-    /// The memory type's flags (none known when wgpu chose the memory).
-    pub fn flags(&self) -> MemoryFlags {
-        self.choice().map_or(MemoryFlags::NONE, |c| c.flags)
+    /// The memory type's flags; `None` when wgpu chose the memory (a memory type may have no
+    /// flags at all, so an empty set would not say "unknown").
+    pub fn flags(&self) -> Option<MemoryFlags> {
+        self.choice().map(|c| c.flags)
+    }
+
+    /// Where the buffer lives, for messages: `memory type N (heap H)`, or `memory wgpu chose`
+    /// for a plain wgpu buffer.
+    pub fn location(&self) -> String {
+        self.choice().map_or("memory wgpu chose".into(), |c| {
+            format!("memory type {} (heap {})", c.memory_type, c.heap)
+        })
     }
 
     /// How the CPU writes this buffer: `Mapped` for host-visible memory types, `Staging`

@@ -42,6 +42,15 @@ impl Verification {
             Verification::Unverifiable { .. } => "unverifiable",
         }
     }
+
+    /// The witness, what it saw, or why nothing can tell.
+    pub fn detail(&self) -> &str {
+        match self {
+            Verification::Verified { witness } => witness,
+            Verification::Mismatch { detail } => detail,
+            Verification::Unverifiable { reason } => reason,
+        }
+    }
 }
 
 /// A snapshot of every witness, taken before and after an allocation.
@@ -63,6 +72,14 @@ pub struct AmdgpuCounters {
 }
 
 impl UsageSnapshot {
+    /// A snapshot with no witness at all (a device with no Vulkan memory table).
+    pub fn empty() -> Self {
+        Self {
+            heap_usage: None,
+            amdgpu: None,
+        }
+    }
+
     /// Reads the witnesses now. `pci` is the adapter's PCI vendor and device id.
     pub fn take(table: &MemoryTable, pci: (u32, u32)) -> Self {
         let heap_usage = table
@@ -75,9 +92,9 @@ impl UsageSnapshot {
     }
 }
 
-/// How far a heap's growth may differ from the allocation: drivers round to pages, and other
-/// allocations (wgpu's own) may land at the same time.
-fn tolerance(bytes: u64) -> u64 {
+/// How far a heap's growth may differ from allocations of `bytes`: drivers round to pages, and
+/// other allocations (wgpu's own) may land at the same time. Loads judge heaps by it too.
+pub(crate) fn usage_tolerance(bytes: u64) -> u64 {
     (bytes / 50).max(4 << 20)
 }
 
@@ -98,7 +115,7 @@ pub fn verify(
             reason: "a sub-allocated buffer shares a memory block; only dedicated allocations move the heap by their size".into(),
         };
     }
-    let tol = tolerance(bytes);
+    let tol = usage_tolerance(bytes);
     let grew_by = |b: u64, a: u64| a.saturating_sub(b);
     let close = |delta: u64| delta.abs_diff(bytes) <= tol;
     let mut findings = Vec::new();
@@ -261,10 +278,7 @@ mod tests {
 
     #[test]
     fn no_witness_is_unverifiable() {
-        let none = UsageSnapshot {
-            heap_usage: None,
-            amdgpu: None,
-        };
+        let none = UsageSnapshot::empty();
         let v = verify(&table(), 0, 1 << 30, true, &none, &none);
         assert_eq!(v.word(), "unverifiable");
     }

@@ -30,8 +30,8 @@ fn new_ring(ctx: &Context, usage: Usage, slots: usize) -> Result<Ring> {
             let buffer = ctx.place(SLOT_BYTES, Placement::Auto(usage))?;
             if buffer.mapping().is_none() {
                 return Err(Error::InvalidArgument(format!(
-                    "the {usage:?} staging type {} is not host-visible",
-                    buffer.memory_type()
+                    "the {usage:?} staging buffer ({}) is not host-visible",
+                    buffer.location()
                 )));
             }
             Ok(buffer)
@@ -109,8 +109,8 @@ impl Context {
         if path == UploadPath::Mapped {
             let mapping = buffer.mapping().ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "memory type {} is not host-visible: it has no mapped upload path",
-                    buffer.memory_type()
+                    "{} is not host-visible: it has no mapped upload path",
+                    buffer.location()
                 ))
             })?;
             return Ok(mapping.write(offset, data)?);
@@ -176,7 +176,10 @@ impl Context {
             return Ok(());
         }
         if let Some(mapping) = buffer.mapping() {
-            if buffer.flags().contains(MemoryFlags::HOST_CACHED) {
+            if buffer
+                .flags()
+                .is_some_and(|f| f.contains(MemoryFlags::HOST_CACHED))
+            {
                 self.wait_idle()?;
                 mapping.read(offset, out)?;
                 return Ok(());

@@ -51,7 +51,8 @@ impl PlacedTensor {
 }
 
 impl Context {
-    /// The largest part a tensor may be placed as on this device (see [`super::split`]).
+    /// The largest part a tensor may be placed as on this device (see
+    /// [`split_into_parts`](super::split_into_parts)).
     pub fn part_limit(&self) -> PartLimit {
         let limits = self.limits();
         let mut caps = vec![
@@ -86,15 +87,15 @@ impl Context {
         // Every part goes where the first went, so the whole tensor must fit that heap. Each
         // part is only checked on its own; without this, a tensor larger than its heap would be
         // refused only by a driver that enforces heap sizes (lavapipe does not).
-        if first.is_exact() {
+        if let (Some(memory_type), Some(heap)) = (first.memory_type(), first.heap()) {
             let table = self.vulkan("placing a tensor")?.memory_table();
-            let heap_size = table.heaps.get(first.heap() as usize).map_or(0, |h| h.size);
+            let heap_size = table.heaps.get(heap as usize).map_or(0, |h| h.size);
             if bytes > heap_size {
                 return Err(PolicyError::TooLarge {
                     placement: first.placement(),
                     bytes,
-                    memory_type: first.memory_type(),
-                    heap: first.heap(),
+                    memory_type,
+                    heap,
                     heap_size,
                 }
                 .into());

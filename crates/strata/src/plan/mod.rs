@@ -30,7 +30,7 @@ mod error;
 mod options;
 mod planner;
 mod report;
-pub mod rules;
+mod rules;
 mod tensor;
 mod tier;
 
@@ -41,6 +41,9 @@ pub use error::{Attempt, PlanError};
 pub use options::{DEFAULT_SAFETY_MARGIN, PlacementCaps, PlanOptions, PlanPolicy, UnknownPolicy};
 pub use planner::{HeapPlan, Plan, PlannedTensor, plan};
 pub use report::{HeapReport, LoadReport, TensorReport};
-pub use rules::{Classification, Classifier, RuleError, TierReason, TierRule};
+pub use rules::{
+    Classification, Classifier, DEFAULT_RULES, LAYER_CONTAINERS, RuleError, TierReason, TierRule,
+    layer_of,
+};
 pub use tensor::{TensorSpec, shape_string};
 pub use tier::{BULK_CHAIN, CRITICAL_CHAIN, Tier, UnknownTier};

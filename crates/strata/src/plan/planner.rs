@@ -88,7 +88,7 @@ impl Plan {
 /// Plans where every tensor goes, without allocating anything.
 ///
 /// - [`PlanPolicy::Tiered`]: tensors are classified by the tier rules (see
-///   [`rules`](super::rules)); critical tensors are placed first, in input order, then bulk
+///   [`TierRule`](super::TierRule)); critical tensors are placed first, in input order, then bulk
 ///   tensors, in input order. Each walks its tier's chain ([`Tier::chain`]: critical `vram` →
 ///   `vram-mapped` → `host`, bulk `vram-mapped` → `vram` → `host`) and takes the first placement
 ///   that the device serves and whose heap budget and caps still have room for it. A placement the device

@@ -322,9 +322,9 @@ impl<'ctx> Recording<'ctx> {
         // Check everything first, so that a bad step leaves the recording untouched.
         for step in &steps {
             if let Some(&w) = step.workgroups.iter().find(|&&w| w > max) {
-                return Err(Error::TooLarge {
+                return Err(Error::LimitExceeded {
                     what: format!("{what}: dispatch of {:?} workgroups", step.workgroups),
-                    bytes: u64::from(w),
+                    count: u64::from(w),
                     limit_name: "max_compute_workgroups_per_dimension",
                     limit: u64::from(max),
                 });

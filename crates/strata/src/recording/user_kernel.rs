@@ -116,10 +116,10 @@ impl Context {
         }
         let storage_limit = self.device_limits().max_storage_buffers_per_shader_stage;
         if source.bindings.len() as u64 > u64::from(storage_limit) {
-            return Err(Error::TooLarge {
-                what: format!("kernel {label}: {} storage bindings", source.bindings.len()),
-                bytes: source.bindings.len() as u64,
-                limit_name: "max_storage_buffers_per_shader_stage (a count, not bytes)",
+            return Err(Error::LimitExceeded {
+                what: format!("kernel {label}: storage bindings"),
+                count: source.bindings.len() as u64,
+                limit_name: "max_storage_buffers_per_shader_stage",
                 limit: u64::from(storage_limit),
             });
         }

@@ -14,3 +14,4 @@ mod placement;
 mod quant;
 mod recording;
 mod reliability;
+mod validation;

@@ -15,7 +15,7 @@ use strata::plan::{PlanOptions, Tier, plan};
 use strata::table::{MemoryFlags, MemoryTable};
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/gguf")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gguf")
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -823,7 +823,7 @@ fn split_models_with_a_missing_or_wrong_part() {
 // ---- the planning target --------------------------------------------------------------------
 
 fn apu() -> MemoryTable {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/devices/amd-apu-radv.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/devices/amd-apu-radv.json");
     MemoryTable::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

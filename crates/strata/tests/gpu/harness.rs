@@ -1,49 +1,16 @@
-//! Shared set-up: a validated context, a logger that turns validation messages into failures,
-//! and turns that let a test run alone when it reads process-wide figures.
+//! Shared set-up: a validated context, Strata's capture of validation messages (they fail the
+//! test), and turns that let a test run alone when it reads process-wide figures.
 
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex};
 use strata::Context;
 
-/// Validation messages seen so far (the layer reports through wgpu-hal's debug messenger).
-static MESSAGES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct CaptureLogger;
-
-impl log::Log for CaptureLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let text = format!(
-            "[{}] {}: {}",
-            record.level(),
-            record.target(),
-            record.args()
-        );
-        eprintln!("{text}");
-        // The debug messenger logs from this module; its warnings and errors are the layer's.
-        if record.target().starts_with("wgpu_hal::vulkan::instance")
-            && strata::adapter::is_validation_message(&record.args().to_string())
-        {
-            if let Ok(mut messages) = MESSAGES.lock() {
-                messages.push(text);
-            }
-        }
-    }
-
-    fn flush(&self) {}
-}
-
+/// The process's logger: Strata's capture of validation-layer messages (it prints every warning
+/// and error, and keeps the layer's messages for [`assert_no_validation_messages`]).
 fn install_logger() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let _ = log::set_logger(&CaptureLogger);
-        log::set_max_level(log::LevelFilter::Warn);
-    });
+    assert!(
+        strata::validation::capture(),
+        "another logger was installed before the GPU tests' capture of validation messages"
+    );
 }
 
 fn in_ci() -> bool {
@@ -137,10 +104,7 @@ impl Drop for Gpu {
 
 /// Fails if the validation layer has said anything since the last check.
 pub(crate) fn assert_no_validation_messages() {
-    let messages: Vec<String> = MESSAGES
-        .lock()
-        .map(|mut m| m.drain(..).collect())
-        .unwrap_or_default();
+    let messages = strata::validation::take_messages();
     assert!(
         messages.is_empty(),
         "the Vulkan validation layer reported {} message(s):\n{}",

@@ -9,7 +9,7 @@ use strata::reference::quant;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data/quant")
+        .join("tests/data/quant")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(

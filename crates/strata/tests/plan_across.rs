@@ -3,13 +3,13 @@
 //! own tiers. No GPU needed.
 
 use std::path::Path;
-use strata::placement::Placement;
+use strata::Placement;
 use strata::plan::{PlanError, PlanOptions, SplitPolicy, TensorSpec, plan, plan_across};
 use strata::table::MemoryTable;
 
 fn load(file: &str) -> MemoryTable {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/devices")
+        .join("tests/devices")
         .join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

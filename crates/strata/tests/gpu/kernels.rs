@@ -2,32 +2,16 @@
 //! with outputs poisoned with NaN before every run so an element never written cannot pass.
 //!
 //! Each result is checked twice: against the reference computed on the inputs as the GPU sees
-//! them (rounded to f16/bf16), which isolates the kernel's own arithmetic (≤ 1e-5 for every
-//! dtype: accumulation is f32), and against the reference on the unrounded f32 inputs, the
-//! end-to-end tolerance of the issue (1e-5 for f32, 1e-2 for f16/bf16).
+//! them (rounded to f16/bf16), which isolates the kernel's own arithmetic
+//! (`reference::KERNEL_TOLERANCE` for every dtype: accumulation is f32), and against the
+//! reference on the unrounded f32 inputs (`reference::end_to_end_tolerance`).
 
 use crate::harness::{fresh_seed, gpu};
-use strata::kernels::{CoopConfig, GemvConfig, GemvEngine};
-use strata::reference::{self, Comparison};
-use strata::{
-    Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, MatmulShape,
-    Operand, RunOptions, Tuning,
+use strata::kernels::{
+    CoopConfig, GemvConfig, GemvEngine, KernelPath, MatmulConfig, RunOptions, Tuning,
 };
-
-const KERNEL_TOLERANCE: f64 = 1e-5;
-
-/// Against the unrounded f32 inputs. bf16 keeps 8 mantissa bits: rounding the inputs alone
-/// moves a random dot product by ~0.4% on average, and a result of only a few outputs can land
-/// past 1%, so bf16 gets 2e-2 here; the kernel's own error is held to `KERNEL_TOLERANCE` against
-/// the rounded inputs.
-fn end_to_end_tolerance(dtype: KernelDtype) -> f64 {
-    match dtype {
-        KernelDtype::F32 => 1e-5,
-        KernelDtype::F16 => 1e-2,
-        KernelDtype::Bf16 => 2e-2,
-        quantized => panic!("{quantized}: quantized kernels are tested in tests/gpu/quant.rs"),
-    }
-}
+use strata::reference::{self, Comparison, KERNEL_TOLERANCE, end_to_end_tolerance};
+use strata::{Context, Error, GemmSpec, GemvSpec, KernelDtype, Layout, MatmulShape, Operand};
 
 fn options(path: KernelPath) -> RunOptions {
     RunOptions {
@@ -443,10 +427,10 @@ fn matmul_still_works_and_matches_gemm() {
     ctx.matmul(&a_buf, &b_buf, &c_buf, shape).unwrap();
     let c = ctx.read_back::<f32>(&c_buf, m * n).unwrap();
     let cmp = reference::compare(&c, &reference::matmul(&a, &b, m, n, k));
-    assert!(cmp.passes(1e-5), "seed {seed}: {cmp:?}");
+    assert!(cmp.passes(KERNEL_TOLERANCE), "seed {seed}: {cmp:?}");
     // Explicit tiles for the edge kernel.
     let c_buf = poisoned(&ctx, m * n);
-    let config = strata::MatmulConfig {
+    let config = strata::kernels::MatmulConfig {
         bm: 32,
         bn: 32,
         bk: 8,
@@ -457,7 +441,7 @@ fn matmul_still_works_and_matches_gemm() {
         .unwrap();
     let c = ctx.read_back::<f32>(&c_buf, m * n).unwrap();
     let cmp = reference::compare(&c, &reference::matmul(&a, &b, m, n, k));
-    assert!(cmp.passes(1e-5), "seed {seed}: {cmp:?}");
+    assert!(cmp.passes(KERNEL_TOLERANCE), "seed {seed}: {cmp:?}");
 }
 
 #[test]
@@ -922,7 +906,7 @@ fn gemv_weights_larger_than_one_binding() {
     let y = ctx.read_back::<f32>(&y_buf, b * r).unwrap();
     let cmp = reference::compare(&y, &reference::gemv(&w, &x, r, c, b));
     assert!(
-        cmp.passes(1e-5),
+        cmp.passes(KERNEL_TOLERANCE),
         "{rows}x{cols} in {} parts via {} (seed {seed}): {cmp:?}",
         parts.len(),
         run.variant

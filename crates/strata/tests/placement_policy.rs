@@ -3,14 +3,14 @@
 
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
-use strata::placement::request::UNUSABLE;
-use strata::placement::{Placement, PolicyError, Usage, choose_for_size, choose_memory_type};
+use strata::placement::{PolicyError, UNUSABLE, choose_for_size, choose_memory_type};
 use strata::table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
+use strata::{Placement, Usage};
 
 const GIB: u64 = 1 << 30;
 
 fn devices_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/devices")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/devices")
 }
 
 fn load(file: &str) -> MemoryTable {

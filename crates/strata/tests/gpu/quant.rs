@@ -3,19 +3,15 @@
 //!
 //! The kernels decode every weight exactly as ggml does (the dequantization test below checks
 //! it bit for bit), so their only error is f32 summation, as for f32 weights: results are held to
-//! 1e-5 relative to the f64 reference on the dequantized weights (a dot product of k terms in f32
-//! is off by about √k·2^-24 of its magnitude, 2e-6 for k = 4096, and these shapes are smaller).
+//! `reference::KERNEL_TOLERANCE` relative to the f64 reference on the dequantized weights (a dot
+//! product of k terms in f32 is off by about √k·2^-24 of its magnitude, 2e-6 for k = 4096, and
+//! these shapes are smaller).
 //! Random blocks carry scales of every kind (zero, subnormal, negative, up to 16).
 
 use crate::harness::{fresh_seed, gpu};
-use strata::kernels::GemvConfig;
-use strata::reference::{self, quant};
-use strata::{
-    Context, Error, GemmSpec, GemvSpec, KernelDtype, KernelPath, Layout, MatmulConfig, Operand,
-    RunOptions,
-};
-
-const TOLERANCE: f64 = 1e-5;
+use strata::kernels::{GemvConfig, KernelPath, MatmulConfig, RunOptions};
+use strata::reference::{self, F16_ROUNDING_TOLERANCE, KERNEL_TOLERANCE, quant};
+use strata::{Context, Error, GemmSpec, GemvSpec, KernelDtype, Layout, Operand};
 
 /// A buffer poisoned with NaN, `n` f32 long.
 fn poisoned(ctx: &Context, n: usize) -> wgpu::Buffer {
@@ -68,7 +64,7 @@ fn check_gemv(
     let y = ctx.read_back::<f32>(&y_buf, batch * rows).expect("read y");
     let cmp = reference::compare(&y, &reference::gemv(&w, &x, rows, cols, batch));
     assert!(
-        cmp.passes(TOLERANCE),
+        cmp.passes(KERNEL_TOLERANCE),
         "gemv {rows}x{cols} {dtype} batch {batch} in {} part(s) via {} (seed {seed}): {cmp:?}",
         parts.len(),
         run.variant
@@ -223,7 +219,7 @@ fn quantized_gemv_row_parts() {
         let y = ctx.read_back::<f32>(&y_buf, batch * rows).unwrap();
         let cmp = reference::compare(&y, &reference::gemv(&w, &x, rows, cols, batch));
         assert!(
-            cmp.passes(TOLERANCE),
+            cmp.passes(KERNEL_TOLERANCE),
             "{dtype} in {} aligned parts via {} (seed {seed}): {cmp:?}",
             parts.len(),
             run.variant
@@ -388,9 +384,9 @@ fn quantized_gemm_matches_the_reference() {
             let cmp =
                 reference::compare(&got, &reference::matmul_nt(&a_values, &b_deq, mu, nu, ku));
             let tolerance = if run.variant.contains("/f16/") {
-                1e-2
+                F16_ROUNDING_TOLERANCE
             } else {
-                TOLERANCE
+                KERNEL_TOLERANCE
             };
             assert!(
                 cmp.passes(tolerance),
@@ -497,7 +493,7 @@ fn quantized_gemv_in_a_replayed_recording() {
                 &reference::gemv(w, &xv, rows as usize, cols as usize, 1),
             );
             assert!(
-                cmp.passes(TOLERANCE),
+                cmp.passes(KERNEL_TOLERANCE),
                 "{dtype} round {round} (seed {seed}): {cmp:?}"
             );
         }

@@ -14,9 +14,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use strata::placement::{PlaceOptions, PolicyError, UploadPath, choose_memory_type};
+use strata::load::LoadOptions;
+use strata::model::{Dtype, Model};
+use strata::placement::{PolicyError, UploadPath, choose_memory_type};
 use strata::plan::{Attempt, PlanError, PlanOptions, PlanPolicy};
-use strata::{Context, Dtype, Error, LoadOptions, MatmulShape, Model, Placement, Usage};
+use strata::{Context, Error, MatmulShape, PlaceOptions, Placement, Usage};
 
 /// Placed buffers alive now, after the GPU has released what was dropped.
 fn live(ctx: &Context) -> (u64, u64) {
@@ -236,7 +238,7 @@ fn worker(ctx: &Context, placements: &[Placement], seed: u64, rounds: u32) -> Wo
         let c = ctx.read_back::<f32>(&c_buf, m * n).expect("read back C");
         let cmp = strata::reference::compare(&c, &strata::reference::matmul(&a, &b, m, n, k));
         assert!(
-            cmp.passes(1e-5),
+            cmp.passes(strata::reference::KERNEL_TOLERANCE),
             "seed {seed} round {round}: {m}x{k}x{n}: {cmp:?}"
         );
         work.matmuls += 1;
@@ -391,7 +393,7 @@ fn a_destroyed_embedded_device_gives_errors_not_panics() {
     let adapters = strata::adapter::list_adapters(&instance, backends);
     let adapter = strata::adapter::choose_adapter(
         adapters,
-        &strata::AdapterSelector::Default,
+        &strata::adapter::AdapterSelector::Default,
         wgpu::PowerPreference::HighPerformance,
         backends,
     )

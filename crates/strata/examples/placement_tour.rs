@@ -7,9 +7,9 @@
 //! cargo run --example placement_tour
 //! ```
 
-use strata::placement::{UploadPath, UsageSnapshot, Verification, describe_memory_type, verify};
+use strata::placement::{UploadPath, describe_memory_type};
 use strata::table::human_bytes;
-use strata::{Context, Error, Placement, Usage};
+use strata::{Context, Error, PlaceOptions, Placement, Usage};
 
 /// 32 MiB: large enough for a dedicated allocation, so the heap grows by exactly this much.
 const BYTES: u64 = 32 << 20;
@@ -36,10 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let data: Vec<u8> = (0..BYTES).map(|i| (i % 251) as u8).collect();
     for placement in placements {
-        // Heap usage before and after the allocation: the proof of placement.
-        let before = usage_now(&ctx);
-        let buffer = match ctx.place(BYTES, placement) {
-            Ok(buffer) => buffer,
+        // Placed with its proof: heap usage (and amdgpu's counters) before and after.
+        let proved = match ctx.place_proved(BYTES, &PlaceOptions::new(placement)) {
+            Ok(proved) => proved,
             // The device has no memory type for this placement, or is not Vulkan: a typed
             // error (its message goes on to print the device's table; one line is enough here).
             Err(e @ (Error::Placement(_) | Error::NeedsVulkan { .. })) => {
@@ -52,11 +51,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Err(e) => return Err(e.into()),
         };
-        let after = usage_now(&ctx);
+        let buffer = &proved.buffer;
 
         // Write a pattern by the buffer's upload path, read it back, compare.
-        ctx.write_placed(&buffer, 0, &data)?;
-        if ctx.read_placed(&buffer, 0, buffer.bytes())? != data {
+        ctx.write_placed(buffer, 0, &data)?;
+        if ctx.read_placed(buffer, 0, buffer.bytes())? != data {
             return Err(
                 format!("{placement}: the bytes read back differ from those written").into(),
             );
@@ -90,23 +89,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 UploadPath::Staging => "through a staging buffer and a GPU copy",
             },
         );
-        if let (Some((table, before)), Some((_, after))) = (&before, &after) {
-            let verdict = verify(table, buffer.heap(), BYTES, placed.dedicated, before, after);
-            let why = match &verdict {
-                Verification::Verified { witness } => witness,
-                Verification::Mismatch { detail } => detail,
-                Verification::Unverifiable { reason } => reason,
-            };
-            println!("  proof: {}: {why}", verdict.word());
-        }
+        let verdict = &proved.verification;
+        println!("  proof: {}: {}", verdict.word(), verdict.detail());
     }
     Ok(())
-}
-
-/// The memory table and every usage witness now (`None` off Vulkan).
-fn usage_now(ctx: &Context) -> Option<(strata::MemoryTable, UsageSnapshot)> {
-    let table = ctx.vulkan("proof of placement").ok()?.memory_table();
-    let info = ctx.adapter_info();
-    let snapshot = UsageSnapshot::take(&table, (info.vendor, info.device));
-    Some((table, snapshot))
 }

@@ -5,19 +5,20 @@ use proptest::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
-use strata::placement::{Placement, PolicyError, Usage, choose_memory_type};
+use strata::placement::{PolicyError, choose_memory_type};
 use strata::plan::{
     Attempt, Limit, PlacementCaps, Plan, PlanError, PlanOptions, PlanPolicy, RuleError, TensorSpec,
     Tier, TierRule, host_heaps, parse_bytes, plan, usable_budget, usable_cap, vram_heaps,
 };
 use strata::table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
+use strata::{Placement, Usage};
 
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
 
 fn load(file: &str) -> MemoryTable {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/devices")
+        .join("tests/devices")
         .join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

@@ -9,7 +9,8 @@
 use strata::load::LoadOptions;
 use strata::model::{Dtype, Model, write_safetensors};
 use strata::plan::{PlacementCaps, PlanOptions, plan};
-use strata::{Context, Error, MemoryTable};
+use strata::table::MemoryTable;
+use strata::{Context, Error};
 
 /// The memory table of an AMD APU under RADV, as `strata info --json` recorded it.
 const APU_TABLE: &str = include_str!("../tests/devices/amd-apu-radv.json");

@@ -13,11 +13,10 @@
 //! ```
 
 use std::time::Instant;
-use strata::placement::PlaceOptions;
-use strata::reference::{compare, encode, random_f32, round_to};
+use strata::reference::{CHAIN_TOLERANCE, compare, encode, random_f32, round_to};
 use strata::{
-    Access, Context, GemvSpec, KernelDtype, KernelSource, PlacedTensor, Placement, Usage,
-    UserKernel,
+    Access, Context, GemvSpec, KernelDtype, KernelSource, PlaceOptions, PlacedTensor, Placement,
+    Usage, UserKernel,
 };
 
 /// Layers, model width and MLP width: small enough for a CPU driver (a 7B model has 32 layers
@@ -264,7 +263,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let got: Vec<f32> = token.read_vec(&output)?;
     let expected = cpu_token(&layers, &x0);
     let cmp = compare(&got, &expected);
-    if !cmp.passes(1e-4) {
+    if !cmp.passes(CHAIN_TOLERANCE) {
         return Err(format!("the first token differs from the CPU: {cmp:?}").into());
     }
 

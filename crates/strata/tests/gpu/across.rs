@@ -143,7 +143,10 @@ fn the_decode_loop_split_across_two_contexts_matches_the_cpu() {
         seed,
     )
     .unwrap();
-    assert!(figures.rel_error < 1e-3, "{figures:?}");
+    assert!(
+        figures.rel_error <= strata::reference::CHAIN_TOLERANCE,
+        "{figures:?}"
+    );
     assert_eq!(figures.tokens, 2);
     assert_eq!(figures.kernel_ms_per_device.len(), 2);
 }
