@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the GGUF test fixtures in crates/strata/tests/data/gguf/ with the Python `gguf` package (the
+"""Writes the GGUF test fixtures in tests/data/gguf/ with the Python `gguf` package (the
 reference implementation of GGUF, maintained with llama.cpp), and records what that package
-reads back from them (and its table of ggml block sizes) in crates/strata/tests/data/gguf/fixtures.json. crates/strata/tests/gguf.rs checks that Strata reads
+reads back from them (and its table of ggml block sizes) in tests/data/gguf/fixtures.json. tests/gguf.rs checks that Strata reads
 every file the same way.
 
 The committed files are the fixtures: tests need no network. To regenerate them:

@@ -26,7 +26,7 @@ BLOCK = 64 << 20
 
 
 def gemma_27b():
-    """Gemma 3 27B's tensors, bf16 (~54 GB), as crates/strata/tests/plan.rs models them."""
+    """Gemma 3 27B's tensors, bf16 (~54 GB), as tests/plan.rs models them."""
     layers, h, inter, heads, kv, hd, vocab = 62, 5376, 21504, 32, 16, 128, 262_208
     q, k = heads * hd, kv * hd
     out = [("model.embed_tokens.weight", [vocab, h])]

@@ -1,18 +1,18 @@
 #!/usr/bin/env python3
-"""Writes the fixtures that crates/strata/tests/quant.rs checks Strata's CPU reference against.
+"""Writes the fixtures that tests/quant.rs checks Strata's CPU reference against.
 
 Strata's `reference::quant` decodes ggml's quantized blocks on the CPU. So that it is not only
 checked against itself, the expected values here come from the `gguf` Python package
 (llama.cpp's own GGUF library, `pip install gguf numpy`): for every type,
 
-  crates/strata/tests/data/quant/<type>.blocks   random valid blocks (random bits, finite f16 scales of every
+  tests/data/quant/<type>.blocks   random valid blocks (random bits, finite f16 scales of every
                                    kind: ordinary, zero, subnormal, negative, large)
-  crates/strata/tests/data/quant/<type>.values   gguf.quants.dequantize of those blocks, little-endian f32
+  tests/data/quant/<type>.values   gguf.quants.dequantize of those blocks, little-endian f32
 
 and for the types the package can quantize (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0),
 
-  crates/strata/tests/data/quant/<type>.input      f32 values (random, plus zero, constant and one-hot blocks)
-  crates/strata/tests/data/quant/<type>.quantized  gguf.quants.quantize of them, raw blocks
+  tests/data/quant/<type>.input      f32 values (random, plus zero, constant and one-hot blocks)
+  tests/data/quant/<type>.quantized  gguf.quants.quantize of them, raw blocks
 
 Deterministic (fixed seeds): rerunning it rewrites the same bytes. Run from the repository root:
     python3 scripts/quant-fixtures.py

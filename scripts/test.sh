@@ -15,7 +15,7 @@ cargo test -p strata --features gles --test gles
 # (`strata::validation::messages_in`, through `strata-validation-scan`; it ignores the known false
 # positive of Debian 12's old layer). The GPU test `validation::the_capture_hears_the_validation_layer`
 # makes the layer speak on purpose and fails if that detector misses it.
-for file in crates/strata/examples/*.rs; do
+for file in examples/*.rs; do
   example="$(basename "$file" .rs)"
   echo "== example $example"
   log="$(mktemp)"

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use strata::model::{Dtype, GgmlType, GgufArray, GgufValue, GgufWriter};
 use strata::table::MemoryTable;
 
-/// The memory tables recorded from real devices (`crates/strata/tests/devices/`), by
+/// The memory tables recorded from real devices (`tests/devices/`), by
 /// short name: `lavapipe`, `apu` (AMD APU on RADV), `h100`, `no-rebar` (a consumer NVIDIA card
 /// without resizable BAR).
 pub const RECORDED_TABLES: [(&str, &str); 4] = [

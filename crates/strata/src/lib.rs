@@ -57,7 +57,7 @@
 //! | [`shaders`] | the WGSL sources of the kernels |
 //!
 //! `docs/ARCHITECTURE.md` describes the layers, the data paths and the unsafe invariants;
-//! `crates/strata/examples/` holds complete programs.
+//! `examples/` holds complete programs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

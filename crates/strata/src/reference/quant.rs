@@ -4,7 +4,7 @@
 //! [`dequantize`] follows `dequantize_row_*` in llama.cpp's `ggml/src/ggml-quants.c` operation
 //! for operation, in f32, without fused multiply-adds (as the `gguf` Python package computes it
 //! with numpy, and as ggml does when its compiler does not contract `a*b - c`). So it is bit-exact
-//! against `gguf.quants.dequantize`, which `crates/strata/tests/quant.rs` checks on fixtures that package wrote
+//! against `gguf.quants.dequantize`, which `tests/quant.rs` checks on fixtures that package wrote
 //! (`scripts/quant-fixtures.py`).
 //!
 //! [`quantize`] is ggml's reference quantizer (`quantize_row_*_ref`) for `Q4_0` … `Q8_0` (also

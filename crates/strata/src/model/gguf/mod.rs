@@ -9,7 +9,7 @@
 //! typed values and tensor infos); this reader is a few hundred lines, bounds every read, checks
 //! every count against the bytes left before allocating, and reports each failure as a
 //! [`ModelError`](super::ModelError) naming the file and tensor. `strata-fuzz gguf_header`
-//! fuzzes it; `crates/strata/tests/gguf.rs` checks it against files the Python `gguf` package wrote.
+//! fuzzes it; `tests/gguf.rs` checks it against files the Python `gguf` package wrote.
 
 mod cursor;
 mod header;
