@@ -18,7 +18,7 @@ import numpy as np
 from gguf import GGUFReader, GGUFValueType, GGUFWriter
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType as Q
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "crates" / "strata" / "tests" / "data" / "gguf"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "gguf"
 
 
 def raw(rng, qtype, shape):

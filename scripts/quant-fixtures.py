@@ -30,7 +30,7 @@ try:
 except ImportError:
     sys.exit("needs the gguf package: pip install gguf numpy")
 
-OUT = os.path.join("crates", "strata", "tests", "data", "quant")
+OUT = os.path.join("tests", "data", "quant")
 
 # name, type, block bytes, block elements, byte offsets of the f16 fields, blocks to write
 TYPES = [
