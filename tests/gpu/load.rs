@@ -256,7 +256,9 @@ fn only_vram_that_cannot_fit_fails_before_allocating() {
         .heap;
     let in_use = table.heaps[heap as usize].usage.unwrap_or(0);
     options.safety_margin = 0.0;
-    options.caps.set(Placement::Vram, Some(in_use + (600 << 10)));
+    options
+        .caps
+        .set(Placement::Vram, Some(in_use + (600 << 10)));
     match ctx.plan_for(&model, &options) {
         Err(Error::Plan(PlanError::DoesNotFit { tensor, .. })) => assert_eq!(tensor, "w2"),
         other => panic!("expected DoesNotFit, got {other:?}"),

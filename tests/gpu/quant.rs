@@ -62,9 +62,13 @@ fn check_gemv(
         .gemv_with(&parts, &x_buf, &y_buf, spec, options)
         .unwrap_or_else(|e| panic!("gemv {spec:?} (seed {seed}): {e}"));
     let y = ctx.read_back::<f32>(&y_buf, batch * rows).expect("read y");
-    let cmp = reference::compare(&y, &reference::gemv(&w, &x, rows, cols, batch));
+    let exact = reference::gemv(&w, &x, rows, cols, batch);
+    let cmp = reference::compare(&y, &exact);
+    let abs = |v: &[f32]| v.iter().map(|a| a.abs()).collect::<Vec<f32>>();
+    let magnitude = reference::gemv(&abs(&w), &abs(&x), rows, cols, batch);
     assert!(
-        cmp.passes(KERNEL_TOLERANCE),
+        cmp.passes(KERNEL_TOLERANCE)
+            || reference::within_f32_sum_bound(&y, &exact, &magnitude, cols),
         "gemv {rows}x{cols} {dtype} batch {batch} in {} part(s) via {} (seed {seed}): {cmp:?}",
         parts.len(),
         run.variant

@@ -166,6 +166,20 @@ impl Comparison {
     }
 }
 
+/// `true` when every output is within the error bound of an f32 sum of `terms` products:
+/// |out − exact| ≤ terms·2⁻²⁴·Σ|products| (+ the rounding of the output itself), `magnitude`
+/// holding each output's Σ|products|. A result of a few outputs whose terms cancel can miss a
+/// relative tolerance meant for many outputs while every output is as close as f32 sums allow.
+pub fn within_f32_sum_bound(out: &[f32], exact: &[f64], magnitude: &[f64], terms: usize) -> bool {
+    let gamma = terms.max(1) as f64 * 2f64.powi(-24);
+    out.len() == exact.len()
+        && exact.len() == magnitude.len()
+        && out.iter().zip(exact).zip(magnitude).all(|((&o, &e), &m)| {
+            let o = f64::from(o);
+            o.is_finite() && (o - e).abs() <= gamma * m + e.abs() * 2f64.powi(-24)
+        })
+}
+
 /// Compares `out` with `reference` element by element. Lengths must match; a length mismatch
 /// counts the missing elements as non-finite so it can never pass.
 pub fn compare(out: &[f32], reference: &[f64]) -> Comparison {
