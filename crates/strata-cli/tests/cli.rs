@@ -765,3 +765,75 @@ fn matmul_and_bench_take_quantized_weights() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn plan_across_two_recorded_devices_splits_the_layers() {
+    let dir = TempDir::new("plan-split");
+    let model = dir.path("model.safetensors");
+    write_model(&model);
+    let h100 = device_table("nvidia-h100-vulkan");
+    let out = strata(&[
+        "plan",
+        model.to_str().unwrap(),
+        "--device-table",
+        h100.to_str().unwrap(),
+        "--device-table",
+        h100.to_str().unwrap(),
+        "--split",
+        "2,1",
+        "--json",
+    ]);
+    let doc = json(&out);
+    let devices = doc.as_array().expect("one document per device");
+    assert_eq!(devices.len(), 2);
+    assert_eq!(devices[0]["layers"]["start"], 0);
+    assert_eq!(devices[0]["layers"]["end"], 2);
+    assert_eq!(devices[1]["layers"]["start"], 2);
+    let tensors: usize = devices
+        .iter()
+        .map(|d| d["tensors"].as_array().map_or(0, |t| t.len()))
+        .sum();
+    assert_eq!(tensors, 15, "every tensor on exactly one device");
+    let text = text(
+        &strata(&[
+            "plan",
+            model.to_str().unwrap(),
+            "--device-table",
+            h100.to_str().unwrap(),
+            "--device-table",
+            h100.to_str().unwrap(),
+        ])
+        .stdout,
+    );
+    assert!(
+        text.contains("across 2 devices") && text.contains("device 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn load_across_two_contexts_verifies_on_each() {
+    // Adapter 0 (the one `adapter()` found) twice: names can hold commas, indices cannot.
+    let Some(_adapter) = adapter() else { return };
+    let dir = TempDir::new("load-split");
+    let model = dir.path("model.safetensors");
+    write_model(&model);
+    let devices = "0,0".to_string();
+    let doc = json(&strata_gpu(&[
+        "load",
+        model.to_str().unwrap(),
+        "--devices",
+        &devices,
+        "--split",
+        "1,1",
+        "--verify",
+        "--json",
+    ]));
+    let devices = doc.as_array().expect("one document per device");
+    assert_eq!(devices.len(), 2);
+    for d in devices {
+        let tensors = d["tensors"].as_array().unwrap();
+        assert!(!tensors.is_empty());
+        assert!(tensors.iter().all(|t| t["verified"] == true), "{d}");
+    }
+}

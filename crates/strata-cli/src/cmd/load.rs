@@ -126,8 +126,78 @@ fn progress_bar(verify: bool) -> Option<impl Fn(LoadProgress) + Send + Sync + 's
     })
 }
 
+/// `strata load --devices A,B,...`: the model split across the devices, each share loaded
+/// (and verified) on its own device; on any failure everything is released on every device.
+fn run_split(args: &Args) -> anyhow::Result<ExitCode> {
+    let plan_args = &args.plan;
+    let model = plan_args.open_model()?;
+    let contexts = plan_args.device_contexts()?;
+    let options = plan_args.options();
+    let tables = contexts
+        .iter()
+        .map(|c| Ok(c.vulkan("loading a split")?.memory_table()))
+        .collect::<strata::Result<Vec<_>>>()?;
+    let split = strata::plan::plan_across(
+        &model.to_specs(),
+        &tables,
+        &options,
+        &plan_args.split_policy(),
+    )
+    .with_context(|| format!("planning {}", model.path().display()))?;
+    let load_options = LoadOptions {
+        verify: args.verify,
+        tuning: args.tuning(),
+        ..LoadOptions::default()
+    };
+    let refs: Vec<&strata::Context> = contexts.iter().collect();
+    let loaded = strata::load::load_across(&refs, &model, &split, &load_options)
+        .with_context(|| format!("loading {}", model.path().display()))?;
+    let reports: Vec<strata::plan::LoadReport> =
+        loaded.iter().map(|l| l.report().clone()).collect();
+    let names: Vec<String> = contexts.iter().map(|c| c.adapter_info().name).collect();
+    super::split::print_reports(
+        &model,
+        &names,
+        options.policy,
+        &split,
+        &reports,
+        plan_args.json,
+        "loaded",
+    )?;
+    let mut failed = false;
+    for (device, part) in loaded.iter().enumerate() {
+        let mismatched = part.mismatched();
+        if !mismatched.is_empty() {
+            eprintln!(
+                "error: device {device}: {} tensor(s) read back differ from the file: {}",
+                mismatched.len(),
+                mismatched.join(", ")
+            );
+            failed = true;
+        }
+        for heap in &part.report().heaps {
+            if heap.verification.as_deref() == Some("mismatch") {
+                eprintln!(
+                    "error: device {device}: heap {} usage did not move as planned: {}",
+                    heap.index,
+                    heap.verification_detail.as_deref().unwrap_or("")
+                );
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// Runs `strata load`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.plan.devices.len() > 1 {
+        return run_split(&args);
+    }
     let plan_args = &args.plan;
     let model = plan_args.open_model()?;
     let ctx = plan_args.adapter.context()?;

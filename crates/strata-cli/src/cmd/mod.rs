@@ -9,3 +9,4 @@ pub mod info;
 pub mod load;
 pub mod matmul;
 pub mod plan;
+mod split;

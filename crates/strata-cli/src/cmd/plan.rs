@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use strata::load::LoadTimings;
 use strata::model::{Model, ModelFormat};
 use strata::plan::{
-    DEFAULT_SAFETY_MARGIN, LoadReport, PlacementCaps, PlanOptions, PlanPolicy, TierRule,
-    parse_bytes,
+    DEFAULT_SAFETY_MARGIN, LoadReport, PlacementCaps, PlanOptions, PlanPolicy, SplitPolicy,
+    TierRule, parse_bytes, plan_across,
 };
 use strata::table::{MemoryTable, human_bytes};
 
@@ -49,6 +49,14 @@ pub struct PlanArgs {
     /// Fraction of each heap's budget left unplanned, in [0, 1).
     #[arg(long, default_value_t = DEFAULT_SAFETY_MARGIN, value_name = "F")]
     pub safety_margin: f64,
+    /// Split the model across these adapters (indices or names, e.g. `0,1`): contiguous layer
+    /// ranges, one per device, each planned into its own tiers (see `--split`).
+    #[arg(long, value_delimiter = ',', value_name = "ADAPTERS")]
+    pub devices: Vec<String>,
+    /// Shares of the layers per device for a split, e.g. `3,1` (default: in proportion to each
+    /// device's usable device-local budget).
+    #[arg(long, value_delimiter = ',', value_name = "WEIGHTS")]
+    pub split: Vec<f64>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -72,6 +80,30 @@ impl PlanArgs {
         }
     }
 
+    /// How layers are shared among devices.
+    pub fn split_policy(&self) -> SplitPolicy {
+        if self.split.is_empty() {
+            SplitPolicy::ByBudget
+        } else {
+            SplitPolicy::Ratio(self.split.clone())
+        }
+    }
+
+    /// Contexts on the `--devices` adapters, in order.
+    pub fn device_contexts(&self) -> anyhow::Result<Vec<strata::Context>> {
+        Ok(self
+            .devices
+            .iter()
+            .map(|d| {
+                AdapterArgs {
+                    adapter: Some(d.clone()),
+                    validation: self.adapter.validation,
+                }
+                .context()
+            })
+            .collect::<strata::Result<Vec<_>>>()?)
+    }
+
     /// Opens the model (errors name the file and the tensor).
     pub fn open_model(&self) -> anyhow::Result<Model> {
         Ok(Model::open(&self.model)?)
@@ -84,9 +116,10 @@ pub struct Args {
     #[command(flatten)]
     plan: PlanArgs,
     /// Plan for a recorded memory table instead of the adapter at hand: a `strata info --json`
-    /// document (its first adapter with a table) or its `memory` object.
+    /// document (its first adapter with a table) or its `memory` object. Repeat it to plan a
+    /// split across several recorded devices (see `--split`).
     #[arg(long, value_name = "TABLE.json")]
-    device_table: Option<PathBuf>,
+    device_table: Vec<PathBuf>,
 }
 
 /// `strata plan --json` and `strata load --json`: the shared report, with what it is about.
@@ -155,18 +188,56 @@ pub fn describe_model(model: &Model) -> String {
     line
 }
 
+/// Reads a recorded memory table.
+fn read_table(path: &std::path::Path) -> anyhow::Result<MemoryTable> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the device table {}", path.display()))?;
+    MemoryTable::from_json(&text).with_context(|| format!("the device table {}", path.display()))
+}
+
 /// Runs `strata plan`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan_args = &args.plan;
     let model = plan_args.open_model()?;
     let options = plan_args.options();
     let planning = || format!("planning {}", model.path().display());
-    let (plan, device) = match &args.device_table {
+    if args.device_table.len() > 1 || plan_args.devices.len() > 1 {
+        let (tables, names): (Vec<MemoryTable>, Vec<String>) = if args.device_table.len() > 1 {
+            let tables = args
+                .device_table
+                .iter()
+                .map(|p| read_table(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let names = args
+                .device_table
+                .iter()
+                .map(|p| format!("recorded table {}", p.display()))
+                .collect();
+            (tables, names)
+        } else {
+            let contexts = plan_args.device_contexts()?;
+            let tables = contexts
+                .iter()
+                .map(|c| Ok(c.vulkan("planning a split")?.memory_table()))
+                .collect::<strata::Result<Vec<_>>>()?;
+            (
+                tables,
+                contexts.iter().map(|c| c.adapter_info().name).collect(),
+            )
+        };
+        let split = plan_across(
+            &model.to_specs(),
+            &tables,
+            &options,
+            &plan_args.split_policy(),
+        )
+        .with_context(planning)?;
+        super::split::print_split(&model, &names, options.policy, &split, plan_args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (plan, device) = match args.device_table.first() {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the device table {}", path.display()))?;
-            let table = MemoryTable::from_json(&text)
-                .with_context(|| format!("the device table {}", path.display()))?;
+            let table = read_table(path)?;
             let plan =
                 strata::plan::plan(&model.to_specs(), &table, &options).with_context(planning)?;
             (plan, format!("recorded table {}", path.display()))
