@@ -1,7 +1,8 @@
 //! `strata load`: plan a model for the adapter at hand and carry the plan out, optionally
 //! reading every tensor back to verify it; report where the time went.
 
-use super::plan::{Document, PlanArgs, describe_model};
+use super::document::{Document, describe_model};
+use super::plan::PlanArgs;
 use crate::common::print_json;
 use anyhow::Context as _;
 use std::io::IsTerminal;

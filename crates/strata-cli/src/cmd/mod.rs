@@ -4,6 +4,7 @@ pub mod alloc;
 pub mod bench;
 mod bench_plot;
 mod bench_report;
+mod document;
 pub mod gemv;
 pub mod info;
 pub mod load;

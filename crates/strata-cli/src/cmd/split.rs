@@ -1,7 +1,7 @@
 //! `strata plan` and `strata load` across several devices: each device's share of a split
 //! plan, its layers, and its own report.
 
-use super::plan::{Document, describe_model};
+use super::document::{Document, describe_model};
 use crate::common::print_json;
 use serde::Serialize;
 use strata::model::Model;
