@@ -56,6 +56,8 @@ pub struct Replay {
     pub(crate) buffers: Vec<wgpu::Buffer>,
     /// The device runs Vulkan (where a destroyed buffer can be seen before submitting).
     pub(crate) vulkan: bool,
+    /// Long recordings are submitted in chunks (Vulkan GPUs; see [`Replay::chunks`]).
+    pub(crate) chunked: bool,
 }
 
 /// One prepared command.
@@ -243,7 +245,11 @@ impl Replay {
             .into_iter()
             .collect::<Option<_>>()
             .ok_or_else(|| Error::InvalidArgument(format!("{label}: a data area is missing")))?;
-        let vulkan = ctx.adapter_info().backend == wgpu::Backend::Vulkan;
+        let info = ctx.adapter_info();
+        let vulkan = info.backend == wgpu::Backend::Vulkan;
+        // A CPU driver runs the work on the CPU that encodes it: nothing to overlap, and its
+        // submissions wait for the ones before, so it takes one command buffer.
+        let chunked = vulkan && info.device_type != wgpu::DeviceType::Cpu;
         let first = commands
             .iter()
             .position(|c| matches!(c, Command::Dispatch { .. }));
@@ -267,6 +273,7 @@ impl Replay {
             results_fresh: false,
             buffers,
             vulkan,
+            chunked,
         })
     }
 
@@ -426,12 +433,13 @@ impl Replay {
     }
 
     /// Where submissions cut the commands into command buffers: the GPU starts on the first few
-    /// ops while the CPU encodes the rest (chunks of 8, 16, 32, ... commands). Only on Vulkan,
-    /// where every buffer can first be checked to be alive, so that a destroyed buffer fails
-    /// the submission before any part of it runs; elsewhere one command buffer.
+    /// ops while the CPU encodes the rest (chunks of 8, 16, 32, ... commands). Only on Vulkan
+    /// GPUs, where every buffer can first be checked to be alive, so that a destroyed buffer
+    /// fails the submission before any part of it runs; elsewhere (and on CPU drivers) one
+    /// command buffer.
     pub(crate) fn chunks(&self) -> Vec<Range<usize>> {
         let n = self.commands.len();
-        if !self.vulkan || n <= FIRST_CHUNK * 2 {
+        if !self.chunked || n <= FIRST_CHUNK * 2 {
             return std::iter::once(0..n).collect();
         }
         let mut chunks = Vec::new();
