@@ -23,23 +23,54 @@
 //! - The first call here loads the loader once more and keeps that handle forever, so that the
 //!   loader library itself stays resident even when an application drops every instance.
 //!
-//! Devices are still destroyed whenever their last handle goes (inside wgpu); the loader
-//! serializes `vkCreateDevice` and `vkDestroyDevice` with its own lock.
+//! - A context Strata created drops its device while holding the same turn ([`Turn`]), so that
+//!   no device is destroyed while another is created or destroyed. A device kept alive by
+//!   buffers the application still holds is destroyed when the last of them goes, outside it.
 
 use ash::vk;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 
-/// The process-wide lock of [`serialized`].
-static LOADER_LOCK: Mutex<()> = Mutex::new(());
+/// Whether some thread holds the process-wide [`Turn`], and the wait for it to be given back.
+static BUSY: Mutex<bool> = Mutex::new(false);
+static FREED: Condvar = Condvar::new();
 
-/// Runs `f` while no other thread of this process runs a [`serialized`] call: creating an
-/// instance, opening a device, or listing the installed layers.
-///
-/// A panic inside `f` does not poison the lock for later calls (the lock guards no data).
-pub fn serialized<T>(f: impl FnOnce() -> T) -> T {
-    let _turn = LOADER_LOCK
+/// The process-wide turn of [`serialized`], held as a value: while it lives, no other thread
+/// creates an instance, opens a device or destroys one through Strata. Unlike a mutex guard it
+/// may be held across the drops of several values (a context holds it while its device
+/// goes) and is `Send`. Not re-entrant: a thread holding it must not ask for it again.
+#[derive(Debug)]
+pub struct Turn(());
+
+/// Waits for the process-wide [`Turn`] and takes it.
+pub fn turn() -> Turn {
+    // The flag is the only data; a panic elsewhere cannot leave it inconsistent.
+    let mut busy = BUSY
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    while *busy {
+        busy = FREED
+            .wait(busy)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+    *busy = true;
+    Turn(())
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        *BUSY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        FREED.notify_one();
+    }
+}
+
+/// Runs `f` while no other thread of this process holds the [`Turn`]: creating an instance,
+/// opening or destroying a device, or listing the installed layers.
+///
+/// A panic inside `f` gives the turn back (it guards no data).
+pub fn serialized<T>(f: impl FnOnce() -> T) -> T {
+    let _turn = turn();
     f()
 }
 
@@ -110,6 +141,21 @@ mod tests {
         let caught = std::panic::catch_unwind(|| serialized(|| panic!("inside")));
         assert!(caught.is_err());
         assert_eq!(serialized(|| 7), 7);
+    }
+
+    #[test]
+    fn a_held_turn_keeps_other_threads_out_until_dropped() {
+        let held = turn();
+        let entered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&entered);
+        let other = std::thread::spawn(move || {
+            serialized(|| flag.store(true, std::sync::atomic::Ordering::SeqCst))
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!entered.load(std::sync::atomic::Ordering::SeqCst));
+        drop(held);
+        other.join().unwrap();
+        assert!(entered.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]

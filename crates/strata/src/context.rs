@@ -48,6 +48,26 @@ pub struct Context {
     pub(crate) limits: wgpu::Limits,
     pub(crate) features: wgpu::Features,
     pub(crate) created_by_strata: bool,
+    /// Declared last, so dropped last: holds the process-wide turn while the fields above
+    /// drop (see the `Drop` impl).
+    pub(crate) teardown: Teardown,
+}
+
+/// The process-wide turn ([`strata_vk::loader::Turn`]) a context takes when it is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Teardown(Option<strata_vk::loader::Turn>);
+
+impl Drop for Context {
+    /// A context Strata created waits for its GPU work, then takes the process-wide turn, which
+    /// its `teardown` field (dropped after every other field) gives back: the device, when this
+    /// context holds its last handle, is destroyed while no other thread creates or destroys
+    /// one (see [`strata_vk::loader`]). A device handed in by the application is left to it.
+    fn drop(&mut self) {
+        if self.created_by_strata {
+            let _ = self.gpu.device.poll(wgpu::PollType::wait_indefinitely());
+            self.teardown.0 = Some(strata_vk::loader::turn());
+        }
+    }
 }
 
 impl Context {
@@ -118,6 +138,7 @@ impl Context {
             adapter,
             instance,
             created_by_strata,
+            teardown: Teardown::default(),
         })
     }
 
