@@ -68,17 +68,23 @@ const BYTES_IN_FLIGHT: f64 = 32.0;
 
 /// The quantized GEMV parameters for `batch` vectors of `dtype` weights with rows of `cols`:
 /// the table's threads (fewer when a row has fewer chunks than threads × chunks in flight, so
-/// no thread idles), 2 rows per workgroup for batch 1 and 4 above (each x vector read serves
-/// every row), and enough chunks in flight for about 32 bytes of weight data per thread.
-/// Not measured on a GPU yet; `strata gemv --threads --rows-per-group --unroll` overrides it.
+/// no thread idles), rows per workgroup, and as many chunks in flight as fit in 32 bytes of
+/// weight data per thread (at least one). Rows: 4 above batch 1 (each x vector read serves every row); at
+/// batch 1, 1 for the 256-element super-block types (K-quants) and 4 for the 32-element block
+/// types, the best of 27 thread/row/unroll settings on an H200 at 4096×14336 (2026-12-02:
+/// q4_K 48.3 µs and q5_K 51.0 with 1 row against 55.4 and 60.5 with 2; q4_0 25.3 with 4
+/// against 27.1; BENCHMARKS.md). `strata gemv --threads --rows-per-group --unroll` overrides it.
 pub fn quant_gemv_config(tuning: &Tuning, batch: u32, dtype: KernelDtype, cols: u32) -> GemvConfig {
-    let rows = if batch <= 1 { 2 } else { 4 };
+    let rows = match (batch, dtype.block_elements()) {
+        (0 | 1, 256) => 1,
+        _ => 4,
+    };
     let chunk_bytes = match layout(dtype) {
         Some(l) => dtype.bytes() as f64 / f64::from(l.chunks),
         None => 16.0,
     };
     let unroll = (BYTES_IN_FLIGHT / (f64::from(rows) * chunk_bytes))
-        .round()
+        .floor()
         .clamp(1.0, 8.0) as u32;
     let chunks = chunks_per_row(dtype, cols);
     let floor = tuning
@@ -285,12 +291,12 @@ mod tests {
         let t = tuning(256, 32);
         // 4096x14336 Q4_K: 56 blocks of 8 chunks = 448 chunks a row.
         let c = quant_gemv_config(&t, 1, KernelDtype::Q4K, 14336);
-        assert_eq!((c.rows, c.unroll), (2, 1));
+        assert_eq!((c.rows, c.unroll), (1, 1));
         assert!(c.threads * c.unroll <= 448 && c.threads >= 64, "{c:?}");
         assert_eq!(c.max_subgroups, c.threads / 32);
-        // Q4_0 chunks are 4.5 bytes: more of them in flight.
+        // Q4_0 chunks are 4.5 bytes: 4 rows of one chunk each in flight.
         let c = quant_gemv_config(&t, 1, KernelDtype::Q4_0, 14336);
-        assert_eq!((c.rows, c.unroll), (2, 4));
+        assert_eq!((c.rows, c.unroll), (4, 1));
         assert_eq!(c.threads, 256);
         // A row of one block keeps the floor of 64 threads.
         let c = quant_gemv_config(&t, 8, KernelDtype::Q6K, 256);
