@@ -68,24 +68,32 @@ const BYTES_IN_FLIGHT: f64 = 32.0;
 
 /// The quantized GEMV parameters for `batch` vectors of `dtype` weights with rows of `cols`:
 /// the table's threads (fewer when a row has fewer chunks than threads × chunks in flight, so
-/// no thread idles), rows per workgroup, and as many chunks in flight as fit in 32 bytes of
-/// weight data per thread (at least one). Rows: 4 above batch 1 (each x vector read serves every row); at
-/// batch 1, 1 for the 256-element super-block types (K-quants) and 4 for the 32-element block
-/// types, the best of 27 thread/row/unroll settings on an H200 at 4096×14336 (2026-12-02:
-/// q4_K 48.3 µs and q5_K 51.0 with 1 row against 55.4 and 60.5 with 2; q4_0 25.3 with 4
-/// against 27.1; BENCHMARKS.md). `strata gemv --threads --rows-per-group --unroll` overrides it.
+/// no thread idles), rows per workgroup and chunks in flight. Above batch 1: 4 rows (each x
+/// vector read serves every row), chunks in flight for about 32 bytes of weight data per
+/// thread. At batch 1: 1 row for the K-quants but Q6_K, 2 for Q6_K, 4 for the 32-element block
+/// types, and chunks in flight rounded down. These are the best of 27 thread/row/unroll
+/// settings on an H200 at 4096×14336 (2026-12-02: q4_K 48.3 µs and q5_K 51.0 with 1 row
+/// against 55.4 and 60.5 with 2; q4_0 25.3 with 4 rows and 1 chunk against 27.2 with 2; Q6_K
+/// 30.5 with 2 rows against 33.1 with 1; BENCHMARKS.md). `strata gemv --threads
+/// --rows-per-group --unroll` overrides it.
 pub fn quant_gemv_config(tuning: &Tuning, batch: u32, dtype: KernelDtype, cols: u32) -> GemvConfig {
-    let rows = match (batch, dtype.block_elements()) {
-        (0 | 1, 256) => 1,
+    let rows = match (batch, dtype) {
+        (2.., _) => 4,
+        (_, KernelDtype::Q6K) => 2,
+        (_, d) if d.block_elements() == 256 => 1,
         _ => 4,
     };
     let chunk_bytes = match layout(dtype) {
         Some(l) => dtype.bytes() as f64 / f64::from(l.chunks),
         None => 16.0,
     };
-    let unroll = (BYTES_IN_FLIGHT / (f64::from(rows) * chunk_bytes))
-        .floor()
-        .clamp(1.0, 8.0) as u32;
+    let in_flight = BYTES_IN_FLIGHT / (f64::from(rows) * chunk_bytes);
+    let unroll = if batch <= 1 {
+        in_flight.floor()
+    } else {
+        in_flight.round()
+    }
+    .clamp(1.0, 8.0) as u32;
     let chunks = chunks_per_row(dtype, cols);
     let floor = tuning
         .min_subgroup
