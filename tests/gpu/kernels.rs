@@ -179,6 +179,21 @@ fn coop_gemm_every_tile_configuration_dtype_layout_and_split() {
     tiles.sort_by_key(|t| t.to_string());
     tiles.dedup();
     let Some(coop) = ctx.cooperative_gemm() else {
+        let offered = ctx
+            .adapter()
+            .cooperative_matrix_properties()
+            .iter()
+            .any(|p| {
+                (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+                    && p.ab_type == wgpu::CooperativeScalarType::F16
+                    && p.cr_type == wgpu::CooperativeScalarType::F32
+            });
+        if offered {
+            eprintln!(
+                "\n!!!!!!!! the adapter offers 16x16x16 f16 cooperative matrices but this context \
+                 does not use them: the cooperative-matrix GEMM is NOT checked here !!!!!!!!\n"
+            );
+        }
         eprintln!(
             "coop_gemm_every_tile_configuration_dtype_layout_and_split: no cooperative matrices \
              on this device; checking that asking for them is refused"
