@@ -5,7 +5,6 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use strata::model::{
     GgmlType, GgufArray, GgufValue, GgufWriter, Model, ModelError, ModelFormat, TensorType,
     parse_gguf,
@@ -13,34 +12,18 @@ use strata::model::{
 use strata::placement::{PartLimit, split_into_parts};
 use strata::plan::{PlanOptions, Tier, plan};
 use strata::table::{MemoryFlags, MemoryTable};
+use tempfile::TempDir;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gguf")
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("strata-gguf-{}-{n}-{label}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp_dir(label: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("strata-gguf-{label}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn fixtures() -> Value {
@@ -295,7 +278,7 @@ fn split_models_open_from_any_part_and_from_their_directory() {
     }
 
     // A directory of one split model opens it; written by Strata's writer this time.
-    let dir = TempDir::new("split-dir");
+    let dir = temp_dir("split-dir");
     let data = vec![7u8; 4 * 144];
     let norm = vec![1u8; 4 * 256];
     let writer = GgufWriter::new()
@@ -303,14 +286,14 @@ fn split_models_open_from_any_part_and_from_their_directory() {
         .tensor("blk.0.attn_q.weight", GgmlType::Q4_K, [4, 256], &data)
         .tensor("blk.0.attn_norm.weight", GgmlType::F32, [256], &norm)
         .tensor("blk.1.attn_q.weight", GgmlType::Q4_K, [4, 256], &data);
-    let parts = writer.write_split(dir.path("m"), 2).unwrap();
-    assert_eq!(parts[1], dir.path("m-00002-of-00002.gguf"));
-    let model = Model::open(&dir.0).unwrap();
+    let parts = writer.write_split(dir.path().join("m"), 2).unwrap();
+    assert_eq!(parts[1], dir.path().join("m-00002-of-00002.gguf"));
+    let model = Model::open(dir.path()).unwrap();
     assert_eq!((model.shards().len(), model.tensors().len()), (2, 3));
     assert_eq!(model.gguf_metadata().unwrap().architecture(), Some("llama"));
     // A second model in the directory makes it ambiguous.
-    writer.write(dir.path("other.gguf")).unwrap();
-    let error = Model::open(&dir.0).unwrap_err();
+    writer.write(dir.path().join("other.gguf")).unwrap();
+    let error = Model::open(dir.path()).unwrap_err();
     assert!(matches!(error, ModelError::SeveralModels { .. }), "{error}");
 }
 
@@ -389,8 +372,8 @@ const Q4_K: u32 = 12;
 /// Writes `bytes` as `name` in a fresh directory and opens it as a model: every failure must
 /// name the file (checked here) and be the variant the caller expects.
 fn open_bad(name: &str, bytes: &[u8]) -> ModelError {
-    let dir = TempDir::new("bad");
-    let path = dir.path(name);
+    let dir = temp_dir("bad");
+    let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
     let error = Model::open(&path).expect_err("a bad file must not open");
     let text = error.to_string();
@@ -420,9 +403,9 @@ fn a_valid_raw_file_opens() {
         .tensor("a", &[8], F32, 0)
         .tensor("b", &[256, 1], Q4_K, 32)
         .data(32 + 144);
-    let dir = TempDir::new("ok");
-    std::fs::write(dir.path("ok.gguf"), raw.bytes()).unwrap();
-    let model = Model::open(dir.path("ok.gguf")).unwrap();
+    let dir = temp_dir("ok");
+    std::fs::write(dir.path().join("ok.gguf"), raw.bytes()).unwrap();
+    let model = Model::open(dir.path().join("ok.gguf")).unwrap();
     assert_eq!(model.tensors().len(), 2);
     assert_eq!(model.data_section_bytes(), 32 + 144);
 }
@@ -758,13 +741,13 @@ fn other_bad_headers() {
 
 #[test]
 fn split_models_with_a_missing_or_wrong_part() {
-    let dir = TempDir::new("split-bad");
+    let dir = temp_dir("split-bad");
     let data = vec![3u8; 144];
     let writer = GgufWriter::new()
         .tensor("blk.0.w", GgmlType::Q4_K, [1, 256], &data)
         .tensor("blk.1.w", GgmlType::Q4_K, [1, 256], &data)
         .tensor("blk.2.w", GgmlType::Q4_K, [1, 256], &data);
-    let parts = writer.write_split(dir.path("m"), 3).unwrap();
+    let parts = writer.write_split(dir.path().join("m"), 3).unwrap();
     assert!(Model::open(&parts[2]).is_ok());
 
     std::fs::remove_file(&parts[1]).unwrap();
@@ -795,14 +778,14 @@ fn split_models_with_a_missing_or_wrong_part() {
     );
 
     // A part opened under another name.
-    let lone = dir.path("lone.gguf");
+    let lone = dir.path().join("lone.gguf");
     std::fs::copy(&parts[2], &lone).unwrap();
     let error = Model::open(&lone).unwrap_err();
     assert!(matches!(error, ModelError::SplitMismatch { .. }), "{error}");
     assert!(error.to_string().contains("lone.gguf"), "{error}");
 
     // Parts that disagree on the tensor count.
-    let dir = TempDir::new("split-count");
+    let dir = temp_dir("split-count");
     let a = GgufWriter::new()
         .metadata("split.no", 0u16)
         .metadata("split.count", 2u16)
@@ -813,9 +796,9 @@ fn split_models_with_a_missing_or_wrong_part() {
         .metadata("split.count", 2u16)
         .metadata("split.tensors.count", 3i32)
         .tensor("b", GgmlType::Q4_K, [1, 256], &data);
-    a.write(dir.path("x-00001-of-00002.gguf")).unwrap();
-    b.write(dir.path("x-00002-of-00002.gguf")).unwrap();
-    let error = Model::open(dir.path("x-00001-of-00002.gguf")).unwrap_err();
+    a.write(dir.path().join("x-00001-of-00002.gguf")).unwrap();
+    b.write(dir.path().join("x-00002-of-00002.gguf")).unwrap();
+    let error = Model::open(dir.path().join("x-00001-of-00002.gguf")).unwrap_err();
     assert!(matches!(error, ModelError::SplitMismatch { .. }), "{error}");
     assert!(error.to_string().contains("hold 2 tensors"), "{error}");
 }
@@ -894,8 +877,8 @@ fn a_27b_q4_k_m_gguf_plans_on_the_recorded_apu_device_local_first() {
     }
     // The header for real, the ~16 GB of data as a hole: a sparse file, mapped but never read.
     let (header, data_len) = writer.header_bytes().unwrap();
-    let dir = TempDir::new("27b");
-    let path = dir.path("gemma-2-27b-Q4_K_M.gguf");
+    let dir = temp_dir("27b");
+    let path = dir.path().join("gemma-2-27b-Q4_K_M.gguf");
     std::fs::write(&path, &header).unwrap();
     std::fs::OpenOptions::new()
         .write(true)

@@ -6,37 +6,18 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use strata::model::{
     Dtype, INDEX_FILE_NAME, Model, ModelError, ModelIndex, parse_header, write_safetensors,
     write_sharded,
 };
+use tempfile::TempDir;
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "strata-model-files-{}-{n}-{label}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp_dir(label: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("strata-model-files-{label}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A tensor to write: (name, dtype, shape, data).
@@ -112,10 +93,10 @@ fn assert_holds(model: &Model, written: &[&Tensor]) {
 
 #[test]
 fn single_file_round_trips_every_dtype() {
-    let dir = TempDir::new("single");
+    let dir = temp_dir("single");
     let mut rng = StdRng::seed_from_u64(1);
     let tensors = many_tensors(&mut rng, "model", 200);
-    let path = dir.path("model.safetensors");
+    let path = dir.path().join("model.safetensors");
     write_safetensors(&path, &tensors).unwrap();
 
     let written: Vec<&Tensor> = tensors.iter().collect();
@@ -124,7 +105,7 @@ fn single_file_round_trips_every_dtype() {
     assert_eq!(by_file.shards().len(), 1);
     assert_eq!(by_file.path(), path);
 
-    let by_dir = Model::open(&dir.0).unwrap();
+    let by_dir = Model::open(dir.path()).unwrap();
     assert_holds(&by_dir, &written);
 
     // The safetensors crate's own reader agrees on every tensor.
@@ -143,20 +124,25 @@ fn single_file_round_trips_every_dtype() {
 
 #[test]
 fn sharded_model_round_trips() {
-    let dir = TempDir::new("sharded");
+    let dir = temp_dir("sharded");
     let mut rng = StdRng::seed_from_u64(2);
     let shards: Vec<Vec<Tensor>> = (0..3)
         .map(|s| many_tensors(&mut rng, &format!("shard{s}"), 40))
         .collect();
-    let index = write_sharded(&dir.0, &shards).unwrap();
-    assert_eq!(index, dir.path(INDEX_FILE_NAME));
+    let index = write_sharded(dir.path(), &shards).unwrap();
+    assert_eq!(index, dir.path().join(INDEX_FILE_NAME));
 
     let written: Vec<&Tensor> = shards.iter().flatten().collect();
-    for model in [Model::open(&index).unwrap(), Model::open(&dir.0).unwrap()] {
+    for model in [
+        Model::open(&index).unwrap(),
+        Model::open(dir.path()).unwrap(),
+    ] {
         assert_holds(&model, &written);
         assert_eq!(model.shards().len(), 3);
         for (s, shard) in shards.iter().enumerate() {
-            let expected = dir.path(&format!("model-{:05}-of-00003.safetensors", s + 1));
+            let expected = dir
+                .path()
+                .join(format!("model-{:05}-of-00003.safetensors", s + 1));
             assert_eq!(model.shards()[s].path(), expected);
             for (name, ..) in shard {
                 assert_eq!(model.tensor(name).unwrap().shard, s);
@@ -167,9 +153,9 @@ fn sharded_model_round_trips() {
 
 #[test]
 fn tensor_data_refuses_a_foreign_tensor() {
-    let dir = TempDir::new("foreign");
+    let dir = temp_dir("foreign");
     let mut rng = StdRng::seed_from_u64(3);
-    let path = dir.path("a.safetensors");
+    let path = dir.path().join("a.safetensors");
     write_safetensors(&path, &many_tensors(&mut rng, "m", 4)).unwrap();
     let model = Model::open(&path).unwrap();
     let mut info = model.tensors()[0].clone();
@@ -181,8 +167,8 @@ fn tensor_data_refuses_a_foreign_tensor() {
 
 #[test]
 fn writer_checks_its_input() {
-    let dir = TempDir::new("writer");
-    let path = dir.path("w.safetensors");
+    let dir = temp_dir("writer");
+    let path = dir.path().join("w.safetensors");
     let short = [("w", Dtype::F32, vec![2, 2], vec![0u8; 15])];
     let err = write_safetensors(&path, &short).unwrap_err();
     assert!(
@@ -202,7 +188,7 @@ fn writer_checks_its_input() {
     ];
     let err = write_safetensors(&path, &twice).unwrap_err();
     assert!(matches!(err, ModelError::DuplicateTensor { .. }), "{err}");
-    let err = write_sharded(&dir.0, &[&twice[..1], &twice[1..]]).unwrap_err();
+    let err = write_sharded(dir.path(), &[&twice[..1], &twice[1..]]).unwrap_err();
     assert!(matches!(err, ModelError::DuplicateTensor { .. }), "{err}");
     assert!(!path.exists());
 }
@@ -219,7 +205,7 @@ fn raw_file(header: &str, data: &[u8]) -> Vec<u8> {
 
 /// Writes a file of raw bytes into `dir` and opens it as a model, expecting an error.
 fn open_raw(dir: &TempDir, bytes: &[u8]) -> (PathBuf, ModelError) {
-    let path = dir.path("bad.safetensors");
+    let path = dir.path().join("bad.safetensors");
     std::fs::write(&path, bytes).unwrap();
     let err = Model::open(&path).expect_err("a corrupt file must not open");
     (path, err)
@@ -255,8 +241,8 @@ fn two_tensors(a: (u64, u64), b: (u64, u64), b_len: u64) -> String {
 
 #[test]
 fn missing_file() {
-    let dir = TempDir::new("missing");
-    let path = dir.path("nothing.safetensors");
+    let dir = temp_dir("missing");
+    let path = dir.path().join("nothing.safetensors");
     let err = Model::open(&path).unwrap_err();
     assert!(matches!(err, ModelError::MissingFile { .. }), "{err}");
     assert_names(&err, &path, None);
@@ -264,18 +250,18 @@ fn missing_file() {
 
 #[test]
 fn directory_without_a_model() {
-    let dir = TempDir::new("empty-dir");
-    let err = Model::open(&dir.0).unwrap_err();
+    let dir = temp_dir("empty-dir");
+    let err = Model::open(dir.path()).unwrap_err();
     assert!(
         matches!(err, ModelError::NoModelInDirectory { .. }),
         "{err}"
     );
-    assert_names(&err, &dir.0, None);
+    assert_names(&err, dir.path(), None);
 }
 
 #[test]
 fn truncated_before_the_header_length() {
-    let dir = TempDir::new("truncated");
+    let dir = temp_dir("truncated");
     for len in 0..8 {
         let (path, err) = open_raw(&dir, &[0u8; 8][..len]);
         assert!(
@@ -288,7 +274,7 @@ fn truncated_before_the_header_length() {
 
 #[test]
 fn header_length_beyond_the_file() {
-    let dir = TempDir::new("beyond");
+    let dir = temp_dir("beyond");
     let whole = raw_file(
         r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#,
         &[7],
@@ -315,7 +301,7 @@ fn header_too_large() {
 
 #[test]
 fn invalid_header_json() {
-    let dir = TempDir::new("json");
+    let dir = temp_dir("json");
     for header in [
         r#"{"t": {"dtype""#,
         "[1, 2]",
@@ -337,7 +323,7 @@ fn invalid_header_json() {
 
 #[test]
 fn invalid_tensor_entry() {
-    let dir = TempDir::new("entry");
+    let dir = temp_dir("entry");
     for entry in [
         r#"{"dtype":"U8","shape":[1]}"#,
         r#"{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}"#,
@@ -355,7 +341,7 @@ fn invalid_tensor_entry() {
 
 #[test]
 fn unknown_dtype() {
-    let dir = TempDir::new("dtype");
+    let dir = temp_dir("dtype");
     let header = r#"{"w":{"dtype":"Q4_K","shape":[2],"data_offsets":[0,2]}}"#;
     let (path, err) = open_raw(&dir, &raw_file(header, &[0, 0]));
     assert!(
@@ -368,7 +354,7 @@ fn unknown_dtype() {
 
 #[test]
 fn offsets_out_of_range() {
-    let dir = TempDir::new("range");
+    let dir = temp_dir("range");
     // End past the data (what a file truncated inside its data looks like).
     let (path, err) = open_raw(&dir, &raw_file(&two_tensors((0, 2), (2, 6), 4), &[0; 5]));
     assert!(
@@ -399,9 +385,9 @@ fn offsets_out_of_range() {
 
 #[test]
 fn truncated_inside_the_data() {
-    let dir = TempDir::new("truncated-data");
+    let dir = temp_dir("truncated-data");
     let mut rng = StdRng::seed_from_u64(4);
-    let path = dir.path("model.safetensors");
+    let path = dir.path().join("model.safetensors");
     write_safetensors(&path, &many_tensors(&mut rng, "m", 10)).unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.truncate(bytes.len() - 1);
@@ -412,7 +398,7 @@ fn truncated_inside_the_data() {
 
 #[test]
 fn overlapping_offsets() {
-    let dir = TempDir::new("overlap");
+    let dir = temp_dir("overlap");
     let (path, err) = open_raw(&dir, &raw_file(&two_tensors((0, 4), (2, 6), 4), &[0; 6]));
     assert!(
         matches!(&err, ModelError::OverlappingTensors { tensor, other, .. } if tensor == "b" && other == "a"),
@@ -424,7 +410,7 @@ fn overlapping_offsets() {
 
 #[test]
 fn gaps_and_trailing_bytes() {
-    let dir = TempDir::new("gap");
+    let dir = temp_dir("gap");
     let (path, err) = open_raw(&dir, &raw_file(&two_tensors((0, 2), (3, 5), 2), &[0; 5]));
     assert!(
         matches!(
@@ -455,7 +441,7 @@ fn gaps_and_trailing_bytes() {
 
 #[test]
 fn shape_and_offsets_disagree() {
-    let dir = TempDir::new("size");
+    let dir = temp_dir("size");
     let header = r#"{"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}}"#;
     let (path, err) = open_raw(&dir, &raw_file(header, &[0; 20]));
     assert!(
@@ -481,7 +467,7 @@ fn shape_and_offsets_disagree() {
 
 #[test]
 fn shape_overflow() {
-    let dir = TempDir::new("overflow");
+    let dir = temp_dir("overflow");
     for shape in ["[4294967296,4294967296]", "[2305843009213693952]"] {
         let header = format!(r#"{{"big":{{"dtype":"F64","shape":{shape},"data_offsets":[0,8]}}}}"#);
         let (path, err) = open_raw(&dir, &raw_file(&header, &[0; 8]));
@@ -495,7 +481,7 @@ fn shape_overflow() {
 
 #[test]
 fn duplicate_tensor_in_one_file() {
-    let dir = TempDir::new("dup-file");
+    let dir = temp_dir("dup-file");
     let entry = r#"{"dtype":"U8","shape":[1],"data_offsets":[0,1]}"#;
     let (path, err) = open_raw(
         &dir,
@@ -512,7 +498,7 @@ fn two_shards(dir: &TempDir) -> PathBuf {
         ("b", Dtype::U8, vec![1], vec![3]),
     ];
     let two = vec![("c", Dtype::I16, vec![1], vec![4u8, 5])];
-    write_sharded(&dir.0, &[one, two]).unwrap()
+    write_sharded(dir.path(), &[one, two]).unwrap()
 }
 
 const SHARD_1: &str = "model-00001-of-00002.safetensors";
@@ -529,9 +515,9 @@ fn write_index(path: &Path, weight_map: &[(&str, &str)]) {
 
 #[test]
 fn sharded_index_names_a_missing_shard() {
-    let dir = TempDir::new("missing-shard");
+    let dir = temp_dir("missing-shard");
     let index = two_shards(&dir);
-    std::fs::remove_file(dir.path(SHARD_2)).unwrap();
+    std::fs::remove_file(dir.path().join(SHARD_2)).unwrap();
     let err = Model::open(&index).unwrap_err();
     assert!(
         matches!(&err, ModelError::MissingShard { shard, tensor, .. } if shard.ends_with(SHARD_2) && tensor == "c"),
@@ -543,7 +529,7 @@ fn sharded_index_names_a_missing_shard() {
 
 #[test]
 fn sharded_index_maps_a_tensor_to_the_wrong_shard() {
-    let dir = TempDir::new("wrong-shard");
+    let dir = temp_dir("wrong-shard");
     let index = two_shards(&dir);
     write_index(&index, &[("a", SHARD_1), ("b", SHARD_2), ("c", SHARD_2)]);
     let err = Model::open(&index).unwrap_err();
@@ -572,7 +558,7 @@ fn sharded_index_maps_a_tensor_to_the_wrong_shard() {
 
 #[test]
 fn sharded_shard_holds_an_unlisted_tensor() {
-    let dir = TempDir::new("unlisted");
+    let dir = temp_dir("unlisted");
     let index = two_shards(&dir);
     write_index(&index, &[("a", SHARD_1), ("c", SHARD_2)]);
     let err = Model::open(&index).unwrap_err();
@@ -586,11 +572,11 @@ fn sharded_shard_holds_an_unlisted_tensor() {
 
 #[test]
 fn sharded_duplicate_tensor_across_shards() {
-    let dir = TempDir::new("dup-shards");
+    let dir = temp_dir("dup-shards");
     let index = two_shards(&dir);
     // Shard 2 now holds `a` too.
     write_safetensors(
-        dir.path(SHARD_2),
+        dir.path().join(SHARD_2),
         &[
             ("a", Dtype::U8, vec![1], vec![9u8]),
             ("c", Dtype::I16, vec![1], vec![4, 5]),
@@ -609,9 +595,9 @@ fn sharded_duplicate_tensor_across_shards() {
 
 #[test]
 fn sharded_corrupt_shard_names_the_shard() {
-    let dir = TempDir::new("corrupt-shard");
+    let dir = temp_dir("corrupt-shard");
     let index = two_shards(&dir);
-    std::fs::write(dir.path(SHARD_2), [1u8, 2, 3]).unwrap();
+    std::fs::write(dir.path().join(SHARD_2), [1u8, 2, 3]).unwrap();
     let err = Model::open(&index).unwrap_err();
     assert!(matches!(err, ModelError::Truncated { .. }), "{err}");
     assert_names(&err, Path::new(SHARD_2), None);
@@ -619,7 +605,7 @@ fn sharded_corrupt_shard_names_the_shard() {
 
 #[test]
 fn invalid_index_json() {
-    let dir = TempDir::new("index-json");
+    let dir = temp_dir("index-json");
     let index = two_shards(&dir);
     let cases = [
         r#"{"weight_map": {"a": "#.to_string(),
@@ -766,8 +752,8 @@ fn fuzz_index_json_never_panics() {
 #[test]
 fn fuzz_open_on_disk_never_panics() {
     // The same sweep through `Model::open`, i.e. through the memory map (fewer cases: files).
-    let dir = TempDir::new("fuzz-open");
-    let path = dir.path("f.safetensors");
+    let dir = temp_dir("fuzz-open");
+    let path = dir.path().join("f.safetensors");
     let mut rng = StdRng::seed_from_u64(9);
     let valid = small_valid_file(&mut rng);
     for len in 0..=valid.len() {

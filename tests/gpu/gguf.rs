@@ -7,38 +7,19 @@
 use crate::harness::{fresh_seed, gpu};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use strata::Context;
 use strata::load::{LoadOptions, LoadedModel};
 use strata::model::{Dtype, GgmlType, GgufWriter, Model, write_safetensors};
 use strata::plan::PlanOptions;
+use tempfile::TempDir;
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "strata-gpu-gguf-{}-{n}-{label}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp_dir(label: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("strata-gpu-gguf-{label}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn random(rng: &mut StdRng, len: u64) -> Vec<u8> {
@@ -77,7 +58,7 @@ fn every_ggml_type_loads_as_bytes_and_a_large_q4_k_tensor_splits_at_whole_rows()
     let Some(ctx) = gpu() else { return };
     let seed = fresh_seed("every_ggml_type_loads_as_bytes");
     let mut rng = StdRng::seed_from_u64(seed);
-    let dir = TempDir::new("types");
+    let dir = temp_dir("types");
 
     // One tensor of every ggml type, three rows of two blocks each.
     let data: Vec<Vec<u8>> = GgmlType::ALL
@@ -100,7 +81,7 @@ fn every_ggml_type_loads_as_bytes_and_a_large_q4_k_tensor_splits_at_whole_rows()
         );
     }
     writer = writer.tensor("blk.0.empty.weight", GgmlType::Q6_K, [0, 256], &[]);
-    let path = dir.path("types.gguf");
+    let path = dir.path().join("types.gguf");
     writer.write(&path).unwrap();
     drop(writer);
 
@@ -146,7 +127,7 @@ fn every_ggml_type_loads_as_bytes_and_a_large_q4_k_tensor_splits_at_whole_rows()
 fn split_models_and_the_gguf_packages_files_load_and_verify() {
     let Some(ctx) = gpu() else { return };
     let mut rng = StdRng::seed_from_u64(fresh_seed("split_models_load_and_verify"));
-    let dir = TempDir::new("split");
+    let dir = temp_dir("split");
     let q4 = random(&mut rng, 8 * 144);
     let q8 = random(&mut rng, 8 * 34);
     let norm = random(&mut rng, 4 * 256);
@@ -172,7 +153,7 @@ fn split_models_and_the_gguf_packages_files_load_and_verify() {
                 &q8,
             );
     }
-    let parts = writer.write_split(dir.path("model"), 3).unwrap();
+    let parts = writer.write_split(dir.path().join("model"), 3).unwrap();
     let loaded = load_verified(&ctx, &parts[1]);
     assert_eq!(loaded.len(), 18);
     let q = loaded.get("blk.5.attn_q.weight").unwrap();
@@ -189,7 +170,7 @@ fn split_models_and_the_gguf_packages_files_load_and_verify() {
 fn gguf_and_safetensors_of_the_same_bytes_load_alike() {
     let Some(ctx) = gpu() else { return };
     let mut rng = StdRng::seed_from_u64(fresh_seed("gguf_and_safetensors_load_alike"));
-    let dir = TempDir::new("same-bytes");
+    let dir = temp_dir("same-bytes");
     // 16 tensors of 2 MiB each: as q8_0 rows in GGUF, as U8 rows of the same bytes in
     // safetensors.
     let row = 34 * 64; // 64 q8_0 blocks
@@ -204,11 +185,11 @@ fn gguf_and_safetensors_of_the_same_bytes_load_alike() {
         gguf = gguf.tensor(name.clone(), GgmlType::Q8_0, [rows, 64 * 32], data);
         st.push((name, Dtype::U8, vec![rows, row as u64], data.clone()));
     }
-    gguf.write(dir.path("m.gguf")).unwrap();
-    write_safetensors(dir.path("m.safetensors"), &st).unwrap();
+    gguf.write(dir.path().join("m.gguf")).unwrap();
+    write_safetensors(dir.path().join("m.safetensors"), &st).unwrap();
 
-    let a = load_verified(&ctx, &dir.path("m.gguf"));
-    let b = load_verified(&ctx, &dir.path("m.safetensors"));
+    let a = load_verified(&ctx, &dir.path().join("m.gguf"));
+    let b = load_verified(&ctx, &dir.path().join("m.safetensors"));
     assert_eq!(a.total_bytes(), b.total_bytes());
     for (x, y) in a.tensors().iter().zip(b.tensors()) {
         // Bytes and row parts alike; where each landed follows its own plan (load_verified

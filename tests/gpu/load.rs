@@ -9,39 +9,21 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use strata::load::{LoadError, LoadOptions, LoadPhase, LoadTuning, UploadChoice};
 use strata::model::{Dtype, Model, write_safetensors, write_sharded};
 use strata::placement::UploadPath;
 use strata::plan::{PlanError, PlanOptions, PlanPolicy, plan};
 use strata::table::{MemoryFlags, MemoryTable};
 use strata::{Context, Error, Placement};
+use tempfile::TempDir;
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "strata-gpu-load-{}-{n}-{label}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp_dir(label: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("strata-gpu-load-{label}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A tensor to write: (name, dtype, shape, data).
@@ -110,8 +92,8 @@ fn a_generated_model_loads_and_verifies_with_a_split_tensor() {
     let Some(ctx) = gpu() else { return };
     let seed = fresh_seed("a_generated_model_loads_and_verifies_with_a_split_tensor");
     let mut rng = StdRng::seed_from_u64(seed);
-    let dir = TempDir::new("single");
-    let path = dir.path("model.safetensors");
+    let dir = temp_dir("single");
+    let path = dir.path().join("model.safetensors");
 
     // 300 small tensors, an empty one, a norm, and ~140 MB of F32 rows: over lavapipe's
     // 128 MiB binding limit, so split into parts (on bigger GPUs it may stay whole).
@@ -210,11 +192,11 @@ fn a_generated_model_loads_and_verifies_with_a_split_tensor() {
 fn a_sharded_model_loads_and_verifies() {
     let Some(ctx) = gpu() else { return };
     let mut rng = StdRng::seed_from_u64(fresh_seed("a_sharded_model_loads_and_verifies"));
-    let dir = TempDir::new("sharded");
+    let dir = temp_dir("sharded");
     let shards: Vec<Vec<Tensor>> = (0..3)
         .map(|s| small_tensors(&mut rng, &format!("s{s}."), 40))
         .collect();
-    let index = write_sharded(dir.path("model"), &shards).unwrap();
+    let index = write_sharded(dir.path().join("model"), &shards).unwrap();
     let loaded = load_verified(&ctx, &index);
     assert_eq!(loaded.len(), 120);
     for shard in &shards {
@@ -227,7 +209,7 @@ fn a_sharded_model_loads_and_verifies() {
         );
     }
     // The directory opens the same model.
-    assert_eq!(load_verified(&ctx, &dir.path("model")).len(), 120);
+    assert_eq!(load_verified(&ctx, &dir.path().join("model")).len(), 120);
 }
 
 #[test]
@@ -237,8 +219,8 @@ fn only_vram_that_cannot_fit_fails_before_allocating() {
     let mut rng = StdRng::seed_from_u64(fresh_seed(
         "only_vram_that_cannot_fit_fails_before_allocating",
     ));
-    let dir = TempDir::new("only-vram");
-    let path = dir.path("model.safetensors");
+    let dir = temp_dir("only-vram");
+    let path = dir.path().join("model.safetensors");
     let tensors: Vec<Tensor> = (0..4)
         .map(|i| tensor(&mut rng, &format!("w{i}"), Dtype::F32, &[256, 256]))
         .collect();
@@ -272,15 +254,15 @@ fn plans_that_do_not_match_are_refused_before_allocating() {
     let mut rng = StdRng::seed_from_u64(fresh_seed(
         "plans_that_do_not_match_are_refused_before_allocating",
     ));
-    let dir = TempDir::new("mismatch");
+    let dir = temp_dir("mismatch");
     let small = small_tensors(&mut rng, "", 20);
-    write_safetensors(dir.path("a.safetensors"), &small).unwrap();
+    write_safetensors(dir.path().join("a.safetensors"), &small).unwrap();
     let mut bigger = small.clone();
     bigger.push(tensor(&mut rng, "extra.weight", Dtype::F16, &[64, 64]));
-    write_safetensors(dir.path("b.safetensors"), &bigger).unwrap();
+    write_safetensors(dir.path().join("b.safetensors"), &bigger).unwrap();
     let (a, b) = (
-        Model::open(dir.path("a.safetensors")).unwrap(),
-        Model::open(dir.path("b.safetensors")).unwrap(),
+        Model::open(dir.path().join("a.safetensors")).unwrap(),
+        Model::open(dir.path().join("b.safetensors")).unwrap(),
     );
     let start = live(&ctx);
 
@@ -311,8 +293,8 @@ fn a_cancelled_load_releases_everything_it_placed() {
     let Some(ctx) = gpu() else { return };
     let mut rng =
         StdRng::seed_from_u64(fresh_seed("a_cancelled_load_releases_everything_it_placed"));
-    let dir = TempDir::new("cancel");
-    let path = dir.path("model.safetensors");
+    let dir = temp_dir("cancel");
+    let path = dir.path().join("model.safetensors");
     let mut tensors = small_tensors(&mut rng, "", 50);
     // Two tensors over the dedicated-allocation threshold, so both kinds of memory are freed.
     tensors.push(tensor(&mut rng, "big.a", Dtype::U8, &[40 << 20]));
@@ -355,7 +337,7 @@ fn a_cancelled_load_releases_everything_it_placed() {
 /// A model of `count` tensors of `rows × 1000` f32 (some over the dedicated-allocation
 /// threshold, one odd-sized), written to `dir`.
 fn mixed_model(rng: &mut StdRng, dir: &TempDir) -> PathBuf {
-    let path = dir.path("model.safetensors");
+    let path = dir.path().join("model.safetensors");
     let mut tensors = small_tensors(rng, "", 40);
     for (i, rows) in [9000u64, 500, 12_000, 3].into_iter().enumerate() {
         tensors.push(tensor(
@@ -376,7 +358,7 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
     let mut rng = StdRng::seed_from_u64(fresh_seed(
         "every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went",
     ));
-    let dir = TempDir::new("tuning");
+    let dir = temp_dir("tuning");
     let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
     let plan = ctx.plan_for(&model, &PlanOptions::default()).unwrap();
     let start = live(&ctx);
@@ -533,7 +515,7 @@ fn a_load_cancelled_while_verifying_releases_everything() {
     let mut rng = StdRng::seed_from_u64(fresh_seed(
         "a_load_cancelled_while_verifying_releases_everything",
     ));
-    let dir = TempDir::new("cancel-verify");
+    let dir = temp_dir("cancel-verify");
     let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
     let plan = ctx.plan_for(&model, &PlanOptions::default()).unwrap();
     let start = live(&ctx);
@@ -577,7 +559,7 @@ fn a_load_with_the_vram_heap_capped_puts_every_tensor_where_its_plan_says() {
     let mut rng = StdRng::seed_from_u64(fresh_seed(
         "a_load_with_the_vram_heap_capped_puts_every_tensor_where_its_plan_says",
     ));
-    let dir = TempDir::new("capped");
+    let dir = temp_dir("capped");
     let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
     let table = ctx.vulkan("test").unwrap().memory_table();
     let host_served =

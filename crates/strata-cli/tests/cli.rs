@@ -9,34 +9,15 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use strata::model::{Dtype, GgmlType, GgufWriter, write_safetensors, write_sharded};
+use tempfile::TempDir;
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "strata-cli-test-{}-{n}-{label}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp_dir(label: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("strata-cli-test-{label}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A recorded device table of the repository.
@@ -190,8 +171,8 @@ fn write_gguf(dir: &Path, parts: u32) -> PathBuf {
 
 #[test]
 fn plan_of_a_gguf_model_on_a_recorded_table() {
-    let dir = TempDir::new("plan-gguf");
-    let model = write_gguf(&dir.0, 1);
+    let dir = temp_dir("plan-gguf");
+    let model = write_gguf(dir.path(), 1);
     let table = device_table("amd-apu-radv");
     let doc = json(&strata(&[
         "plan",
@@ -223,9 +204,9 @@ fn plan_of_a_gguf_model_on_a_recorded_table() {
     );
 
     // The human table of a split model, opened by its second part.
-    let split = TempDir::new("plan-gguf-split");
-    write_gguf(&split.0, 3);
-    let second = split.path("model-00002-of-00003.gguf");
+    let split = temp_dir("plan-gguf-split");
+    write_gguf(split.path(), 3);
+    let second = split.path().join("model-00002-of-00003.gguf");
     let output = strata(&[
         "plan",
         second.to_str().unwrap(),
@@ -243,7 +224,7 @@ fn plan_of_a_gguf_model_on_a_recorded_table() {
     );
 
     // A missing part exits non-zero naming it.
-    std::fs::remove_file(split.path("model-00003-of-00003.gguf")).unwrap();
+    std::fs::remove_file(split.path().join("model-00003-of-00003.gguf")).unwrap();
     let output = strata(&[
         "plan",
         second.to_str().unwrap(),
@@ -260,8 +241,8 @@ fn plan_of_a_gguf_model_on_a_recorded_table() {
 
 #[test]
 fn plan_on_a_recorded_table_prints_the_report_json() {
-    let dir = TempDir::new("plan");
-    let model = dir.path("model.safetensors");
+    let dir = temp_dir("plan");
+    let model = dir.path().join("model.safetensors");
     write_model(&model);
     let table = device_table("amd-apu-radv");
     let args = [
@@ -310,7 +291,7 @@ fn plan_on_a_recorded_table_prints_the_report_json() {
     // The human table, with a cap and a rule.
     let output = strata(&[
         "plan",
-        dir.0.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
         "--device-table",
         table.to_str().unwrap(),
         "--rule",
@@ -334,8 +315,8 @@ fn plan_on_a_recorded_table_prints_the_report_json() {
 
 #[test]
 fn plan_that_cannot_fit_fails_naming_the_tensor() {
-    let dir = TempDir::new("plan-nofit");
-    let model = dir.path("model.safetensors");
+    let dir = temp_dir("plan-nofit");
+    let model = dir.path().join("model.safetensors");
     write_model(&model);
     let table = device_table("amd-apu-radv");
     let output = strata(&[
@@ -359,11 +340,11 @@ fn plan_that_cannot_fit_fails_naming_the_tensor() {
 
 #[test]
 fn bad_model_files_exit_non_zero_naming_the_file() {
-    let dir = TempDir::new("bad");
+    let dir = temp_dir("bad");
     let table = device_table("lavapipe-mesa-22.3.6");
     let table = table.to_str().unwrap();
 
-    let missing = dir.path("missing.safetensors");
+    let missing = dir.path().join("missing.safetensors");
     let missing = missing.to_str().unwrap();
     for args in [
         vec!["plan", missing, "--device-table", table],
@@ -378,7 +359,7 @@ fn bad_model_files_exit_non_zero_naming_the_file() {
         );
     }
 
-    let truncated = dir.path("truncated.safetensors");
+    let truncated = dir.path().join("truncated.safetensors");
     write_model(&truncated);
     let len = std::fs::metadata(&truncated).unwrap().len();
     let file = std::fs::OpenOptions::new()
@@ -398,7 +379,7 @@ fn bad_model_files_exit_non_zero_naming_the_file() {
     }
 
     // A missing shard names the shard and a tensor it should hold.
-    let sharded = dir.path("sharded");
+    let sharded = dir.path().join("sharded");
     let shards = vec![
         vec![tensor("a.weight", Dtype::F32, &[4, 4])],
         vec![tensor("b.weight", Dtype::F32, &[4, 4])],
@@ -417,8 +398,8 @@ fn bad_model_files_exit_non_zero_naming_the_file() {
 #[test]
 fn load_verify_json_succeeds() {
     let Some(adapter) = adapter() else { return };
-    let dir = TempDir::new("load");
-    let model = dir.path("model.safetensors");
+    let dir = temp_dir("load");
+    let model = dir.path().join("model.safetensors");
     write_model(&model);
     let doc = json(&strata_gpu(&[
         "load",
@@ -451,7 +432,7 @@ fn load_verify_json_succeeds() {
         vec![tensor("a.weight", Dtype::F32, &[64, 4])],
         vec![tensor("b.weight", Dtype::BF16, &[64, 4])],
     ];
-    let index = write_sharded(dir.path("sharded"), &shards).unwrap();
+    let index = write_sharded(dir.path().join("sharded"), &shards).unwrap();
     let output = strata_gpu(&[
         "load",
         index.to_str().unwrap(),
@@ -500,8 +481,8 @@ fn load_verify_json_succeeds() {
 #[test]
 fn load_verify_of_a_gguf_model() {
     let Some(_adapter) = adapter() else { return };
-    let dir = TempDir::new("load-gguf");
-    let model = write_gguf(&dir.0, 1);
+    let dir = temp_dir("load-gguf");
+    let model = write_gguf(dir.path(), 1);
     let doc = json(&strata_gpu(&[
         "load",
         model.to_str().unwrap(),
@@ -514,8 +495,8 @@ fn load_verify_of_a_gguf_model() {
     assert!(tensors.iter().all(|t| t["verified"] == true), "{doc}");
     assert!(tensors.iter().any(|t| t["dtype"] == "q6_K"));
 
-    let split = TempDir::new("load-gguf-split");
-    let first = write_gguf(&split.0, 2);
+    let split = temp_dir("load-gguf-split");
+    let first = write_gguf(split.path(), 2);
     let output = strata_gpu(&["load", first.to_str().unwrap(), "--verify"]);
     let out = text(&output.stdout);
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -725,8 +706,8 @@ fn matmul_and_bench_take_quantized_weights() {
             .starts_with("dequant/q5_k/"),
         "{doc}"
     );
-    let dir = TempDir::new("bench-quant");
-    let path = dir.path("bench.json");
+    let dir = temp_dir("bench-quant");
+    let path = dir.path().join("bench.json");
     let output = strata_gpu(&[
         "bench",
         "--ops",
@@ -768,8 +749,8 @@ fn matmul_and_bench_take_quantized_weights() {
 
 #[test]
 fn plan_across_two_recorded_devices_splits_the_layers() {
-    let dir = TempDir::new("plan-split");
-    let model = dir.path("model.safetensors");
+    let dir = temp_dir("plan-split");
+    let model = dir.path().join("model.safetensors");
     write_model(&model);
     let h100 = device_table("nvidia-h100-vulkan");
     let out = strata(&[
@@ -815,8 +796,8 @@ fn plan_across_two_recorded_devices_splits_the_layers() {
 fn load_across_two_contexts_verifies_on_each() {
     // Adapter 0 (the one `adapter()` found) twice: names can hold commas, indices cannot.
     let Some(_adapter) = adapter() else { return };
-    let dir = TempDir::new("load-split");
-    let model = dir.path("model.safetensors");
+    let dir = temp_dir("load-split");
+    let model = dir.path().join("model.safetensors");
     write_model(&model);
     let devices = "0,0".to_string();
     let doc = json(&strata_gpu(&[

@@ -164,11 +164,20 @@ pub fn fuzz_model_header(data: &[u8]) -> String {
     assert_eq!(covered, len, "nothing may follow the last tensor");
     assert_distinct(header.tensors.iter().map(|t| t.name.as_str()), "tensor");
 
-    for t in &header.tensors {
+    let (specs, tiered, only) = split_and_plan(&header.tensors);
+    format!("header:ok/{}/{tiered}/{only}", bucket(specs.len()))
+}
+
+/// Splits a tensor as the loader does (at [`TensorInfo::row_bytes`]), under a small and a
+/// lavapipe-sized part limit, and checks the parts: whole rows, within the limit, adding up; or
+/// `TooLarge` when a row cannot fit.
+/// Checks every tensor's split into parts, then plans the tensors tiered on the first recorded
+/// table and with only `vram` on the second: the specs and both plans' verdicts.
+fn split_and_plan(tensors: &[TensorInfo]) -> (Vec<TensorSpec>, String, String) {
+    for t in tensors {
         check_split(t);
     }
-    let specs: Vec<TensorSpec> = header
-        .tensors
+    let specs: Vec<TensorSpec> = tensors
         .iter()
         .map(|t| TensorSpec::new(t.name.clone(), t.dtype.name(), t.shape.clone(), t.bytes))
         .collect();
@@ -179,12 +188,9 @@ pub fn fuzz_model_header(data: &[u8]) -> String {
         ..PlanOptions::default()
     };
     let only = plan_and_check(&specs, &tables[1].1, &only);
-    format!("header:ok/{}/{tiered}/{only}", bucket(specs.len()))
+    (specs, tiered, only)
 }
 
-/// Splits a tensor as the loader does (at [`TensorInfo::row_bytes`]), under a small and a
-/// lavapipe-sized part limit, and checks the parts: whole rows, within the limit, adding up; or
-/// `TooLarge` when a row cannot fit.
 fn check_split(t: &TensorInfo) {
     let bytes = t.bytes;
     if bytes == 0 {
@@ -358,21 +364,7 @@ pub fn fuzz_gguf_header(data: &[u8]) -> String {
     );
     assert_eq!(rewrite(&reread, &once), once, "writing is idempotent");
 
-    for t in &header.tensors {
-        check_split(t);
-    }
-    let specs: Vec<TensorSpec> = header
-        .tensors
-        .iter()
-        .map(|t| TensorSpec::new(t.name.clone(), t.dtype.name(), t.shape.clone(), t.bytes))
-        .collect();
-    let tables = seeds::recorded_tables();
-    let tiered = plan_and_check(&specs, &tables[0].1, &PlanOptions::default());
-    let only = PlanOptions {
-        policy: PlanPolicy::Only(Placement::Vram),
-        ..PlanOptions::default()
-    };
-    let only = plan_and_check(&specs, &tables[1].1, &only);
+    let (specs, tiered, only) = split_and_plan(&header.tensors);
     format!(
         "gguf:ok/{}/{}/{tiered}/{only}",
         bucket(specs.len()),
