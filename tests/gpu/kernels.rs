@@ -597,7 +597,9 @@ fn gemv_matches_the_reference_on_awkward_shapes() {
                 );
                 let chunk = if dtype == KernelDtype::F32 { 4 } else { 8 };
                 let fast = subgroups && cols % chunk == 0;
-                let ran_fast = variant.starts_with("gemv/") || variant.starts_with("gemv_sg/");
+                let ran_fast = ["gemv/", "gemv_sg/", "gemv_coop/"]
+                    .iter()
+                    .any(|p| variant.starts_with(p));
                 assert_eq!(ran_fast, fast, "{spec:?} ran {variant}");
             }
         }
@@ -622,6 +624,7 @@ fn gemv_every_batch_on_both_paths() {
                 let prefix = match table.engine {
                     GemvEngine::Workgroup => "gemv/",
                     GemvEngine::Subgroup => "gemv_sg/",
+                    GemvEngine::Cooperative => "gemv_coop/",
                 };
                 assert!(
                     auto.starts_with(prefix),
@@ -685,6 +688,169 @@ fn gemv_fast_path_configurations() {
             }
         }
     }
+}
+
+/// y = W·x on the cooperative-matrix GEMV with each vector's own scale, checked vector by
+/// vector against the f64 reference on the f16 weights (so a vector 10^12 times smaller than
+/// another is checked at its own scale). Returns the variant.
+fn check_coop_gemv(
+    ctx: &Context,
+    spec: GemvSpec,
+    split: &[u32],
+    options: RunOptions,
+    x_scales: &[f32],
+    seed: u64,
+) -> String {
+    let (rows, cols, batch) = (spec.rows as usize, spec.cols as usize, spec.batch as usize);
+    let w = reference::round_to(&reference::random_f32(rows * cols, seed), KernelDtype::F16);
+    let mut x = reference::random_f32(batch * cols, seed ^ 0x5);
+    for (b, v) in x.chunks_mut(cols).enumerate() {
+        let scale = x_scales[b % x_scales.len()];
+        v.iter_mut().for_each(|e| *e *= scale);
+    }
+    let mut part_buffers = Vec::new();
+    let mut start = 0usize;
+    for &part_rows in split
+        .iter()
+        .chain(std::iter::once(&(spec.rows - split.iter().sum::<u32>())))
+    {
+        let end = start + part_rows as usize * cols;
+        part_buffers.push(upload_as(ctx, &w[start..end], KernelDtype::F16));
+        start = end;
+    }
+    let parts: Vec<Operand<'_>> = part_buffers.iter().map(Operand::from).collect();
+    let x_buf = ctx.upload(&x).unwrap();
+    let y_buf = poisoned(ctx, batch * rows);
+    let run = ctx
+        .gemv_with(&parts, &x_buf, &y_buf, spec, options)
+        .unwrap_or_else(|e| panic!("gemv {spec:?} (seed {seed}): {e}"));
+    let y = ctx.read_back::<f32>(&y_buf, batch * rows).expect("read y");
+    let expected = reference::gemv(&w, &x, rows, cols, batch);
+    for b in 0..batch {
+        let cmp = reference::compare(
+            &y[b * rows..(b + 1) * rows],
+            &expected[b * rows..(b + 1) * rows],
+        );
+        assert!(
+            cmp.passes(KERNEL_TOLERANCE),
+            "gemv {spec:?} parts {split:?} vector {b} (x scale {}) via {} (seed {seed}): {cmp:?}",
+            x_scales[b % x_scales.len()],
+            run.variant
+        );
+    }
+    run.variant
+}
+
+/// The cooperative-matrix GEMV (f16 weights, batches of 2 to 8) with every configuration of
+/// the table and the sweep: rows not a multiple of a workgroup's (the last tiles overlap their
+/// neighbours), parts of 16 rows and more, columns that leave steps past the end of K, vectors
+/// from 10^-30 to 10^30 and all zero (each vector is scaled on its own, nothing overflows f16).
+/// The table's choice runs by default at batch 2..8 where the device has it; where it has not,
+/// asking for it is a typed error (and an adapter that offers it unused says so loudly).
+#[test]
+fn gemv_coop_every_configuration_batch_and_scale() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("gemv_coop_every_configuration_batch_and_scale");
+    let unvalidated = unvalidated_coop_context(&ctx);
+    let ctx: &Context = unvalidated.as_ref().unwrap_or(&ctx);
+    let forced = |threads, rows, unroll| RunOptions {
+        gemv: Some(GemvConfig {
+            threads,
+            rows,
+            unroll,
+            max_subgroups: 0,
+            f16_loads: false,
+            engine: GemvEngine::Cooperative,
+            splits: 1,
+        }),
+        ..RunOptions::default()
+    };
+    let Some(coop) = ctx.cooperative_gemm() else {
+        if ctx
+            .adapter()
+            .features()
+            .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+        {
+            eprintln!(
+                "\n!!!!!!!! the adapter offers cooperative matrices but this context does not use \
+                 them: the cooperative-matrix GEMV is NOT checked here !!!!!!!!\n"
+            );
+        }
+        eprintln!(
+            "gemv_coop_every_configuration_batch_and_scale: no cooperative matrices on this \
+             device; checking that asking for them is refused and the table does not"
+        );
+        let spec = GemvSpec {
+            rows: 32,
+            cols: 64,
+            batch: 4,
+            dtype: KernelDtype::F16,
+        };
+        let w = ctx.upload(&[0f32; 1024]).unwrap();
+        let x = ctx.upload(&[0f32; 256]).unwrap();
+        let y = ctx.upload(&[0f32; 128]).unwrap();
+        assert!(matches!(
+            ctx.gemv_with(&[(&w).into()], &x, &y, spec, forced(256, 1, 4)),
+            Err(Error::InvalidArgument(_))
+        ));
+        let auto = ctx
+            .gemv(&[(&w).into()], &x, &y, spec)
+            .expect("the FMA kernels");
+        assert!(!auto.variant.starts_with("gemv_coop/"), "{}", auto.variant);
+        return;
+    };
+    eprintln!("cooperative GEMM: {coop}");
+    let tuning = ctx.kernel_tuning();
+    let mut configs: Vec<(u32, u32, u32)> = strata::kernels::GEMV_COOP_SWEEP.to_vec();
+    configs.extend(tuning.gemv_coop);
+    for (i, &(threads, tiles, unroll)) in configs.iter().enumerate() {
+        if threads < coop.subgroup || threads > ctx.limits().max_compute_invocations_per_workgroup {
+            eprintln!("skipped on this device: {threads} threads");
+            continue;
+        }
+        let options = forced(threads, tiles, unroll);
+        let per_iteration = 16 * (threads / coop.subgroup) * unroll;
+        for batch in 2..=8 {
+            let seed = seed.wrapping_add(100 * i as u64 + u64::from(batch));
+            // Two workgroups of rows and 5 more; K: two iterations and 3 steps.
+            let spec = GemvSpec {
+                rows: 2 * 16 * tiles + 5,
+                cols: 2 * per_iteration + 48,
+                batch,
+                dtype: KernelDtype::F16,
+            };
+            let variant = check_coop_gemv(ctx, spec, &[], options, &[1.0], seed);
+            assert!(
+                variant.starts_with(&format!(
+                    "gemv_coop/f16/b{batch}/{threads}t/sg{}/{tiles}rt/u{unroll}",
+                    coop.subgroup
+                )),
+                "{variant}"
+            );
+        }
+    }
+    // Scales and parts on the table's choice, which runs by default.
+    let spec = GemvSpec {
+        rows: 16 + 17 + 40,
+        cols: 1024,
+        batch: 8,
+        dtype: KernelDtype::F16,
+    };
+    let scales = [1.0, 1e-30, 0.0, 1e30, 3e-5, 7e4, 1.0, 2.5e-8];
+    let variant = check_coop_gemv(ctx, spec, &[16, 17], RunOptions::default(), &scales, seed);
+    assert!(variant.starts_with("gemv_coop/"), "{variant}");
+    // A part of fewer than 16 rows takes the FMA kernels; asked for by name, a typed error.
+    let variant = check_coop_gemv(ctx, spec, &[15], RunOptions::default(), &[1.0], seed);
+    assert!(!variant.starts_with("gemv_coop/"), "{variant}");
+    let w = upload_as(ctx, &[0.0; 73 * 1024], KernelDtype::F16);
+    let x = ctx.upload(&vec![0f32; 8 * 1024]).unwrap();
+    let y = poisoned(ctx, 8 * 73);
+    let parts = ctx.gemv_parts(&w, &spec).unwrap();
+    let odd = GemvSpec { cols: 1016, ..spec };
+    assert!(matches!(
+        ctx.gemv_with(&parts, &x, &y, odd, forced(256, 1, 4)),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 /// The subgroup-rows engine at every batch and dtype, both ways of reading f16, with the

@@ -98,6 +98,10 @@ pub const GEMV_F16: ShaderSource = shader!("gemv_f16.wgsl");
 pub const GEMV_ANY: ShaderSource = shader!("gemv_any.wgsl");
 /// GEMV with rows per subgroup (engine, f32 operand block): batches, short rows, split columns.
 pub const GEMV_SG: ShaderSource = shader!("gemv_sg.wgsl");
+/// GEMV of a batch on cooperative matrices (f16 weights).
+pub const GEMV_COOP: ShaderSource = shader!("gemv_coop.wgsl");
+/// Prepares x for [`GEMV_COOP`]: each vector scaled and split into two f16 parts.
+pub const GEMV_COOP_PREP: ShaderSource = shader!("gemv_coop_prep.wgsl");
 /// Adds up the slices of a split GEMV or GEMM.
 pub const SUM_SLICES: ShaderSource = shader!("sum_slices.wgsl");
 
@@ -146,6 +150,8 @@ pub const ALL: &[ShaderSource] = &[
     GEMV_F16,
     GEMV_ANY,
     GEMV_SG,
+    GEMV_COOP,
+    GEMV_COOP_PREP,
     SUM_SLICES,
     STREAM_SUM,
     GEMV_QUANT,

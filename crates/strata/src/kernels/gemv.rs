@@ -142,6 +142,9 @@ pub(crate) fn fast_source(
             params.push(("SG", subgroup_of(config)));
             &shaders::GEMV_SG
         }
+        GemvEngine::Cooperative => {
+            return super::gemv_coop::source(batch, config, subgroup_of(config));
+        }
     };
     let text = match dtype {
         KernelDtype::F32 => KernelText::of(engine),
@@ -167,6 +170,7 @@ fn rows_per_group(config: &GemvConfig) -> u32 {
     match config.engine {
         GemvEngine::Workgroup => config.rows,
         GemvEngine::Subgroup => config.rows * config.max_subgroups,
+        GemvEngine::Cooperative => 16 * config.rows,
     }
 }
 
@@ -204,6 +208,7 @@ pub(crate) fn variant_name(dtype: KernelDtype, batch: u32, fast: Option<&GemvCon
                     c.rows,
                     c.unroll
                 ),
+                GemvEngine::Cooperative => super::gemv_coop::variant_name(batch, c, subgroup_of(c)),
             }
         }
         None => format!("gemv_any/{dtype}/b{batch}/{GEMV_ANY_THREADS}t"),
@@ -455,10 +460,32 @@ impl Recording<'_> {
         if spec.dtype.is_quantized() {
             return super::quant::record_gemv(self, &parts, x, y, spec, options);
         }
+        let tuning = ctx.kernel_tuning();
+        // Batches of f16 on cooperative matrices: where the table asks and the device and the
+        // shape allow, else on the FMA kernels below; asked for by name, or nothing.
+        let coop = match options.gemv {
+            Some(config) if config.engine == GemvEngine::Cooperative => {
+                Some((tuning.gemv_override(config, ctx.device_limits())?, true))
+            }
+            Some(_) => None,
+            None => tuning.gemv_coop_for(batch, spec.dtype).map(|c| (c, false)),
+        };
+        if let Some((config, forced)) = coop.filter(|_| options.path != KernelPath::Generic) {
+            match super::gemv_coop::eligible(ctx, &spec, &parts) {
+                Ok(subgroup) => {
+                    let config = GemvConfig {
+                        max_subgroups: config.threads / subgroup,
+                        ..config
+                    };
+                    return super::gemv_coop::record(self, &parts, x, y, spec, config, options);
+                }
+                Err(why) if forced => return Err(Error::InvalidArgument(why)),
+                Err(_) => {}
+            }
+        }
         let fast = options.path != KernelPath::Generic
             && ctx.features().contains(wgpu::Features::SUBGROUP)
             && cols.is_multiple_of(spec.chunk());
-        let tuning = ctx.kernel_tuning();
         let mut config = match options.gemv {
             Some(config) => tuning.gemv_override(config, ctx.device_limits())?,
             None => tuning.gemv_for(batch, spec.dtype, cols),

@@ -14,6 +14,7 @@ pub(crate) mod coop;
 pub(crate) mod dtype;
 pub(crate) mod gemm;
 pub(crate) mod gemv;
+mod gemv_coop;
 pub(crate) mod matmul;
 mod quant;
 mod quant_gemm;
@@ -37,6 +38,8 @@ pub use coop::SWEEP_TILES as COOP_SWEEP_TILES;
 pub use coop::bf16_to_f16;
 /// Subgroup-engine GEMV settings worth measuring against the table's.
 pub use gemv::SWEEP as GEMV_SWEEP;
+/// Cooperative-matrix GEMV settings worth measuring against the table's.
+pub use gemv_coop::SWEEP as GEMV_COOP_SWEEP;
 
 use crate::context::Context;
 use crate::error::Result;
@@ -146,6 +149,7 @@ pub fn every_variant_source() -> Result<Vec<(String, String)>, String> {
         }
     }
     sources.extend(gemv::variant_sources()?);
+    sources.extend(gemv_coop::variant_sources()?);
     let tiles: Vec<CoopConfig> = Tuning::all()
         .iter()
         .flat_map(|t| t.coop_tiles.iter().copied())

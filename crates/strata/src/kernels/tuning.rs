@@ -46,6 +46,10 @@ pub struct Tuning {
     /// bf16 GEMMs run on cooperative matrices too (converted to f16 exactly in range; see
     /// `gemm_coop.wgsl`) where the device has them.
     pub coop_bf16: bool,
+    /// f16 GEMVs of 2 to 8 vectors run on cooperative matrices where the device has them
+    /// (`gemv_coop.wgsl`), with these (threads, 16-row tiles, steps in flight); `None`: on the
+    /// FMA kernels.
+    pub gemv_coop: Option<(u32, u32, u32)>,
 }
 
 /// Parameters of one GEMV fast-path pipeline.
@@ -82,6 +86,10 @@ pub enum GemvEngine {
     /// a workgroup walking the same columns (x read from L2 once for all their rows). Needs a
     /// fixed subgroup size.
     Subgroup,
+    /// `gemv_coop.wgsl`: f16 weights on cooperative matrices, batches of 2 to 8:
+    /// [`GemvConfig::rows`] tiles of 16 rows per workgroup, its subgroups splitting K. Needs
+    /// the cooperative-matrix GEMM's device support.
+    Cooperative,
 }
 
 impl FromStr for GemvEngine {
@@ -92,8 +100,9 @@ impl FromStr for GemvEngine {
         match s.to_ascii_lowercase().as_str() {
             "wg" | "workgroup" => Ok(GemvEngine::Workgroup),
             "sg" | "subgroup" => Ok(GemvEngine::Subgroup),
+            "coop" | "cooperative" => Ok(GemvEngine::Cooperative),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown GEMV engine `{s}` (expected wg or sg)"
+                "unknown GEMV engine `{s}` (expected wg, sg or coop)"
             ))),
         }
     }
@@ -123,6 +132,7 @@ struct Entry {
     target_groups: u32,
     coop_tiles: &'static [CoopConfig],
     coop_bf16: bool,
+    gemv_coop: Option<(u32, u32, u32)>,
 }
 
 const fn tiles(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> MatmulConfig {
@@ -152,6 +162,7 @@ const TABLE: &[Entry] = &[
         target_groups: 256,
         coop_tiles: COOP_TILES,
         coop_bf16: true,
+        gemv_coop: Some((256, 1, 4)),
     },
     // Integrated GPUs (AMD APUs, Intel): the same register blocking, half the shared memory;
     // the measured GEMV engine and integer f16 decode until a measurement says otherwise.
@@ -166,6 +177,7 @@ const TABLE: &[Entry] = &[
         target_groups: 64,
         coop_tiles: COOP_TILES,
         coop_bf16: false,
+        gemv_coop: None,
     },
     // CPU drivers (lavapipe, SwiftShader): they run a workgroup's invocations as SIMD loops on
     // one core, so fewer threads each doing more (8×8) is about twice as fast; 16 KiB. The
@@ -181,6 +193,7 @@ const TABLE: &[Entry] = &[
         target_groups: 4,
         coop_tiles: COOP_TILES,
         coop_bf16: false,
+        gemv_coop: None,
     },
     // Anything else, or a device whose limits the entries above do not fit: 64 threads,
     // 4 KiB double-buffered, within WebGPU's default limits; the measured GEMV choices.
@@ -195,6 +208,7 @@ const TABLE: &[Entry] = &[
         target_groups: 16,
         coop_tiles: COOP_TILES,
         coop_bf16: false,
+        gemv_coop: None,
     },
 ];
 
@@ -245,6 +259,7 @@ impl Tuning {
             target_groups: entry.target_groups,
             coop_tiles: entry.coop_tiles,
             coop_bf16: entry.coop_bf16,
+            gemv_coop: entry.gemv_coop,
         }
     }
 
@@ -289,6 +304,22 @@ impl Tuning {
             config.unroll = 2;
         }
         config
+    }
+
+    /// The cooperative-matrix GEMV parameters for `batch` vectors of `dtype` weights, when the
+    /// table runs them there (f16, batches of 2 to 8, where the device has the cooperative-matrix
+    /// GEMM and the shape suits; otherwise [`Tuning::gemv_for`]'s kernels run).
+    pub fn gemv_coop_for(&self, batch: u32, dtype: KernelDtype) -> Option<GemvConfig> {
+        let (threads, rows, unroll) = self.gemv_coop?;
+        (dtype == KernelDtype::F16 && (2..=MAX_GEMV_BATCH).contains(&batch)).then_some(GemvConfig {
+            threads,
+            rows,
+            unroll,
+            max_subgroups: (threads / self.min_subgroup).max(1),
+            f16_loads: false,
+            engine: GemvEngine::Cooperative,
+            splits: 1,
+        })
     }
 
     /// The workgroup-engine GEMV parameters for a batch of `batch` vectors.
@@ -336,9 +367,17 @@ impl Tuning {
             )));
         }
         match config.engine {
-            GemvEngine::Workgroup if config.splits > 1 => Err(Error::InvalidArgument(format!(
-                "GEMV parameters {config:?}: only the subgroup engine splits columns"
-            ))),
+            GemvEngine::Workgroup | GemvEngine::Cooperative if config.splits > 1 => {
+                Err(Error::InvalidArgument(format!(
+                    "GEMV parameters {config:?}: only the subgroup engine splits columns"
+                )))
+            }
+            GemvEngine::Cooperative if config.rows > 2 || config.unroll > 4 => {
+                Err(Error::InvalidArgument(format!(
+                    "GEMV parameters {config:?}: the cooperative engine takes 1 or 2 tiles of 16 \
+                     rows and 1 to 4 steps in flight"
+                )))
+            }
             GemvEngine::Subgroup
                 if !self
                     .fixed_subgroup
