@@ -15,7 +15,7 @@ use strata::model::{Dtype, Model, write_safetensors, write_sharded};
 use strata::placement::UploadPath;
 use strata::plan::{PlanError, PlanOptions, PlanPolicy, plan};
 use strata::table::{MemoryFlags, MemoryTable};
-use strata::{Context, Error, Placement};
+use strata::{Context, Error, Placement, Usage};
 use tempfile::TempDir;
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -362,18 +362,22 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
     let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
     let plan = ctx.plan_for(&model, &PlanOptions::default()).unwrap();
     let start = live(&ctx);
-    for (allocation_threads, read_ahead_threads, upload_path) in [
-        (0, 0, UploadChoice::Auto),
-        (1, 1, UploadChoice::Mapped),
-        (3, 2, UploadChoice::Staging),
-        (2, 0, UploadChoice::Staging),
-        (0, 3, UploadChoice::Mapped),
+    // A ring of the load's own in memory that fits every device (cached where there is some).
+    let own_ring = Some(Placement::Auto(Usage::Readback));
+    for (allocation_threads, read_ahead_threads, upload_path, staging_memory) in [
+        (0, 0, UploadChoice::Auto, None),
+        (1, 1, UploadChoice::Mapped, None),
+        (3, 2, UploadChoice::Staging, None),
+        (2, 0, UploadChoice::Staging, own_ring),
+        (0, 3, UploadChoice::Mapped, None),
+        (1, 0, UploadChoice::Auto, own_ring),
     ] {
         let tuning = LoadTuning {
             allocation_threads,
             read_ahead_threads,
             read_ahead_bytes: 64 << 20,
             upload_path,
+            staging_memory,
         };
         let label = format!("{tuning:?}");
         let uploaded = Arc::new(AtomicU64::new(0));

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Mutex;
+use strata::Placement;
 use strata::load::{LoadOptions, LoadPhase, LoadProgress, LoadTuning, UploadChoice};
 use strata::plan::parse_bytes;
 use strata::table::human_bytes;
@@ -37,6 +38,10 @@ pub struct Args {
     /// is host-visible) or staging (the GPU's copy engine for every type).
     #[arg(long, value_name = "PATH", default_value = "auto")]
     upload_path: UploadChoice,
+    /// Where the staging slots live (a placement, e.g. host or host-cached); default: the
+    /// context's own ring (auto:staging).
+    #[arg(long, value_name = "PLACEMENT")]
+    staging_memory: Option<Placement>,
 }
 
 impl Args {
@@ -49,6 +54,7 @@ impl Args {
                 .unwrap_or(defaults.read_ahead_threads),
             read_ahead_bytes: self.read_ahead,
             upload_path: self.upload_path,
+            staging_memory: self.staging_memory,
         }
     }
 }

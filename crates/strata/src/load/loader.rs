@@ -271,7 +271,8 @@ impl Shared<'_> {
             total: self.steps.iter().map(|s| s.info.bytes).sum(),
         };
         let staging = self.paths.contains(&UploadPath::Staging);
-        let mut writer = Writer::new(self.ctx, &self.clock, staging)?;
+        let memory = self.options.tuning.staging_memory;
+        let mut writer = Writer::new(self.ctx, &self.clock, staging, memory)?;
         let mut tensors = Vec::with_capacity(if verifier.is_some() {
             0
         } else {

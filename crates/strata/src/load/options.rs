@@ -125,6 +125,11 @@ pub struct LoadTuning {
     pub read_ahead_bytes: u64,
     /// How bytes reach the tensors' memory.
     pub upload_path: UploadChoice,
+    /// Where the staging slots of this load live: `None` uses the context's upload ring
+    /// (`auto:staging`: host-visible, coherent, preferably not cached, which is write-combined
+    /// memory on a discrete GPU); a placement makes the load a ring of its own there, freed
+    /// when the load ends (to measure which memory the CPU fills fastest, e.g. `host-cached`).
+    pub staging_memory: Option<crate::placement::Placement>,
 }
 
 impl Default for LoadTuning {
@@ -137,6 +142,7 @@ impl Default for LoadTuning {
             read_ahead_threads: (cpus / 4).clamp(1, 4),
             read_ahead_bytes: READ_AHEAD_WINDOW,
             upload_path: UploadChoice::Auto,
+            staging_memory: None,
         }
     }
 }

@@ -32,19 +32,28 @@ pub(crate) fn choose_path(flags: MemoryFlags, choice: UploadChoice, discrete: bo
     }
 }
 
-/// One of the context's rings, taken out for a load and put back when it ends.
+/// One of the context's rings, taken out for a load and put back when it ends (or a ring of
+/// the load's own, with no home, freed when it ends).
 pub(crate) struct BorrowedRing<'c> {
-    home: &'c Mutex<Option<Ring>>,
+    home: Option<&'c Mutex<Option<Ring>>>,
     ring: Option<Ring>,
 }
 
 impl<'c> BorrowedRing<'c> {
-    /// The context's upload ring, made if it has none.
-    pub(crate) fn upload(ctx: &'c Context) -> Result<Self> {
+    /// The context's upload ring, made if it has none; or, with `memory`, a ring of the load's
+    /// own in that placement.
+    pub(crate) fn upload(ctx: &'c Context, memory: Option<Placement>) -> Result<Self> {
+        if let Some(placement) = memory {
+            let slots = make_slots(ctx, placement, crate::placement::UPLOAD_SLOTS)?;
+            return Ok(Self {
+                home: None,
+                ring: Some(Ring::of(slots)),
+            });
+        }
         Self::take(
             ctx,
             &ctx.staging.upload,
-            Usage::Staging,
+            Placement::Auto(Usage::Staging),
             crate::placement::UPLOAD_SLOTS,
         )
     }
@@ -54,7 +63,7 @@ impl<'c> BorrowedRing<'c> {
         Self::take(
             ctx,
             &ctx.staging.readback,
-            Usage::Readback,
+            Placement::Auto(Usage::Readback),
             crate::placement::READBACK_SLOTS,
         )
     }
@@ -62,15 +71,15 @@ impl<'c> BorrowedRing<'c> {
     fn take(
         ctx: &Context,
         home: &'c Mutex<Option<Ring>>,
-        usage: Usage,
+        placement: Placement,
         slots: usize,
     ) -> Result<Self> {
         let ring = match lock(home)?.take() {
             Some(ring) => ring,
-            None => Ring::of(make_slots(ctx, usage, slots)?),
+            None => Ring::of(make_slots(ctx, placement, slots)?),
         };
         Ok(Self {
-            home,
+            home: Some(home),
             ring: Some(ring),
         })
     }
@@ -86,7 +95,8 @@ impl Drop for BorrowedRing<'_> {
     fn drop(&mut self) {
         // Back into the context, unless another thread made a ring of its own meanwhile (then
         // this one is freed once the GPU is done with it).
-        if let (Some(ring), Ok(mut home)) = (self.ring.take(), self.home.lock()) {
+        let Some(home) = self.home else { return };
+        if let (Some(ring), Ok(mut home)) = (self.ring.take(), home.lock()) {
             if home.is_none() {
                 *home = Some(ring);
             }
@@ -94,11 +104,11 @@ impl Drop for BorrowedRing<'_> {
     }
 }
 
-/// `count` host-visible slots of [`SLOT_BYTES`] for `usage`, allocated on as many threads.
-fn make_slots(ctx: &Context, usage: Usage, count: usize) -> Result<Vec<PlacedBuffer>> {
+/// `count` host-visible slots of [`SLOT_BYTES`] in `placement`, allocated on as many threads.
+fn make_slots(ctx: &Context, placement: Placement, count: usize) -> Result<Vec<PlacedBuffer>> {
     let slots: Vec<Result<PlacedBuffer>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..count)
-            .map(|_| scope.spawn(|| ctx.place(SLOT_BYTES, Placement::Auto(usage))))
+            .map(|_| scope.spawn(|| ctx.place(SLOT_BYTES, placement)))
             .collect();
         handles
             .into_iter()
@@ -114,7 +124,7 @@ fn make_slots(ctx: &Context, usage: Usage, count: usize) -> Result<Vec<PlacedBuf
     let slots = slots.into_iter().collect::<Result<Vec<_>>>()?;
     if let Some(slot) = slots.iter().find(|s| s.mapping().is_none()) {
         return Err(Error::InvalidArgument(format!(
-            "the {usage:?} staging buffer ({}) is not host-visible",
+            "the staging buffer in {placement} ({}) is not host-visible",
             slot.location()
         )));
     }
@@ -129,10 +139,16 @@ pub(crate) struct Writer<'c> {
 }
 
 impl<'c> Writer<'c> {
-    /// A writer; `staging` makes (or takes) the upload ring for loads that need it.
-    pub(crate) fn new(ctx: &'c Context, clock: &'c Clock, staging: bool) -> Result<Self> {
+    /// A writer; `staging` makes (or takes) the upload ring for loads that need it, in
+    /// `memory` when given (see [`super::LoadTuning::staging_memory`]).
+    pub(crate) fn new(
+        ctx: &'c Context,
+        clock: &'c Clock,
+        staging: bool,
+        memory: Option<Placement>,
+    ) -> Result<Self> {
         let ring = if staging {
-            Some(clock.time(Phase::StagingSetup, || BorrowedRing::upload(ctx))?)
+            Some(clock.time(Phase::StagingSetup, || BorrowedRing::upload(ctx, memory))?)
         } else {
             None
         };
