@@ -3,7 +3,7 @@
 # ./gpu-out).
 #   usage: bash scripts/gpu-run.sh [stage...]
 #   stages: smoke tests examples kernels coop bench decode load load16 soak contexts peer probe
-#           sweep sweep16 sweep15 quant quant-sweep
+#           sweep sweep16 sweep15 quant quant-sweep quant-sg
 #
 # Expects in .dev/: release builds of `strata`, `strata-soak`, `strata-validation-scan`, the
 # examples and the GPU test binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
@@ -325,6 +325,48 @@ PY
       for d in ${QUANT_TYPES:-q4_0 q4_k}; do for b in 1 8; do for t in 64 128 256; do for r in 1 2 4; do for u in 1 2 4; do
         run $BIN/strata gemv --rows 4096 --cols 14336 --batch $b --dtype $d --threads $t --rows-per-group $r --unroll $u --iters 5 --json
       done; done; done; done; done
+      ;;
+    quant-sg)
+      # The quantized GEMV's subgroup-rows engine (gemv_quant_sg.wgsl) at 4096x14336 (rows 4096,
+      # cols 14336), batch 1 and 8, every run checked: the table's choice, the workgroup engine
+      # (the table's before the subgroup engine), then --engine sg with rows per subgroup x
+      # chunks in flight (batch 1: {1,2,4} x {2,4,8}; batch 8: {1,2} x {2,4}). 80 runs of about
+      # 1 s. Each run's JSON goes to $OUT/quant-sg.json; the summary is one line a run, then the
+      # fastest checked run of each type and batch.
+      S="$OUT/quant-sg.json"; : > "$S"; t0=$(date +%s)
+      j() { log "$*"; "$@" --json 2>>"$OUT/log.txt" | tee -a "$S" >/dev/null || log "FAILED: $*"; }
+      g="$BIN/strata gemv --rows 4096 --cols 14336 --check --iters 50"
+      for d in q4_0 q8_0 q4_k q5_k q6_k; do
+        for b in 1 8; do
+          j $g --dtype $d --batch $b
+          j $g --dtype $d --batch $b --engine wg
+        done
+        for r in 1 2 4; do for u in 2 4 8; do
+          j $g --dtype $d --batch 1 --engine sg --rows-per-group $r --unroll $u
+        done; done
+        for r in 1 2; do for u in 2 4; do
+          j $g --dtype $d --batch 8 --engine sg --rows-per-group $r --unroll $u
+        done; done
+      done
+      log "quant-sg: $(( $(date +%s) - t0 )) s"
+      python3 - "$S" <<'PY' | tee "$OUT/quant-sg.txt"
+import json, sys
+text = open(sys.argv[1]).read(); dec = json.JSONDecoder(); i = 0; rows = []
+while True:
+    while i < len(text) and text[i].isspace(): i += 1
+    if i >= len(text): break
+    obj, i = dec.raw_decode(text, i); rows.append(obj)
+best = {}
+for r in rows:
+    us = r["seconds"] * 1e6
+    ok = {True: "ok", False: "MISMATCH", None: ""}[r.get("ok")]
+    print(f'gemv {r["rows"]}x{r["cols"]} b{r["batch"]} {r["dtype"]:5} {us:9.1f} us {r["gb_per_s"]:7.0f} GB/s  {ok:8} {r["variant"]}')
+    key = (r["dtype"], r["batch"])
+    if r.get("ok") and (key not in best or us < best[key][0]):
+        best[key] = (us, r["variant"])
+for (d, b), (us, v) in sorted(best.items()):
+    print(f'fastest {d:5} b{b}: {us:9.1f} us  {v}')
+PY
       ;;
     peer)
       PYTHONUNBUFFERED=1 OUT="$OUT" run python3 $BIN/torch_peer.py

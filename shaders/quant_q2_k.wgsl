@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q2_K, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q2_K, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q2_K (84 bytes, so blocks are word-aligned): scales[16] at byte 0 (low nibble a
 // scale, high nibble a min), qs[64] at byte 16, d (f16) at byte 80, dmin (f16) at byte 82.

@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q3_K, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q3_K, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q3_K (110 bytes): hmask[32] at byte 0, qs[64] at byte 32, scales[12] at byte 96 (16
 // scales of 6 bits), d (f16) at byte 108. Weight 128n + 32j + l (n < 2, j < 4, l < 32) is

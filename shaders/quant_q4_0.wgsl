@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q4_0, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q4_0, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q4_0 (18 bytes): d (f16) at byte 0, qs[16] at byte 2. Weight j < 16 is
 // d·((qs[j] & 15) − 8), weight j + 16 is d·((qs[j] >> 4) − 8).

@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q4_1, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q4_1, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q4_1 (20 bytes, so blocks are word-aligned): d (f16) at byte 0, m (f16) at byte 2,
 // qs[16] at byte 4. Weight j < 16 is d·(qs[j] & 15) + m, weight j + 16 is d·(qs[j] >> 4) + m.

@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q4_K, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q4_K, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q4_K (144 bytes = 9 × 16, so a row of blocks is 16-byte aligned and is read as
 // vec4<u32>): d, dmin (f16) at byte 0, scales[12] at byte 4 (8 scales and 8 mins of 6 bits,

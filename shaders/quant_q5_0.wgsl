@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q5_0, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q5_0, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q5_0 (22 bytes): d (f16) at byte 0, qh (32 bits, little-endian) at byte 2, qs[16] at
 // byte 6. Weight j < 16 is d·(((qs[j] & 15) | bit j of qh << 4) − 16), weight j + 16 is

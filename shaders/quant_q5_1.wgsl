@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q5_1, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q5_1, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q5_1 (24 bytes, so blocks are word-aligned): d (f16) at byte 0, m (f16) at byte 2, qh
 // (32 bits) at byte 4, qs[16] at byte 8. Weight j < 16 is d·((qs[j] & 15) | bit j of qh << 4)

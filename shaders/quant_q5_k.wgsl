@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q5_K, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q5_K, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q5_K (176 bytes = 11 × 16: read as vec4<u32>): d, dmin (f16) at byte 0, scales[12] at
 // byte 4 (as Q4_K), qh[32] at byte 16, qs[128] at byte 48. Weight 64j + l (j < 4, l < 32) is

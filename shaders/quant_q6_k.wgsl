@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q6_K, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q6_K, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q6_K (210 bytes): ql[128] at byte 0, qh[64] at byte 128, scales[16] (signed bytes) at
 // byte 192, d (f16) at byte 208. Weight 128n + 32s + l (n < 2, s < 4, l < 32) is

@@ -1,5 +1,5 @@
-// Block decoder for ggml's Q8_0, spliced into gemv_quant.wgsl, gemv_quant_any.wgsl and
-// dequant.wgsl (see gemv_quant.wgsl for the interface).
+// Block decoder for ggml's Q8_0, spliced into gemv_quant.wgsl, gemv_quant_sg.wgsl,
+// gemv_quant_any.wgsl and dequant.wgsl (see gemv_quant.wgsl for the interface).
 //
 // block_q8_0 (34 bytes): d (f16) at byte 0, qs[32] (signed bytes) at byte 2; weight j is
 // d·qs[j].

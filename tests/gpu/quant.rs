@@ -9,7 +9,7 @@
 //! Random blocks carry scales of every kind (zero, subnormal, negative, up to 16).
 
 use crate::harness::{fresh_seed, gpu};
-use strata::kernels::{GemvConfig, KernelPath, MatmulConfig, RunOptions};
+use strata::kernels::{GemvConfig, GemvEngine, KernelPath, MatmulConfig, RunOptions};
 use strata::reference::{self, F16_ROUNDING_TOLERANCE, KERNEL_TOLERANCE, quant};
 use strata::{Context, Error, GemmSpec, GemvSpec, KernelDtype, Layout, Operand};
 
@@ -99,10 +99,15 @@ fn quantized_gemv_every_type_and_batch_on_both_kernels() {
             for (rows, blocks) in [(7, 1), (5, 3), (2, 4)] {
                 let shape = spec(dtype, rows, blocks, batch);
                 let variant = check_gemv(&ctx, shape, &[], options(KernelPath::Auto), s);
+                let table = ctx.gemv_config(batch, dtype, shape.cols);
+                let fast = match table.engine {
+                    GemvEngine::Subgroup => "gemv_quant_sg/",
+                    _ => "gemv_quant/",
+                };
                 assert_eq!(
-                    variant.starts_with("gemv_quant/"),
+                    variant.starts_with(fast),
                     subgroups,
-                    "{shape:?} ran {variant}"
+                    "{shape:?} ran {variant}, table {table:?}"
                 );
             }
             let shape = spec(dtype, 3, 5, batch);
@@ -150,7 +155,7 @@ fn quantized_gemv_long_rows_and_configurations() {
             unroll,
             max_subgroups: 0,
             f16_loads: false,
-            engine: strata::kernels::GemvEngine::Workgroup,
+            engine: GemvEngine::Workgroup,
             splits: 1,
         };
         let options = RunOptions {
@@ -170,6 +175,142 @@ fn quantized_gemv_long_rows_and_configurations() {
                 "{variant}"
             );
         }
+    }
+}
+
+/// The subgroup-rows engine (`gemv_quant_sg.wgsl`) forced on, for every type and batch: rows
+/// one more than a workgroup's (the last group mostly clamped), a single row, a row count that
+/// is no multiple of anything, rows of one block and rows whose chunks end in a partial unrolled
+/// step; row parts in separate buffers; a 2-D grid. Lavapipe (CI) has a fixed subgroup size
+/// (8), so there the engine must run: without one this test fails rather than skip it.
+#[test]
+fn quantized_gemv_subgroup_engine() {
+    let Some(ctx) = gpu() else { return };
+    let tuning = ctx.kernel_tuning();
+    let info = ctx.adapter_info();
+    let lavapipe = info.name.contains("llvmpipe") || info.driver.contains("llvmpipe");
+    let subgroups = ctx.features().contains(wgpu::Features::SUBGROUP);
+    let Some(subgroup) = tuning.fixed_subgroup.filter(|_| subgroups) else {
+        assert!(
+            !lavapipe,
+            "lavapipe without SUBGROUP or a fixed subgroup size ({tuning:?}): the quantized \
+             subgroup engine would go unchecked in CI"
+        );
+        eprintln!(
+            "\n!!!!!!!! quantized_gemv_subgroup_engine: no fixed subgroup size on {}: the \
+             subgroup engine is NOT RUN, checking that it is refused !!!!!!!!\n",
+            info.name
+        );
+        let config = GemvConfig {
+            engine: GemvEngine::Subgroup,
+            ..ctx.gemv_config(1, KernelDtype::Q4K, 256)
+        };
+        let shape = spec(KernelDtype::Q4K, 4, 1, 1);
+        let w = upload_bytes(&ctx, &quant::random_blocks(KernelDtype::Q4K, 4, 1).unwrap());
+        let x = ctx.upload(&[0f32; 256]).unwrap();
+        let y = ctx.upload(&[0f32; 4]).unwrap();
+        let refused = ctx.gemv_with(&[(&w).into()], &x, &y, shape, sg_options(config));
+        assert!(
+            matches!(refused, Err(Error::InvalidArgument(_))) || !subgroups,
+            "{refused:?}"
+        );
+        return;
+    };
+    let seed = fresh_seed("quantized_gemv_subgroup_engine");
+    let threads = tuning.gemv_threads.max(subgroup);
+    // (threads, rows per subgroup, unroll) and the batches of each: every batch, the table's
+    // batch-1 placeholder (2 rows, 4 in flight), one row, and a workgroup of one subgroup with
+    // 3 rows. Few enough pipelines for lavapipe to compile in about half a minute.
+    let all: Vec<u32> = (1..=8).collect();
+    let configs: [(u32, u32, u32, &[u32]); 4] = [
+        (threads, 2, 2, &all),
+        (threads, 2, 4, &[1]),
+        (threads, 1, 1, &[8]),
+        (subgroup, 3, 3, &[1, 6]),
+    ];
+    for (threads, rows, unroll, batches) in configs {
+        let config = GemvConfig {
+            threads,
+            rows,
+            unroll,
+            max_subgroups: 0,
+            f16_loads: false,
+            engine: GemvEngine::Subgroup,
+            splits: 1,
+        };
+        let group_rows = threads / subgroup * rows;
+        for dtype in KernelDtype::QUANTIZED {
+            let chunks_per_block =
+                dtype.block_elements() / if dtype.block_elements() == 32 { 8 } else { 32 };
+            // Two unrolled steps of a subgroup and one block more: a partial last step.
+            let long = (2 * subgroup * unroll).div_ceil(chunks_per_block) + 1;
+            for &batch in batches {
+                let s = seed.wrapping_add(u64::from(batch));
+                for (rows, blocks) in [(group_rows + 1, long), (1, 1), (7, 3)] {
+                    let shape = spec(dtype, rows, blocks, batch);
+                    let variant = check_gemv(&ctx, shape, &[], sg_options(config), s);
+                    let want = format!(
+                        "gemv_quant_sg/{dtype}/b{batch}/{threads}t/sg{subgroup}/{}r/u{unroll}",
+                        config.rows
+                    );
+                    assert_eq!(variant, want, "{shape:?}");
+                }
+            }
+        }
+    }
+    let config = GemvConfig {
+        threads,
+        rows: 2,
+        unroll: 2,
+        max_subgroups: 0,
+        f16_loads: false,
+        engine: GemvEngine::Subgroup,
+        splits: 1,
+    };
+    for dtype in KernelDtype::QUANTIZED {
+        // Row parts in separate buffers, starting at odd word halves for 2-byte-aligned blocks.
+        check_gemv(
+            &ctx,
+            spec(dtype, 23, 3, 2),
+            &[5, 12],
+            sg_options(config),
+            seed,
+        );
+    }
+    // More row groups than one grid dimension allows: one subgroup of one row a workgroup.
+    let max = ctx.limits().max_compute_workgroups_per_dimension;
+    let one = GemvConfig {
+        threads: subgroup,
+        rows: 1,
+        unroll: 1,
+        ..config
+    };
+    for dtype in [KernelDtype::Q4_0, KernelDtype::Q4K] {
+        let variant = check_gemv(&ctx, spec(dtype, max + 3, 1, 1), &[], sg_options(one), seed);
+        assert!(variant.starts_with("gemv_quant_sg/"), "{variant}");
+    }
+    // Column slices are refused, typed.
+    let split = GemvConfig {
+        splits: 2,
+        ..config
+    };
+    let shape = spec(KernelDtype::Q8_0, 4, 2, 1);
+    let w = upload_bytes(
+        &ctx,
+        &quant::random_blocks(KernelDtype::Q8_0, 8, 1).unwrap(),
+    );
+    let x = ctx.upload(&[0f32; 64]).unwrap();
+    let y = ctx.upload(&[0f32; 4]).unwrap();
+    assert!(matches!(
+        ctx.gemv_with(&[(&w).into()], &x, &y, shape, sg_options(split)),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+fn sg_options(config: GemvConfig) -> RunOptions {
+    RunOptions {
+        gemv: Some(config),
+        ..RunOptions::default()
     }
 }
 
@@ -246,13 +387,17 @@ fn quantized_gemv_rows_beyond_one_grid_dimension() {
     let max = ctx.limits().max_compute_workgroups_per_dimension;
     for dtype in [KernelDtype::Q4_0, KernelDtype::Q4K] {
         // R rows per workgroup at batch 1 (the table's): R·max + 3 rows need max + 1
-        // workgroups.
-        let rows_per_group = ctx.gemv_config(1, dtype, dtype.block_elements()).rows;
+        // workgroups. The subgroup engine's workgroup holds threads / subgroup size subgroups
+        // of `rows` rows each.
+        let table = ctx.gemv_config(1, dtype, dtype.block_elements());
+        let rows_per_group = match table.engine {
+            GemvEngine::Subgroup => table.rows * table.max_subgroups,
+            _ => table.rows,
+        };
         let shape = spec(dtype, rows_per_group * max + 3, 1, 1);
         let variant = check_gemv(&ctx, shape, &[], options(KernelPath::Auto), seed);
         assert!(
-            variant.contains(&format!("/{rows_per_group}r/"))
-                || !variant.starts_with("gemv_quant/"),
+            variant.contains(&format!("/{}r/", table.rows)) || !variant.starts_with("gemv_quant"),
             "{variant}"
         );
         check_gemv(

@@ -638,7 +638,7 @@ fn matmul_with_placed_operands_checks_and_says_where() {
 
 #[test]
 fn gemv_checks_every_quantized_dtype() {
-    let Some(_) = adapter() else { return };
+    let Some(adapter) = adapter() else { return };
     let dtypes = [
         "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
     ];
@@ -681,6 +681,39 @@ fn gemv_checks_every_quantized_dtype() {
         variant.contains("/64t/3r/u2/") || variant.starts_with("gemv_quant_any/"),
         "{doc}"
     );
+    // The subgroup-rows engine on request (lavapipe's subgroups are a fixed 8 lanes, so it
+    // runs there); a device without a fixed subgroup size refuses it, saying why.
+    let output = strata_gpu(&[
+        "gemv",
+        "--rows",
+        "21",
+        "--cols",
+        "2304",
+        "--dtype",
+        "q4_k",
+        "--engine",
+        "sg",
+        "--rows-per-group",
+        "2",
+        "--unroll",
+        "4",
+        "--check",
+        "--iters",
+        "1",
+        "--json",
+    ]);
+    if output.status.success() || on_lavapipe(&adapter) {
+        let doc = json(&output);
+        assert_eq!(doc["ok"], true, "{doc}");
+        let variant = doc["variant"].as_str().unwrap_or("");
+        assert!(
+            variant.starts_with("gemv_quant_sg/q4_k/b1/") && variant.ends_with("/2r/u4"),
+            "{doc}"
+        );
+    } else {
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("fixed subgroup size"), "{stderr}");
+    }
     // Rows that are not whole blocks are refused, naming the block size.
     let output = strata_gpu(&["gemv", "--rows", "4", "--cols", "300", "--dtype", "q6_k"]);
     assert!(!output.status.success());

@@ -112,6 +112,8 @@ pub const STREAM_SUM: ShaderSource = shader!("stream_sum.wgsl");
 pub const GEMV_QUANT: ShaderSource = shader!("gemv_quant.wgsl");
 /// Quantized GEMV for devices without subgroups (engine): shared-memory tree reduction.
 pub const GEMV_QUANT_ANY: ShaderSource = shader!("gemv_quant_any.wgsl");
+/// Quantized GEMV with rows per subgroup (engine): no shared memory, needs a fixed subgroup size.
+pub const GEMV_QUANT_SG: ShaderSource = shader!("gemv_quant_sg.wgsl");
 /// ggml blocks to f32 or f16 values (engine), for the GEMM path of quantized weights.
 pub const DEQUANT: ShaderSource = shader!("dequant.wgsl");
 /// f32 to f16, for the activations of a quantized GEMM on cooperative matrices.
@@ -156,6 +158,7 @@ pub const ALL: &[ShaderSource] = &[
     STREAM_SUM,
     GEMV_QUANT,
     GEMV_QUANT_ANY,
+    GEMV_QUANT_SG,
     DEQUANT,
     CONVERT_F16,
     QUANT_Q4_0,

@@ -7,7 +7,7 @@ use super::matmul::{clock_name, median_of, rand_seed};
 use crate::common::{AdapterArgs, print_json};
 use serde::Serialize;
 use std::process::ExitCode;
-use strata::kernels::{GemvConfig, GemvEngine, KernelPath, RunOptions};
+use strata::kernels::{GemvConfig, GemvEngine, KernelPath, RunOptions, quant_gemv_engine_config};
 use strata::reference::{self, Comparison, quant};
 use strata::{
     Clock, Context, GemvSpec, KernelDtype, Operand, PlaceOptions, PlacedTensor, Placement, wgpu,
@@ -48,13 +48,14 @@ pub struct Args {
     /// words with integer arithmetic (false), instead of the table's choice.
     #[arg(long)]
     f16_loads: Option<bool>,
-    /// Fast path kernel: wg (a workgroup per few rows, gemv.wgsl) or sg (rows per subgroup,
-    /// gemv_sg.wgsl; needs a fixed subgroup size), instead of the table's choice. With sg,
-    /// --rows-per-group is rows per subgroup.
+    /// Fast path kernel: wg (a workgroup per few rows: gemv.wgsl, or gemv_quant.wgsl for
+    /// quantized weights) or sg (rows per subgroup: gemv_sg.wgsl, gemv_quant_sg.wgsl; needs a
+    /// fixed subgroup size), instead of the table's choice. With sg, --rows-per-group is rows
+    /// per subgroup.
     #[arg(long, value_name = "wg|sg")]
     engine: Option<GemvEngine>,
-    /// Subgroup engine: column slices, added up by a second dispatch (1: none), instead of
-    /// the table's choice.
+    /// Subgroup engine, float weights: column slices, added up by a second dispatch (1: none),
+    /// instead of the table's choice (quantized weights take no slices).
     #[arg(long)]
     splits: Option<u32>,
     /// Compare with an f64 CPU reference (on the weights as the GPU reads them: rounded to
@@ -244,6 +245,9 @@ fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
     let table = ctx.gemv_config(args.batch, args.dtype, args.cols);
     // Another engine than the table's starts from that engine's defaults.
     let base = match args.engine {
+        Some(engine) if engine != table.engine && args.dtype.is_quantized() => {
+            quant_gemv_engine_config(&tuning, args.batch, args.dtype, args.cols, engine)
+        }
         Some(engine) if engine != table.engine => {
             let workgroup = tuning.gemv(args.batch);
             GemvConfig {
@@ -264,7 +268,8 @@ fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
         unroll: args.unroll.unwrap_or(base.unroll),
         max_subgroups: base.max_subgroups,
         f16_loads: args.f16_loads.unwrap_or(table.f16_loads),
-        engine: base.engine,
+        // The engine asked for, which the kernel call accepts or refuses by name.
+        engine: args.engine.unwrap_or(base.engine),
         splits: args.splits.unwrap_or(base.splits),
     })
 }

@@ -24,7 +24,7 @@ pub(crate) mod tuning;
 
 pub use coop::CoopConfig;
 pub use matmul::MatmulConfig;
-pub use quant::quant_gemv_config;
+pub use quant::{quant_gemv_config, quant_gemv_engine_config};
 pub use tuning::{GEMV_ANY_THREADS, GemvConfig, GemvEngine, MAX_GEMV_BATCH, MAX_SPLITS, Tuning};
 // The calls' vocabulary is public at the crate root; these paths are the crate's own.
 pub(crate) use dtype::{KernelDtype, Layout};

@@ -5,8 +5,10 @@
 //! [`Context::gemv`] and [`Recording::gemv`] take a [`GemvSpec`] with a quantized
 //! [`KernelDtype`]: the shapes, row parts and buffers are checked as for float weights (rows are
 //! whole blocks: `cols` a multiple of the block size), then this module records the kernel:
-//! `gemv_quant.wgsl` (subgroup reduction) where the device has subgroups, else
-//! `gemv_quant_any.wgsl` (shared-memory tree), each with the block decoder of the type
+//! where the device has subgroups, `gemv_quant.wgsl` (a workgroup per few rows, subgroup and
+//! shared-memory reduction) or `gemv_quant_sg.wgsl` (rows per subgroup, no shared memory; needs
+//! a fixed subgroup size), as [`quant_gemv_config`] or the caller's [`GemvConfig`] says; else
+//! `gemv_quant_any.wgsl` (shared-memory tree). Each has the block decoder of the type
 //! (`quant_*.wgsl`) spliced in. `docs/KERNELS.md` ("Quantized GEMV") has the design and the
 //! bounds argument.
 
@@ -66,17 +68,90 @@ fn chunks_per_row(dtype: KernelDtype, cols: u32) -> u32 {
 /// workgroups per SM that covers DRAM latency at full bandwidth on a large GPU.
 const BYTES_IN_FLIGHT: f64 = 32.0;
 
-/// The quantized GEMV parameters for `batch` vectors of `dtype` weights with rows of `cols`:
-/// the table's threads (fewer when a row has fewer chunks than threads × chunks in flight, so
-/// no thread idles), rows per workgroup and chunks in flight. Above batch 1: 4 rows (each x
-/// vector read serves every row), chunks in flight for about 32 bytes of weight data per
-/// thread. At batch 1: 1 row for the K-quants but Q6_K, 2 for Q6_K, 4 for the 32-element block
-/// types, and chunks in flight rounded down. These are the best of 27 thread/row/unroll
-/// settings on an H200 at 4096×14336 (2026-12-02: q4_K 48.3 µs and q5_K 51.0 with 1 row
-/// against 55.4 and 60.5 with 2; q4_0 25.3 with 4 rows and 1 chunk against 27.2 with 2; Q6_K
-/// 30.5 with 2 rows against 33.1 with 1; BENCHMARKS.md). `strata gemv --threads
-/// --rows-per-group --unroll` overrides it.
+/// The quantized GEMV parameters the table picks for `batch` vectors of `dtype` weights with
+/// rows of `cols`: the subgroup-rows engine at batch 1 on discrete GPUs with a fixed subgroup
+/// size (to be confirmed by the sweep), else the workgroup engine, with that engine's
+/// parameters ([`quant_gemv_engine_config`]). `strata gemv --engine --threads --rows-per-group
+/// --unroll` overrides them.
 pub fn quant_gemv_config(tuning: &Tuning, batch: u32, dtype: KernelDtype, cols: u32) -> GemvConfig {
+    quant_gemv_engine_config(
+        tuning,
+        batch,
+        dtype,
+        cols,
+        table_engine(tuning, batch, dtype),
+    )
+}
+
+/// Rows per subgroup and chunks in flight per row of the subgroup-rows engine, at batch 1 and
+/// above. To be confirmed by the sweep (`scripts/gpu-run.sh quant-sg`): with 256 threads of 32
+/// lanes, batch 1 gives 16 rows a workgroup (4096 rows: 256 workgroups, the discrete-GPU
+/// entry's target) and 8 chunk loads in flight per lane.
+const SG_BATCH1: (u32, u32) = (2, 4);
+const SG_BATCHED: (u32, u32) = (2, 2);
+
+/// Whether the device can run the subgroup-rows engine with the table's threads: a fixed
+/// subgroup size dividing them.
+fn subgroup_engine_fits(tuning: &Tuning) -> bool {
+    tuning
+        .fixed_subgroup
+        .is_some_and(|sg| tuning.gemv_threads >= sg && tuning.gemv_threads.is_multiple_of(sg))
+}
+
+/// The engine the table runs a quantized GEMV on. The subgroup-rows engine
+/// (`gemv_quant_sg.wgsl`) at batch 1, every type, on discrete GPUs where it fits: a workgroup
+/// per row leaves a K-quant row of 14336 weights (448 chunks) about 2 loads per thread before a
+/// shared-memory reduction and a barrier (latency-bound), where a subgroup per 2 rows has 8
+/// loads in flight per lane and no barrier. To be confirmed by the sweep. Above batch 1 the
+/// workgroup engine stays until measured (each lane of the subgroup engine would hold
+/// RT·batch sums beside its RT·UNROLL chunks, which may cost occupancy); elsewhere too (not
+/// measured).
+fn table_engine(tuning: &Tuning, batch: u32, dtype: KernelDtype) -> GemvEngine {
+    let on_subgroups = dtype.is_quantized() && batch <= 1 && tuning.name == "discrete-gpu";
+    if on_subgroups && subgroup_engine_fits(tuning) {
+        GemvEngine::Subgroup
+    } else {
+        GemvEngine::Workgroup
+    }
+}
+
+/// The quantized GEMV parameters on `engine` for `batch` vectors of `dtype` weights with rows
+/// of `cols`, whatever the table would choose (for `strata gemv --engine`).
+///
+/// Workgroup engine: the table's threads (fewer when a row has fewer chunks than threads ×
+/// chunks in flight, so no thread idles), rows per workgroup and chunks in flight. Above batch
+/// 1: 4 rows (each x vector read serves every row), chunks in flight for about 32 bytes of
+/// weight data per thread. At batch 1: 1 row for the K-quants but Q6_K, 2 for Q6_K, 4 for the
+/// 32-element block types, and chunks in flight rounded down. These are the best of 27
+/// thread/row/unroll settings on an H200 at 4096×14336 (2026-12-02: q4_K 48.3 µs and q5_K 51.0
+/// with 1 row against 55.4 and 60.5 with 2; q4_0 25.3 with 4 rows and 1 chunk against 27.2
+/// with 2; Q6_K 30.5 with 2 rows against 33.1 with 1; BENCHMARKS.md).
+///
+/// Subgroup engine: the table's threads (at least one subgroup), 2 rows per subgroup, 4 chunks
+/// in flight per row at batch 1 and 2 above (placeholders until measured), no column slices.
+/// On a device without a fixed subgroup size this is a configuration that
+/// [`Tuning::gemv_override`], and so the GEMV, refuses. Any other engine gets the workgroup
+/// engine's parameters (quantized weights have no third engine).
+pub fn quant_gemv_engine_config(
+    tuning: &Tuning,
+    batch: u32,
+    dtype: KernelDtype,
+    cols: u32,
+    engine: GemvEngine,
+) -> GemvConfig {
+    if engine == GemvEngine::Subgroup {
+        let (rows, unroll) = if batch <= 1 { SG_BATCH1 } else { SG_BATCHED };
+        let threads = tuning.gemv_threads.max(tuning.fixed_subgroup.unwrap_or(1));
+        return GemvConfig {
+            threads,
+            rows,
+            unroll,
+            max_subgroups: (threads / tuning.min_subgroup).max(1),
+            f16_loads: false,
+            engine,
+            splits: 1,
+        };
+    }
     let rows = match (batch, dtype) {
         (2.., _) => 4,
         (_, KernelDtype::Q6K) => 2,
@@ -114,15 +189,59 @@ pub fn quant_gemv_config(tuning: &Tuning, batch: u32, dtype: KernelDtype, cols: 
     }
 }
 
-/// The WGSL of the subgroup kernel.
+/// The subgroup size a subgroup-engine configuration was made for: its threads over its
+/// subgroup slots (both set from the device by [`Tuning::gemv_override`] and
+/// [`quant_gemv_engine_config`], whose subgroup size is fixed for this engine).
+fn subgroup_of(config: &GemvConfig) -> u32 {
+    (config.threads / config.max_subgroups.max(1)).max(1)
+}
+
+/// Rows a workgroup of the fast path covers.
+fn rows_per_group(config: &GemvConfig) -> u32 {
+    if config.engine == GemvEngine::Subgroup {
+        config.rows * (config.threads / subgroup_of(config))
+    } else {
+        config.rows
+    }
+}
+
+/// Subgroup-engine settings worth measuring against the table's (rows per subgroup, unroll)
+/// at batch 1 and at batch 8, with 256 threads: what `scripts/gpu-run.sh quant-sg` runs. The
+/// shader tests validate each for subgroups of 32.
+const SG_SWEEP_BATCH1: &[(u32, u32)] = &[
+    (1, 2),
+    (1, 4),
+    (1, 8),
+    (2, 2),
+    (2, 4),
+    (2, 8),
+    (4, 2),
+    (4, 4),
+    (4, 8),
+];
+const SG_SWEEP_BATCH8: &[(u32, u32)] = &[(1, 2), (1, 4), (2, 2), (2, 4)];
+
+/// The WGSL of a kernel with subgroup operations (`config.engine` says which).
 pub(crate) fn fast_source(
     dtype: KernelDtype,
     batch: u32,
     config: &GemvConfig,
 ) -> Result<KernelText, String> {
-    let engine = shaders::splice(&shaders::GEMV_QUANT, &decoder(dtype)?)?;
+    let decoder = decoder(dtype)?;
+    if config.engine == GemvEngine::Subgroup {
+        return shaders::specialize_text(
+            &shaders::splice(&shaders::GEMV_QUANT_SG, &decoder)?,
+            &[
+                ("WG", config.threads),
+                ("SG", subgroup_of(config)),
+                ("RT", config.rows),
+                ("BATCH", batch),
+                ("UNROLL", config.unroll),
+            ],
+        );
+    }
     shaders::specialize_text(
-        &engine,
+        &shaders::splice(&shaders::GEMV_QUANT, &decoder)?,
         &[
             ("WG", config.threads),
             ("ROWS", config.rows),
@@ -154,6 +273,13 @@ pub(crate) fn any_source(dtype: KernelDtype, batch: u32) -> Result<KernelText, S
 /// The variant name (and kernel cache key) of a quantized GEMV pipeline.
 pub(crate) fn variant_name(dtype: KernelDtype, batch: u32, fast: Option<&GemvConfig>) -> String {
     match fast {
+        Some(c) if c.engine == GemvEngine::Subgroup => format!(
+            "gemv_quant_sg/{dtype}/b{batch}/{}t/sg{}/{}r/u{}",
+            c.threads,
+            subgroup_of(c),
+            c.rows,
+            c.unroll
+        ),
         Some(c) => format!(
             "gemv_quant/{dtype}/b{batch}/{}t/{}r/u{}/sg{}",
             c.threads, c.rows, c.unroll, c.max_subgroups
@@ -163,24 +289,51 @@ pub(crate) fn variant_name(dtype: KernelDtype, batch: u32, fast: Option<&GemvCon
 }
 
 /// Every (variant name, WGSL) the table can produce for quantized weights, for the shader
-/// tests: each type, batch and tuning, with every thread count the shape rule can pick.
+/// tests: each type, batch and tuning, with every thread count the shape rule can pick, the
+/// subgroup engine wherever the tuning has a fixed subgroup size, and the subgroup-engine
+/// sweep.
 pub(crate) fn variant_sources() -> Result<Vec<(String, String)>, String> {
-    let mut sources = Vec::new();
+    let mut configs = Vec::new();
     for dtype in KernelDtype::QUANTIZED {
         for batch in 1..=MAX_GEMV_BATCH {
             for tuning in Tuning::all() {
                 // Rows of one block, and rows long enough for every thread.
                 for cols in [dtype.block_elements(), 1 << 16] {
-                    let config = quant_gemv_config(&tuning, batch, dtype, cols);
-                    let text = fast_source(dtype, batch, &config)?;
-                    sources.push((
-                        variant_name(dtype, batch, Some(&config)),
-                        text.as_str().to_string(),
-                    ));
+                    configs.push((dtype, batch, quant_gemv_config(&tuning, batch, dtype, cols)));
+                }
+                if tuning.fixed_subgroup.is_some() {
+                    let engine = GemvEngine::Subgroup;
+                    let config = quant_gemv_engine_config(&tuning, batch, dtype, 1 << 16, engine);
+                    configs.push((dtype, batch, config));
                 }
             }
-            let text = any_source(dtype, batch)?;
-            sources.push((variant_name(dtype, batch, None), text.as_str().to_string()));
+        }
+        for (batch, sweep) in [(1, SG_SWEEP_BATCH1), (8, SG_SWEEP_BATCH8)] {
+            for &(rows, unroll) in sweep {
+                let config = GemvConfig {
+                    threads: 256,
+                    rows,
+                    unroll,
+                    max_subgroups: 256 / 32,
+                    f16_loads: false,
+                    engine: GemvEngine::Subgroup,
+                    splits: 1,
+                };
+                configs.push((dtype, batch, config));
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (dtype, batch, config) in configs {
+        let name = variant_name(dtype, batch, Some(&config));
+        if seen.insert(name.clone()) {
+            let text = fast_source(dtype, batch, &config)?;
+            sources.push((name, text.as_str().to_string()));
+        }
+        let name = variant_name(dtype, batch, None);
+        if seen.insert(name.clone()) {
+            sources.push((name, any_source(dtype, batch)?.as_str().to_string()));
         }
     }
     Ok(sources)
@@ -244,6 +397,18 @@ pub(crate) fn record_gemv(
         Some(config) => tuning.gemv_override(config, ctx.device_limits())?,
         None => quant_gemv_config(&tuning, batch, spec.dtype, cols),
     };
+    if !matches!(config.engine, GemvEngine::Workgroup | GemvEngine::Subgroup) {
+        return Err(Error::InvalidArgument(format!(
+            "GEMV parameters {config:?}: quantized weights run on the workgroup or the subgroup \
+             engine (wg or sg)"
+        )));
+    }
+    // Rows of quantized weights are short (a few hundred chunks): no engine slices them.
+    if config.splits > 1 {
+        return Err(Error::InvalidArgument(format!(
+            "GEMV parameters {config:?}: the quantized GEMV does not split columns (splits 0 or 1)"
+        )));
+    }
     let variant = variant_name(spec.dtype, batch, fast.then_some(&config));
     let kernel = ctx.kernel_with(&variant, SharedMemory::WrittenBeforeRead, || {
         if fast {
@@ -252,11 +417,15 @@ pub(crate) fn record_gemv(
             any_source(spec.dtype, batch)
         }
     })?;
-    let rows_per_group = if fast { config.rows } else { ANY_ROWS };
+    let group_rows = if fast {
+        rows_per_group(&config)
+    } else {
+        ANY_ROWS
+    };
     let steps = parts
         .iter()
         .map(|&(part, row_base, part_rows)| {
-            let groups = part_rows.div_ceil(rows_per_group);
+            let groups = part_rows.div_ceil(group_rows);
             let workgroups = ctx.grid(groups);
             let params = Params {
                 rows: part_rows,
@@ -319,6 +488,130 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The discrete-GPU entry with a fixed subgroup size of 32, as on the H100/H200.
+    fn discrete(fixed_subgroup: Option<u32>) -> Tuning {
+        Tuning {
+            fixed_subgroup,
+            ..tuning(256, 32)
+        }
+    }
+
+    #[test]
+    fn the_table_runs_batch_1_on_subgroups_on_discrete_gpus_only() {
+        let limits = wgpu::Limits::default();
+        let t = discrete(Some(32));
+        assert_eq!(t.name, "discrete-gpu");
+        for dtype in KernelDtype::QUANTIZED {
+            let c = quant_gemv_config(&t, 1, dtype, 14336);
+            assert_eq!(c.engine, GemvEngine::Subgroup, "{dtype}");
+            assert_eq!(
+                (c.threads, c.rows, c.unroll, c.splits),
+                (256, 2, 4, 1),
+                "{dtype}"
+            );
+            assert_eq!(subgroup_of(&c), 32);
+            // 8 subgroups of 2 rows.
+            assert_eq!(rows_per_group(&c), 16);
+            assert_eq!(t.gemv_override(c, &limits).unwrap(), c, "{dtype}");
+            // Batches stay on the workgroup engine.
+            let b8 = quant_gemv_config(&t, 8, dtype, 14336);
+            assert_eq!(b8.engine, GemvEngine::Workgroup, "{dtype}");
+        }
+        // No fixed subgroup size, or one that does not divide the threads: workgroups.
+        for fixed in [None, Some(512)] {
+            let c = quant_gemv_config(&discrete(fixed), 1, KernelDtype::Q4K, 14336);
+            assert_eq!(c.engine, GemvEngine::Workgroup, "{fixed:?}");
+        }
+        // Other entries (lavapipe's `cpu` included) keep the workgroup engine.
+        for tuning in Tuning::all()
+            .into_iter()
+            .filter(|t| t.name != "discrete-gpu")
+        {
+            let c = quant_gemv_config(&tuning, 1, KernelDtype::Q4K, 14336);
+            assert_eq!(c.engine, GemvEngine::Workgroup, "{}", tuning.name);
+        }
+    }
+
+    #[test]
+    fn the_subgroup_engine_on_request() {
+        let limits = wgpu::Limits::default();
+        let sg = GemvEngine::Subgroup;
+        // Lavapipe: 64 threads, subgroups of 8.
+        let lavapipe = Tuning {
+            name: "cpu",
+            fixed_subgroup: Some(8),
+            ..tuning(64, 8)
+        };
+        let c = quant_gemv_engine_config(&lavapipe, 8, KernelDtype::Q6K, 256, sg);
+        assert_eq!((c.threads, c.rows, c.unroll, c.engine), (64, 2, 2, sg));
+        assert_eq!(lavapipe.gemv_override(c, &limits).unwrap(), c);
+        assert_eq!(rows_per_group(&c), 16);
+        assert_eq!(
+            variant_name(KernelDtype::Q6K, 8, Some(&c)),
+            "gemv_quant_sg/q6_k/b8/64t/sg8/2r/u2"
+        );
+        // Threads are at least one subgroup.
+        let wide = Tuning {
+            fixed_subgroup: Some(128),
+            ..tuning(64, 128)
+        };
+        let c = quant_gemv_engine_config(&wide, 1, KernelDtype::Q4_0, 4096, sg);
+        assert_eq!((c.threads, c.max_subgroups, subgroup_of(&c)), (128, 1, 128));
+        // Without a fixed subgroup size the override refuses it.
+        let varying = tuning(256, 32);
+        let c = quant_gemv_engine_config(&varying, 1, KernelDtype::Q4K, 14336, sg);
+        assert!(matches!(
+            varying.gemv_override(c, &limits),
+            Err(Error::InvalidArgument(_))
+        ));
+        // The workgroup engine on request is the table's workgroup configuration.
+        let t = discrete(Some(32));
+        let wg = quant_gemv_engine_config(&t, 1, KernelDtype::Q4K, 14336, GemvEngine::Workgroup);
+        assert_eq!(
+            wg,
+            quant_gemv_config(&discrete(None), 1, KernelDtype::Q4K, 14336)
+        );
+        assert_eq!(
+            variant_name(KernelDtype::Q4K, 1, Some(&wg)),
+            format!("gemv_quant/q4_k/b1/{}t/1r/u1/sg8", wg.threads)
+        );
+        let table = quant_gemv_config(&t, 1, KernelDtype::Q4K, 14336);
+        assert_eq!(
+            variant_name(KernelDtype::Q4K, 1, Some(&table)),
+            "gemv_quant_sg/q4_k/b1/256t/sg32/2r/u4"
+        );
+    }
+
+    #[test]
+    fn variant_sources_cover_the_subgroup_engine_for_every_type() {
+        let sources = variant_sources().unwrap();
+        for dtype in KernelDtype::QUANTIZED {
+            for name in [
+                format!("gemv_quant_sg/{dtype}/b1/256t/sg32/2r/u4"),
+                format!("gemv_quant_sg/{dtype}/b1/256t/sg32/4r/u8"),
+                format!("gemv_quant_sg/{dtype}/b8/256t/sg32/2r/u4"),
+                format!("gemv_quant_sg/{dtype}/b3/64t/sg8/2r/u2"),
+            ] {
+                let (_, text) = sources
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .unwrap_or_else(|| panic!("{name} is not among the variants"));
+                assert!(text.contains("fn load_w(blk: u32, part: u32)"), "{name}");
+            }
+        }
+        for dtype in KernelDtype::QUANTIZED {
+            for prefix in ["gemv_quant/", "gemv_quant_any/"] {
+                let prefix = format!("{prefix}{dtype}/b8/");
+                assert!(
+                    sources.iter().any(|(n, _)| n.starts_with(&prefix)),
+                    "{prefix}"
+                );
+            }
+        }
+        let names: std::collections::BTreeSet<&String> = sources.iter().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), sources.len(), "no variant twice");
     }
 
     #[test]
