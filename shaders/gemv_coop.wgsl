@@ -14,9 +14,13 @@
 // as close to the f32 product as the FMA path's (see gemv_coop_prep.wgsl).
 //
 // A workgroup of NSG subgroups owns RT tiles of 16 rows. Its subgroups split the row's K
-// between them, UNROLL steps of 16 columns at a time, subgroup s taking steps (i·NSG + s)·UNROLL
-// onwards (so the workgroup sweeps each row front to back together); each step's A fragments
-// are loaded before any is used. Every subgroup keeps RT 16×16 f32 accumulators, stores them
+// between them, KC = 16·UNROLL columns at a time, subgroup s taking columns (i·NSG + s)·KC
+// onwards at iteration i (so the workgroup sweeps each row front to back together). Each lane
+// loads its share of the subgroup's next A rows and B rows as 16-byte vectors into registers
+// during the current iteration's multiply-adds, and stores them into the subgroup's own
+// staging area in shared memory, from which the cooperative loads read (as in
+// gemm_coop.wgsl: cooperative loads straight from a storage buffer gave wrong sums on the
+// H200, 2026-12-02); two barriers an iteration keep the areas' writes and reads apart. Every subgroup keeps RT 16×16 f32 accumulators, stores them
 // into shared memory at the end, and the workgroup adds the NSG partial sums (and each
 // vector's high and low column) in a fixed order and scales them back: no atomics, and the
 // result does not depend on timing.
@@ -29,11 +33,13 @@
 // Bounds: a workgroup past the last row group returns before any access (the grid may be 2-D
 // and overshoot). Fragment t starts at row min(16·(RT·group + t), rows − 16) ≥ 0, so its 16
 // rows lie in the part; it stores only the rows from 16·(RT·group + t) on below rows, the ones
-// no other fragment owns. Steps past the end of K (the last iteration's) load A at the last
-// step (inside the row) and B from xs's 16 zero columns at cols .. cols + 15, so they add
-// nothing and every load stays inside its buffer; no branch guards a cooperative operation.
-// The host checks that the part holds rows·cols halves, xs 16·stride halves (stride = cols +
-// 16), inv_scale 8 elements and y batch·y_stride elements.
+// no other fragment owns. A global load is formed only for a vector inside the subgroup's
+// share (v < A_VECS or B_VECS) whose column k < cols (a multiple of 8 with cols, so the 8
+// halves lie in the row); the rest are zero, so columns past the end of K add nothing. Shared
+// indices stay inside the subgroup's area (rows < RT·16 + 16, columns < KC of AS·4). No branch
+// guards a cooperative operation.
+// The host checks that the part holds rows·cols halves, xs 16·stride halves (stride ≥ cols),
+// inv_scale 8 elements and y batch·y_stride elements.
 //
 // Tile sizes are the `const`s below; the runtime rewrites them (see strata::shaders).
 
@@ -53,7 +59,7 @@ struct Params {
     groups: u32,
     // Workgroups per row of the dispatch grid (the grid is 2-D when groups is large).
     groups_x: u32,
-    // Halves per row of xs: cols + 16.
+    // Halves per row of xs (at least cols, a multiple of 8).
     xs_stride: u32,
     _pad: u32,
 }
@@ -76,20 +82,42 @@ const UNROLL: u32 = 4u;
 const BATCH: u32 = 8u;
 
 const NSG: u32 = WG / SG;
+// Columns of K per subgroup per iteration, and the row stride of the staging areas in
+// vec4<f16>: the columns padded by 8 halves (16 bytes), which puts the rows of a fragment in
+// different bank groups.
+const KC: u32 = UNROLL * 16u;
+const AS: u32 = KC / 4u + 2u;
+// 16-byte (8-half) vectors a subgroup stages per iteration: A's RT·16 rows and B's 16.
+const A_VECS: u32 = RT * 16u * (KC / 8u);
+const B_VECS: u32 = 16u * (KC / 8u);
+// Each subgroup's staging area: A's rows, then B's 16 (vec4<f16>).
+const AREA: u32 = (RT * 16u + 16u) * AS;
+// Vectors per lane (the last ones may lie past A_VECS or B_VECS, then unused).
+const A_PER: u32 = (A_VECS + SG - 1u) / SG;
+const B_PER: u32 = (B_VECS + SG - 1u) / SG;
 
+// The subgroups' staging areas: global loads land here and cooperative loads read from here
+// (a cooperative load straight from a storage buffer is not used: see KERNELS.md).
+var<workgroup> staged: array<vec4<f16>, NSG * AREA>;
 // Each subgroup's RT accumulators, row-major 16×16.
 var<workgroup> partial: array<f32, NSG * RT * 256u>;
 // The subgroup size thread 0 saw.
 var<workgroup> size_seen: u32;
 
-// The A fragment of 16 rows from `row` at step `step` (16 columns each).
-fn load_w(row: u32, step: u32) -> coop_mat16x16<f16, A> {
-    return coopLoadT<coop_mat16x16<f16, A>>(&w[(row * params.cols + step * 16u) / 4u], params.cols / 4u);
+// 8 consecutive halves.
+struct Eight {
+    lo: vec4<f16>,
+    hi: vec4<f16>,
 }
 
-// The B fragment of step `step`: element (k, n) is xs[n, 16·step + k] (column-major).
-fn load_x(step: u32) -> coop_mat16x16<f16, B> {
-    return coopLoad<coop_mat16x16<f16, B>>(&xs[step * 4u], params.xs_stride / 4u);
+// The A fragment of staging row `row` (a multiple of 16), step u of the iteration.
+fn load_a(area: u32, row: u32, u: u32) -> coop_mat16x16<f16, A> {
+    return coopLoadT<coop_mat16x16<f16, A>>(&staged[area + row * AS + u * 4u], AS);
+}
+
+// The B fragment of step u: element (k, n) at B row n, column 16·u + k (column-major).
+fn load_b(area: u32, u: u32) -> coop_mat16x16<f16, B> {
+    return coopLoad<coop_mat16x16<f16, B>>(&staged[area + RT * 16u * AS + u * 4u], AS);
 }
 
 // Stores an accumulator into its slot of `partial`. Every operand of a cooperative store is a
@@ -98,11 +126,35 @@ fn store_partial(fragment: coop_mat16x16<f32, C>, at: u32) {
     coopStoreT(fragment, &partial[at], 16u);
 }
 
+// Vector v of this subgroup's A rows at iteration column k0 (zero past the end of K).
+fn global_a(v: u32, k0: u32, start0: u32, start1: u32) -> Eight {
+    let rr = v / (KC / 8u);
+    let k = k0 + (v % (KC / 8u)) * 8u;
+    let row = select(start0, start1, rr >= 16u) + rr % 16u;
+    if (v < A_VECS && k < params.cols) {
+        let at = (row * params.cols + k) / 4u;
+        return Eight(w[at], w[at + 1u]);
+    }
+    return Eight();
+}
+
+// Vector v of B (xs rows) at iteration column k0 (zero past the end of K).
+fn global_b(v: u32, k0: u32) -> Eight {
+    let n = v / (KC / 8u);
+    let k = k0 + (v % (KC / 8u)) * 8u;
+    if (v < B_VECS && k < params.cols) {
+        let at = (n * params.xs_stride + k) / 4u;
+        return Eight(xs[at], xs[at + 1u]);
+    }
+    return Eight();
+}
+
 @compute @workgroup_size(WG, 1, 1)
 fn main(
     @builtin(local_invocation_index) tid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(subgroup_id) sg_id: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
     @builtin(subgroup_size) sg_size: u32,
 ) {
     let group = wid.y * params.groups_x + wid.x;
@@ -127,51 +179,75 @@ fn main(
         return;
     }
 
-    let steps = params.cols / 16u;
-    let last = steps - 1u;
-    let iterations = (steps + NSG * UNROLL - 1u) / (NSG * UNROLL);
+    let area = sg_id * AREA;
+    let iterations = (params.cols + NSG * KC - 1u) / (NSG * KC);
     var acc0 = coop_mat16x16<f32, C>();
     var acc1 = coop_mat16x16<f32, C>();
+    // The first iteration's vectors, then each iteration's next ones in flight during its
+    // arithmetic.
+    var next_a: array<Eight, A_PER>;
+    var next_b: array<Eight, B_PER>;
+    for (var j = 0u; j < A_PER; j += 1u) {
+        next_a[j] = global_a(j * SG + lane, sg_id * KC, start0, start1);
+    }
+    for (var j = 0u; j < B_PER; j += 1u) {
+        next_b[j] = global_b(j * SG + lane, sg_id * KC);
+    }
     for (var i = 0u; i < iterations; i += 1u) {
-        let s0 = (i * NSG + sg_id) * UNROLL;
-        // Steps past the end read the last step of W and the zero block of xs.
-        let s1 = s0 + min(1u, UNROLL - 1u);
-        let s2 = s0 + min(2u, UNROLL - 1u);
-        let s3 = s0 + min(3u, UNROLL - 1u);
-        let a00 = load_w(start0, min(s0, last));
-        let a01 = load_w(start0, min(s1, last));
-        let a02 = load_w(start0, min(s2, last));
-        let a03 = load_w(start0, min(s3, last));
-        let a10 = load_w(start1, min(s0, last));
-        let a11 = load_w(start1, min(s1, last));
-        let a12 = load_w(start1, min(s2, last));
-        let a13 = load_w(start1, min(s3, last));
-        let b0 = load_x(min(s0, steps));
-        acc0 = coopMultiplyAdd(a00, b0, acc0);
+        for (var j = 0u; j < A_PER; j += 1u) {
+            let v = j * SG + lane;
+            if (v < A_VECS) {
+                let at = area + (v / (KC / 8u)) * AS + (v % (KC / 8u)) * 2u;
+                staged[at] = next_a[j].lo;
+                staged[at + 1u] = next_a[j].hi;
+            }
+        }
+        for (var j = 0u; j < B_PER; j += 1u) {
+            let v = j * SG + lane;
+            if (v < B_VECS) {
+                let at = area + (RT * 16u + v / (KC / 8u)) * AS + (v % (KC / 8u)) * 2u;
+                staged[at] = next_b[j].lo;
+                staged[at + 1u] = next_b[j].hi;
+            }
+        }
+        workgroupBarrier();
+        let k1 = ((i + 1u) * NSG + sg_id) * KC;
+        if (i + 1u < iterations) {
+            for (var j = 0u; j < A_PER; j += 1u) {
+                next_a[j] = global_a(j * SG + lane, k1, start0, start1);
+            }
+            for (var j = 0u; j < B_PER; j += 1u) {
+                next_b[j] = global_b(j * SG + lane, k1);
+            }
+        }
+        let b0 = load_b(area, 0u);
+        acc0 = coopMultiplyAdd(load_a(area, 0u, 0u), b0, acc0);
         if (RT > 1u) {
-            acc1 = coopMultiplyAdd(a10, b0, acc1);
+            acc1 = coopMultiplyAdd(load_a(area, 16u, 0u), b0, acc1);
         }
         if (UNROLL > 1u) {
-            let b1 = load_x(min(s1, steps));
-            acc0 = coopMultiplyAdd(a01, b1, acc0);
+            let b1 = load_b(area, 1u);
+            acc0 = coopMultiplyAdd(load_a(area, 0u, 1u), b1, acc0);
             if (RT > 1u) {
-                acc1 = coopMultiplyAdd(a11, b1, acc1);
+                acc1 = coopMultiplyAdd(load_a(area, 16u, 1u), b1, acc1);
             }
         }
         if (UNROLL > 2u) {
-            let b2 = load_x(min(s2, steps));
-            acc0 = coopMultiplyAdd(a02, b2, acc0);
+            let b2 = load_b(area, 2u);
+            acc0 = coopMultiplyAdd(load_a(area, 0u, 2u), b2, acc0);
             if (RT > 1u) {
-                acc1 = coopMultiplyAdd(a12, b2, acc1);
+                acc1 = coopMultiplyAdd(load_a(area, 16u, 2u), b2, acc1);
             }
         }
         if (UNROLL > 3u) {
-            let b3 = load_x(min(s3, steps));
-            acc0 = coopMultiplyAdd(a03, b3, acc0);
+            let b3 = load_b(area, 3u);
+            acc0 = coopMultiplyAdd(load_a(area, 0u, 3u), b3, acc0);
             if (RT > 1u) {
-                acc1 = coopMultiplyAdd(a13, b3, acc1);
+                acc1 = coopMultiplyAdd(load_a(area, 16u, 3u), b3, acc1);
             }
         }
+        // Every subgroup has read its area before the next iteration overwrites it.
+        workgroupBarrier();
     }
     store_partial(acc0, sg_id * RT * 256u);
     if (RT > 1u) {

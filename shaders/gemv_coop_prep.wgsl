@@ -9,8 +9,7 @@
 // |s_b·x − hi| ≤ 2^-10·|s_b·x|), nothing overflows (|hi| < 2^15 < 65504), and only elements
 // below 2^-29 of the vector's largest fall under f16's normal range; scaling by a power of two
 // is exact, and inv_scale[b] = 1 / s_b undoes it on the f32 sums. Rows of vectors past the
-// batch, and the 16 columns from cols to stride, are zero: gemv_coop.wgsl reads that block
-// for steps past the end of K, which then add nothing.
+// batch are zero, and so are any columns from cols to stride.
 //
 // Workgroup (slice, b) first finds the largest |x[b, c]| over the whole vector (every slice
 // does this for itself: the vector is a few tens of KB, read from L2), reduced through shared
@@ -19,7 +18,7 @@
 //
 // Bounds: x is read at b·cols/4 + i for b < batch and i < cols/4 (the host checks x holds
 // batch·cols elements, cols a multiple of 16). xs is written at row·stride/4 + i for rows < 16
-// and i < stride/4 (the host checks xs holds 16·stride halves, stride = cols + 16), inv_scale
+// and i < stride/4 (the host checks xs holds 16·stride halves, stride ≥ cols), inv_scale
 // at b < 8 (8 elements). A workgroup past the last slice returns before any access.
 //
 // Tile sizes are the `const`s below; the runtime rewrites them (see strata::shaders).
@@ -31,7 +30,7 @@ struct Params {
     cols: u32,
     // Vectors in x (1 to 8).
     batch: u32,
-    // Halves per row of xs: cols + 16.
+    // Halves per row of xs (at least cols, a multiple of 4).
     stride: u32,
     // Slices of SLICE vec4 along a row of xs.
     slices: u32,

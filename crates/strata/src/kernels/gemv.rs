@@ -471,7 +471,7 @@ impl Recording<'_> {
             None => tuning.gemv_coop_for(batch, spec.dtype).map(|c| (c, false)),
         };
         if let Some((config, forced)) = coop.filter(|_| options.path != KernelPath::Generic) {
-            match super::gemv_coop::eligible(ctx, &spec, &parts) {
+            match super::gemv_coop::eligible(ctx, &spec, &parts, &config) {
                 Ok(subgroup) => {
                     let config = GemvConfig {
                         max_subgroups: config.threads / subgroup,

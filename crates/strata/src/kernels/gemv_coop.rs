@@ -31,20 +31,33 @@ const PREP_SLICE: u32 = PREP_THREADS * 4;
 /// --rows-per-group RT --unroll U`, the `coop-gemv` stage of `scripts/gpu-run.sh`): (threads,
 /// 16-row tiles per workgroup, steps in flight). The shader tests validate each.
 pub const SWEEP: &[(u32, u32, u32)] = &[
+    (64, 2, 4),
     (128, 1, 4),
+    (128, 2, 2),
+    (128, 2, 4),
     (256, 1, 2),
     (256, 1, 4),
     (256, 2, 2),
-    (256, 2, 4),
-    (512, 1, 4),
-    (512, 2, 4),
+    (512, 1, 1),
 ];
 
-/// Why this GEMV cannot run on cooperative matrices, or the device's subgroup size when it can.
+/// Shared memory of the kernel for `config` on subgroups of `subgroup`: each subgroup's staging
+/// area (RT·16 rows of A and 16 of B, 16·UNROLL halves padded by 8), its RT accumulators, and a
+/// word for the subgroup size (the shader's `staged`, `partial` and `size_seen`).
+pub(crate) fn shared_bytes(config: &GemvConfig, subgroup: u32) -> u64 {
+    let subgroups = u64::from(config.threads / subgroup.max(1));
+    let (tiles, unroll) = (u64::from(config.rows), u64::from(config.unroll));
+    let area = (16 * tiles + 16) * (16 * unroll + 8) * 2;
+    subgroups * (area + tiles * 256 * 4) + 4
+}
+
+/// Why this GEMV cannot run on cooperative matrices with `config`, or the device's subgroup
+/// size when it can.
 pub(crate) fn eligible(
     ctx: &Context,
     spec: &GemvSpec,
     parts: &[(Operand<'_>, u32, u32)],
+    config: &GemvConfig,
 ) -> std::result::Result<u32, String> {
     if spec.dtype != KernelDtype::F16 {
         return Err(format!(
@@ -69,9 +82,26 @@ pub(crate) fn eligible(
             "the cooperative-matrix GEMV needs weight parts of at least {FRAGMENT} rows, one has {rows}"
         ));
     }
-    ctx.cooperative_gemm()
+    let subgroup = ctx
+        .cooperative_gemm()
         .map(|c| c.subgroup)
-        .ok_or_else(|| "this device has no cooperative-matrix GEMM".to_string())
+        .ok_or_else(|| "this device has no cooperative-matrix GEMM".to_string())?;
+    if config.threads < subgroup || !config.threads.is_multiple_of(subgroup) {
+        return Err(format!(
+            "the cooperative-matrix GEMV needs threads a multiple of the subgroup size \
+             {subgroup}, not {}",
+            config.threads
+        ));
+    }
+    let shared = shared_bytes(config, subgroup);
+    let limit = u64::from(ctx.device_limits().max_compute_workgroup_storage_size);
+    if shared > limit {
+        return Err(format!(
+            "the cooperative-matrix GEMV with {config:?} needs {shared} bytes of shared memory, \
+             the device has {limit}"
+        ));
+    }
+    Ok(subgroup)
 }
 
 /// The WGSL of the GEMV kernel for `config` (threads, `rows` 16-row tiles, `unroll` steps) on
@@ -123,7 +153,7 @@ pub(crate) fn record(
             config.threads
         )));
     }
-    let stride = cols + FRAGMENT;
+    let stride = cols;
     let xs = ctx.create_storage_buffer(u64::from(2 * FRAGMENT) * u64::from(stride), "gemv xs")?;
     let inv_scale = ctx.create_storage_buffer(4 * 8, "gemv x scales")?;
 
@@ -200,7 +230,7 @@ pub(crate) fn variant_sources() -> Result<Vec<(String, String)>, String> {
     let mut seen = std::collections::BTreeSet::new();
     for config in configs {
         for subgroup in [16, 32, 64] {
-            if config.threads < subgroup {
+            if config.threads < subgroup || shared_bytes(&config, subgroup) > 48 << 10 {
                 continue;
             }
             for batch in 2..=MAX_GEMV_BATCH {
