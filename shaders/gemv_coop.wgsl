@@ -25,6 +25,12 @@
 // vector's high and low column) in a fixed order and scales them back: no atomics, and the
 // result does not depend on timing.
 //
+// Split K: with several slices (workgroup_id.z is the slice), a workgroup walks columns
+// z·k_slice to min(cols, (z + 1)·k_slice) and writes its sums, already scaled back, into copy z
+// of y in a scratch buffer (slice_stride elements apart), which sum_slices.wgsl adds up; with
+// one slice y is written directly. Rows alone give few workgroups (4096 rows: 256 tiles of 16),
+// each walking K one iteration at a time: slices put more loads in flight.
+//
 // Needs f16 weights with cols a multiple of 16 and parts of at least 16 rows (the host checks
 // and otherwise uses the FMA kernels), the device features SHADER_F16, SUBGROUP and
 // EXPERIMENTAL_COOPERATIVE_MATRIX with 16×16×16 f16·f16 + f32, and a fixed subgroup size SG.
@@ -39,7 +45,8 @@
 // indices stay inside the subgroup's area (rows < RT·16 + 16, columns < KC of AS·4). No branch
 // guards a cooperative operation.
 // The host checks that the part holds rows·cols halves, xs 16·stride halves (stride ≥ cols),
-// inv_scale 8 elements and y batch·y_stride elements.
+// inv_scale 8 elements and y (or the scratch buffer) slices·slice_stride ≥ batch·y_stride
+// elements; every slice's first column lies below cols.
 //
 // Tile sizes are the `const`s below; the runtime rewrites them (see strata::shaders).
 
@@ -61,7 +68,13 @@ struct Params {
     groups_x: u32,
     // Halves per row of xs (at least cols, a multiple of 8).
     xs_stride: u32,
-    _pad: u32,
+    // Columns per slice of K (a multiple of NSG·KC; cols without a split).
+    k_slice: u32,
+    // Elements between the copies of y of two slices (0 without a split).
+    slice_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> w: array<vec4<f16>>;
@@ -76,7 +89,7 @@ const WG: u32 = 256u;
 const SG: u32 = 32u;
 // Tiles of 16 rows per workgroup: 1 or 2.
 const RT: u32 = 1u;
-// Steps of 16 columns per subgroup per iteration, all loaded before use: 1 to 4.
+// Steps of 16 columns per subgroup per iteration, all loaded before use: 1 to 8.
 const UNROLL: u32 = 4u;
 // Vectors in the batch (2 to 8).
 const BATCH: u32 = 8u;
@@ -99,10 +112,11 @@ const B_PER: u32 = (B_VECS + SG - 1u) / SG;
 // The subgroups' staging areas: global loads land here and cooperative loads read from here
 // (a cooperative load straight from a storage buffer is not used: see KERNELS.md).
 var<workgroup> staged: array<vec4<f16>, NSG * AREA>;
-// Each subgroup's RT accumulators, row-major 16×16.
+// Each subgroup's RT accumulators, row-major 16×16 (and, before them, the subgroup size thread
+// 0 saw). Every workgroup variable is a whole number of 16-byte units: a 4-byte one beside the
+// arrays (a `var<workgroup> size: u32`) shifted the cooperative stores by one element on the
+// H200 (580.159.04), the cooperative operations apparently assuming 16-byte-aligned arrays.
 var<workgroup> partial: array<f32, NSG * RT * 256u>;
-// The subgroup size thread 0 saw.
-var<workgroup> size_seen: u32;
 
 // 8 consecutive halves.
 struct Eight {
@@ -126,23 +140,23 @@ fn store_partial(fragment: coop_mat16x16<f32, C>, at: u32) {
     coopStoreT(fragment, &partial[at], 16u);
 }
 
-// Vector v of this subgroup's A rows at iteration column k0 (zero past the end of K).
-fn global_a(v: u32, k0: u32, start0: u32, start1: u32) -> Eight {
+// Vector v of this subgroup's A rows at iteration column k0 (zero from column `end` on).
+fn global_a(v: u32, k0: u32, end: u32, start0: u32, start1: u32) -> Eight {
     let rr = v / (KC / 8u);
     let k = k0 + (v % (KC / 8u)) * 8u;
     let row = select(start0, start1, rr >= 16u) + rr % 16u;
-    if (v < A_VECS && k < params.cols) {
+    if (v < A_VECS && k < end) {
         let at = (row * params.cols + k) / 4u;
         return Eight(w[at], w[at + 1u]);
     }
     return Eight();
 }
 
-// Vector v of B (xs rows) at iteration column k0 (zero past the end of K).
-fn global_b(v: u32, k0: u32) -> Eight {
+// Vector v of B (xs rows) at iteration column k0 (zero from column `end` on).
+fn global_b(v: u32, k0: u32, end: u32) -> Eight {
     let n = v / (KC / 8u);
     let k = k0 + (v % (KC / 8u)) * 8u;
-    if (v < B_VECS && k < params.cols) {
+    if (v < B_VECS && k < end) {
         let at = (n * params.xs_stride + k) / 4u;
         return Eight(xs[at], xs[at + 1u]);
     }
@@ -164,23 +178,27 @@ fn main(
     let first = group * RT * 16u;
     let start0 = min(first, params.rows - 16u);
     let start1 = min(first + 16u, params.rows - 16u);
+    let out_base = wid.z * params.slice_stride + params.row_base;
     // The subgroup size, made uniform for the analysis that cooperative operations need.
     if (tid == 0u) {
-        size_seen = sg_size;
+        partial[0] = bitcast<f32>(sg_size);
     }
-    if (workgroupUniformLoad(&size_seen) != SG) {
+    if (bitcast<u32>(workgroupUniformLoad(&partial[0])) != SG) {
         // Not the subgroup size this kernel was built for: poison the outputs, loudly wrong.
         for (var e = tid; e < RT * 16u * BATCH; e += WG) {
             let row = first + e % (RT * 16u);
             if (row < params.rows) {
-                y[params.row_base + (e / (RT * 16u)) * params.y_stride + row] = bitcast<f32>(0x7fc00000u);
+                y[out_base + (e / (RT * 16u)) * params.y_stride + row] = bitcast<f32>(0x7fc00000u);
             }
         }
         return;
     }
 
+    // This workgroup's slice of K.
+    let begin = wid.z * params.k_slice;
+    let end = min(params.cols, begin + params.k_slice);
     let area = sg_id * AREA;
-    let iterations = (params.cols + NSG * KC - 1u) / (NSG * KC);
+    let iterations = (end - begin + NSG * KC - 1u) / (NSG * KC);
     var acc0 = coop_mat16x16<f32, C>();
     var acc1 = coop_mat16x16<f32, C>();
     // The first iteration's vectors, then each iteration's next ones in flight during its
@@ -188,10 +206,10 @@ fn main(
     var next_a: array<Eight, A_PER>;
     var next_b: array<Eight, B_PER>;
     for (var j = 0u; j < A_PER; j += 1u) {
-        next_a[j] = global_a(j * SG + lane, sg_id * KC, start0, start1);
+        next_a[j] = global_a(j * SG + lane, begin + sg_id * KC, end, start0, start1);
     }
     for (var j = 0u; j < B_PER; j += 1u) {
-        next_b[j] = global_b(j * SG + lane, sg_id * KC);
+        next_b[j] = global_b(j * SG + lane, begin + sg_id * KC, end);
     }
     for (var i = 0u; i < iterations; i += 1u) {
         for (var j = 0u; j < A_PER; j += 1u) {
@@ -211,39 +229,20 @@ fn main(
             }
         }
         workgroupBarrier();
-        let k1 = ((i + 1u) * NSG + sg_id) * KC;
+        let k1 = begin + ((i + 1u) * NSG + sg_id) * KC;
         if (i + 1u < iterations) {
             for (var j = 0u; j < A_PER; j += 1u) {
-                next_a[j] = global_a(j * SG + lane, k1, start0, start1);
+                next_a[j] = global_a(j * SG + lane, k1, end, start0, start1);
             }
             for (var j = 0u; j < B_PER; j += 1u) {
-                next_b[j] = global_b(j * SG + lane, k1);
+                next_b[j] = global_b(j * SG + lane, k1, end);
             }
         }
-        let b0 = load_b(area, 0u);
-        acc0 = coopMultiplyAdd(load_a(area, 0u, 0u), b0, acc0);
-        if (RT > 1u) {
-            acc1 = coopMultiplyAdd(load_a(area, 16u, 0u), b0, acc1);
-        }
-        if (UNROLL > 1u) {
-            let b1 = load_b(area, 1u);
-            acc0 = coopMultiplyAdd(load_a(area, 0u, 1u), b1, acc0);
+        for (var u = 0u; u < UNROLL; u += 1u) {
+            let b = load_b(area, u);
+            acc0 = coopMultiplyAdd(load_a(area, 0u, u), b, acc0);
             if (RT > 1u) {
-                acc1 = coopMultiplyAdd(load_a(area, 16u, 1u), b1, acc1);
-            }
-        }
-        if (UNROLL > 2u) {
-            let b2 = load_b(area, 2u);
-            acc0 = coopMultiplyAdd(load_a(area, 0u, 2u), b2, acc0);
-            if (RT > 1u) {
-                acc1 = coopMultiplyAdd(load_a(area, 16u, 2u), b2, acc1);
-            }
-        }
-        if (UNROLL > 3u) {
-            let b3 = load_b(area, 3u);
-            acc0 = coopMultiplyAdd(load_a(area, 0u, 3u), b3, acc0);
-            if (RT > 1u) {
-                acc1 = coopMultiplyAdd(load_a(area, 16u, 3u), b3, acc1);
+                acc1 = coopMultiplyAdd(load_a(area, 16u, u), b, acc1);
             }
         }
         // Every subgroup has read its area before the next iteration overwrites it.
@@ -268,7 +267,7 @@ fn main(
                 let at = (q * RT + t) * 256u + r * 16u;
                 sum += partial[at + b] + partial[at + 8u + b];
             }
-            y[params.row_base + b * params.y_stride + row] = sum * inv_scale[b];
+            y[out_base + b * params.y_stride + row] = sum * inv_scale[b];
         }
     }
 }

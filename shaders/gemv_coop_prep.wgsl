@@ -2,8 +2,8 @@
 // matrix-engine operand [16, stride] f16, and inv_scale [8] f32.
 //
 // Each vector b is scaled by a power of two s_b that brings its largest magnitude into
-// [2^14, 2^15) (s_b clamped to 2^-126 .. 2^126), then split into two f16 parts: hi = f16(s_b·x)
-// and lo = f16(s_b·x − hi). Row b of xs holds hi, row 8 + b holds lo, so one 16×16×16
+// [2^14, 2^15) (s_b clamped to 2^-126 .. 2^126), then split into two f16 parts: hi = s_b·x
+// rounded to 11 significant bits, and lo = f16(s_b·x − hi). Row b of xs holds hi, row 8 + b holds lo, so one 16×16×16
 // multiply-add gives W·hi in columns 0..7 and W·lo in columns 8..15 of its 16×16 result.
 // hi + lo is s_b·x to about 22 significant bits (the error of lo's rounding, at most 2^-11 of
 // |s_b·x − hi| ≤ 2^-10·|s_b·x|), nothing overflows (|hi| < 2^15 < 65504), and only elements
@@ -94,8 +94,12 @@ fn main(
         var lo = vec4<f16>(0.0h);
         if (live && i < row4) {
             let v = x[b * row4 + i] * scale;
-            hi = vec4<f16>(v);
-            lo = vec4<f16>(v - vec4<f32>(hi));
+            // v rounded to 11 significant bits with integer arithmetic (to nearest, ties away),
+            // exactly an f16 in [2^-14, 2^15]: f32(f16(v)) - v was folded to 0 by NVIDIA's
+            // compiler (580.159.04), losing lo.
+            let hi32 = bitcast<vec4<f32>>((bitcast<vec4<u32>>(v) + vec4<u32>(0x1000u)) & vec4<u32>(0xffffe000u));
+            hi = vec4<f16>(hi32);
+            lo = vec4<f16>(v - hi32);
         }
         xs[b * stride4 + i] = hi;
         xs[(8u + b) * stride4 + i] = lo;

@@ -753,7 +753,7 @@ fn gemv_coop_every_configuration_batch_and_scale() {
     let seed = fresh_seed("gemv_coop_every_configuration_batch_and_scale");
     let unvalidated = unvalidated_coop_context(&ctx);
     let ctx: &Context = unvalidated.as_ref().unwrap_or(&ctx);
-    let forced = |threads, rows, unroll| RunOptions {
+    let forced = |threads, rows, unroll, splits| RunOptions {
         gemv: Some(GemvConfig {
             threads,
             rows,
@@ -761,7 +761,7 @@ fn gemv_coop_every_configuration_batch_and_scale() {
             max_subgroups: 0,
             f16_loads: false,
             engine: GemvEngine::Cooperative,
-            splits: 1,
+            splits,
         }),
         ..RunOptions::default()
     };
@@ -790,7 +790,7 @@ fn gemv_coop_every_configuration_batch_and_scale() {
         let x = ctx.upload(&[0f32; 256]).unwrap();
         let y = ctx.upload(&[0f32; 128]).unwrap();
         assert!(matches!(
-            ctx.gemv_with(&[(&w).into()], &x, &y, spec, forced(256, 1, 4)),
+            ctx.gemv_with(&[(&w).into()], &x, &y, spec, forced(256, 1, 4, 1)),
             Err(Error::InvalidArgument(_))
         ));
         let auto = ctx
@@ -808,7 +808,7 @@ fn gemv_coop_every_configuration_batch_and_scale() {
             eprintln!("skipped on this device: {threads} threads");
             continue;
         }
-        let options = forced(threads, tiles, unroll);
+        let options = forced(threads, tiles, unroll, 1);
         let per_iteration = 16 * (threads / coop.subgroup) * unroll;
         // A configuration whose staging areas exceed this device's shared memory is refused.
         let tiny = GemvSpec {
@@ -829,15 +829,17 @@ fn gemv_coop_every_configuration_batch_and_scale() {
             eprintln!("skipped on this device: {why}");
             continue;
         }
-        for batch in 2..=8 {
+        for (batch, splits) in (2..=8).flat_map(|b| [(b, 1), (b, 3)]) {
             let seed = seed.wrapping_add(100 * i as u64 + u64::from(batch));
-            // Two workgroups of rows and 5 more; K: two iterations and 3 steps.
+            // Two workgroups of rows and 5 more; K: two iterations and 3 steps (with 3
+            // slices: one iteration each, the last partial).
             let spec = GemvSpec {
                 rows: 2 * 16 * tiles + 5,
                 cols: 2 * per_iteration + 48,
                 batch,
                 dtype: KernelDtype::F16,
             };
+            let options = forced(threads, tiles, unroll, splits);
             let variant = check_coop_gemv(ctx, spec, &[], options, &[1.0], seed);
             assert!(
                 variant.starts_with(&format!(
@@ -846,6 +848,7 @@ fn gemv_coop_every_configuration_batch_and_scale() {
                 )),
                 "{variant}"
             );
+            assert_eq!(variant.ends_with("/s3"), splits == 3, "{variant}");
         }
     }
     // Scales and parts on the table's choice, which runs by default.
@@ -867,9 +870,66 @@ fn gemv_coop_every_configuration_batch_and_scale() {
     let parts = ctx.gemv_parts(&w, &spec).unwrap();
     let odd = GemvSpec { cols: 1016, ..spec };
     assert!(matches!(
-        ctx.gemv_with(&parts, &x, &y, odd, forced(256, 1, 4)),
+        ctx.gemv_with(&parts, &x, &y, odd, forced(256, 1, 4, 1)),
         Err(Error::InvalidArgument(_))
     ));
+}
+
+/// The cooperative-matrix GEMV on exact small integers: W[r, c] = 16·(r mod 16) + c mod 16 and
+/// x[b, c] = 1 where c is b's own column (and 0 elsewhere), so y[b, r] must be exactly
+/// W[r, column of b]: a wrong row, column or vector shows in the printed table.
+#[test]
+fn gemv_coop_maps_rows_columns_and_vectors_exactly() {
+    let Some(ctx) = gpu() else { return };
+    let unvalidated = unvalidated_coop_context(&ctx);
+    let ctx: &Context = unvalidated.as_ref().unwrap_or(&ctx);
+    if ctx.cooperative_gemm().is_none() {
+        eprintln!("gemv_coop_maps_rows_columns_and_vectors_exactly: no cooperative matrices here");
+        return;
+    }
+    let (rows, cols, batch) = (32usize, 1024usize, 8usize);
+    for column_of in [
+        |b: usize| b,
+        |b: usize| 17 * b + 3,
+        |b: usize| 1023 - 100 * b,
+    ] {
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| (16 * ((i / cols) % 16) + (i % cols) % 16) as f32)
+            .collect();
+        let mut x = vec![0f32; batch * cols];
+        for b in 0..batch {
+            x[b * cols + column_of(b)] = 1.0;
+        }
+        let spec = GemvSpec {
+            rows: rows as u32,
+            cols: cols as u32,
+            batch: batch as u32,
+            dtype: KernelDtype::F16,
+        };
+        let w_buf = upload_as(ctx, &w, KernelDtype::F16);
+        let x_buf = ctx.upload(&x).unwrap();
+        let y_buf = poisoned(ctx, batch * rows);
+        let run = ctx.gemv(&[(&w_buf).into()], &x_buf, &y_buf, spec).unwrap();
+        let y = ctx.read_back::<f32>(&y_buf, batch * rows).unwrap();
+        let mut wrong = Vec::new();
+        for b in 0..batch {
+            for r in 0..rows {
+                let want = w[r * cols + column_of(b)];
+                if y[b * rows + r] != want {
+                    wrong.push(format!("y[{b}, {r}] = {} (want {want})", y[b * rows + r]));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} ran {}: {} wrong of {}:\n{}",
+            "gemv_coop_maps_rows_columns_and_vectors_exactly",
+            run.variant,
+            wrong.len(),
+            batch * rows,
+            wrong.join("\n")
+        );
+    }
 }
 
 /// The subgroup-rows engine at every batch and dtype, both ways of reading f16, with the

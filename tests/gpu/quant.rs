@@ -218,8 +218,8 @@ fn quantized_gemv_subgroup_engine() {
     };
     let seed = fresh_seed("quantized_gemv_subgroup_engine");
     let threads = tuning.gemv_threads.max(subgroup);
-    // (threads, rows per subgroup, unroll) and the batches of each: every batch, the table's
-    // batch-1 placeholder (2 rows, 4 in flight), one row, and a workgroup of one subgroup with
+    // (threads, rows per subgroup, unroll) and the batches of each: every batch, 2 rows with 4
+    // in flight at batch 1, one row, and a workgroup of one subgroup with
     // 3 rows. Few enough pipelines for lavapipe to compile in about half a minute.
     let all: Vec<u32> = (1..=8).collect();
     let configs: [(u32, u32, u32, &[u32]); 4] = [

@@ -9,6 +9,7 @@
 //! every part at least 16 rows; anything else runs on [`super::gemv`]'s kernels.
 
 use super::dtype::KernelDtype;
+use super::slices::{self, Split};
 use super::tuning::{GemvConfig, GemvEngine, MAX_GEMV_BATCH, Tuning};
 use super::{RunOptions, SharedMemory};
 use crate::context::Context;
@@ -31,25 +32,29 @@ const PREP_SLICE: u32 = PREP_THREADS * 4;
 /// --rows-per-group RT --unroll U`, the `coop-gemv` stage of `scripts/gpu-run.sh`): (threads,
 /// 16-row tiles per workgroup, steps in flight). The shader tests validate each.
 pub const SWEEP: &[(u32, u32, u32)] = &[
+    (64, 1, 8),
     (64, 2, 4),
+    (64, 2, 8),
     (128, 1, 4),
-    (128, 2, 2),
+    (128, 1, 8),
     (128, 2, 4),
-    (256, 1, 2),
     (256, 1, 4),
     (256, 2, 2),
-    (512, 1, 1),
 ];
 
 /// Shared memory of the kernel for `config` on subgroups of `subgroup`: each subgroup's staging
-/// area (RT·16 rows of A and 16 of B, 16·UNROLL halves padded by 8), its RT accumulators, and a
-/// word for the subgroup size (the shader's `staged`, `partial` and `size_seen`).
+/// area (RT·16 rows of A and 16 of B, 16·UNROLL halves padded by 8) and its RT accumulators
+/// (the shader's `staged` and `partial`).
 pub(crate) fn shared_bytes(config: &GemvConfig, subgroup: u32) -> u64 {
     let subgroups = u64::from(config.threads / subgroup.max(1));
     let (tiles, unroll) = (u64::from(config.rows), u64::from(config.unroll));
     let area = (16 * tiles + 16) * (16 * unroll + 8) * 2;
-    subgroups * (area + tiles * 256 * 4) + 4
+    subgroups * (area + tiles * 256 * 4)
 }
+
+/// Workgroups the automatic split of K aims for: enough that every SM of a large GPU has
+/// several, each with a few iterations of loads in flight.
+const TARGET_GROUPS: u32 = 1024;
 
 /// Why this GEMV cannot run on cooperative matrices with `config`, or the device's subgroup
 /// size when it can.
@@ -176,11 +181,32 @@ pub(crate) fn record(
         source(batch, &config, subgroup)
     })?;
     let group_rows = FRAGMENT * config.rows;
+    // K in slices of whole iterations (NSG·16·UNROLL columns) where the rows give too few
+    // workgroups, each slice's sums into its own copy of y, added up after.
+    let iteration = config.max_subgroups * FRAGMENT * config.unroll;
+    let groups: u32 = parts
+        .iter()
+        .map(|&(_, _, part_rows)| part_rows.div_ceil(group_rows))
+        .sum();
+    let wanted = match config.splits {
+        0 => Split::wanted(TARGET_GROUPS, groups),
+        n => n,
+    };
+    let split = Split::of(cols.div_ceil(iteration), wanted, 1, 1);
+    let out_len = u64::from(batch) * u64::from(rows);
+    let scratch = if split.count > 1 {
+        Some(slices::scratch(ctx, split.count, out_len, "gemv slices")?)
+    } else {
+        None
+    };
+    let out = scratch.as_ref().map_or(y, Operand::from);
+    let slice_stride = if split.count > 1 { batch * rows } else { 0 };
     let steps = parts
         .iter()
         .map(|&(part, row_base, part_rows)| {
             let groups = part_rows.div_ceil(group_rows);
-            let workgroups = ctx.grid(groups);
+            let mut workgroups = ctx.grid(groups);
+            workgroups[2] = split.count;
             let params = [
                 part_rows,
                 cols,
@@ -189,6 +215,10 @@ pub(crate) fn record(
                 groups,
                 workgroups[0],
                 stride,
+                split.per_slice * iteration,
+                slice_stride,
+                0,
+                0,
                 0,
             ];
             Step {
@@ -196,7 +226,7 @@ pub(crate) fn record(
                     (part, Access::Read),
                     (Operand::from(&xs), Access::Read),
                     (Operand::from(&inv_scale), Access::Read),
-                    (y, Access::ReadWrite),
+                    (out, Access::ReadWrite),
                 ],
                 uniforms: bytemuck::cast_slice(&params).to_vec(),
                 workgroups,
@@ -204,6 +234,17 @@ pub(crate) fn record(
         })
         .collect::<Vec<_>>();
     rec.push_steps(&key, &kernel, steps, options.repeats)?;
+    if let Some(scratch) = &scratch {
+        slices::record_sum(
+            rec,
+            Operand::from(scratch),
+            y,
+            batch * rows,
+            split.count,
+            options.repeats,
+        )?;
+        return Ok(format!("{key}/s{}", split.count));
+    }
     Ok(key)
 }
 

@@ -69,9 +69,9 @@ fn chunks_per_row(dtype: KernelDtype, cols: u32) -> u32 {
 const BYTES_IN_FLIGHT: f64 = 32.0;
 
 /// The quantized GEMV parameters the table picks for `batch` vectors of `dtype` weights with
-/// rows of `cols`: the subgroup-rows engine at batch 1 on discrete GPUs with a fixed subgroup
-/// size (to be confirmed by the sweep), else the workgroup engine, with that engine's
-/// parameters ([`quant_gemv_engine_config`]). `strata gemv --engine --threads --rows-per-group
+/// rows of `cols`: the subgroup-rows engine above batch 1 on discrete GPUs with a fixed
+/// subgroup size, else the workgroup engine, with that engine's parameters
+/// ([`quant_gemv_engine_config`]). `strata gemv --engine --threads --rows-per-group
 /// --unroll` overrides them.
 pub fn quant_gemv_config(tuning: &Tuning, batch: u32, dtype: KernelDtype, cols: u32) -> GemvConfig {
     quant_gemv_engine_config(
@@ -83,12 +83,18 @@ pub fn quant_gemv_config(tuning: &Tuning, batch: u32, dtype: KernelDtype, cols: 
     )
 }
 
-/// Rows per subgroup and chunks in flight per row of the subgroup-rows engine, at batch 1 and
-/// above. To be confirmed by the sweep (`scripts/gpu-run.sh quant-sg`): with 256 threads of 32
-/// lanes, batch 1 gives 16 rows a workgroup (4096 rows: 256 workgroups, the discrete-GPU
-/// entry's target) and 8 chunk loads in flight per lane.
-const SG_BATCH1: (u32, u32) = (2, 4);
-const SG_BATCHED: (u32, u32) = (2, 2);
+/// Rows per subgroup and chunks in flight per row of the subgroup-rows engine, for batches (2
+/// rows; 4 chunks for the 32-element block types, 2 for the K-quants) and for batch 1 when asked
+/// for by name (2 rows, 2 chunks). Measured on an H200 at 4096×14336 batch 8 (`gpu-run.sh
+/// quant-sg`, 2026-12-02): q4_0 80.1 µs with 2/4 against 90.8 with 2/2, q4_K 134.2 with 2/2
+/// against 157.1 with 2/4; one row per subgroup was slower for every type.
+fn subgroup_rows_unroll(batch: u32, dtype: KernelDtype) -> (u32, u32) {
+    match batch {
+        0..=1 => (2, 2),
+        _ if dtype.block_elements() == 256 => (2, 2),
+        _ => (2, 4),
+    }
+}
 
 /// Whether the device can run the subgroup-rows engine with the table's threads: a fixed
 /// subgroup size dividing them.
@@ -98,16 +104,16 @@ fn subgroup_engine_fits(tuning: &Tuning) -> bool {
         .is_some_and(|sg| tuning.gemv_threads >= sg && tuning.gemv_threads.is_multiple_of(sg))
 }
 
-/// The engine the table runs a quantized GEMV on. The subgroup-rows engine
-/// (`gemv_quant_sg.wgsl`) at batch 1, every type, on discrete GPUs where it fits: a workgroup
-/// per row leaves a K-quant row of 14336 weights (448 chunks) about 2 loads per thread before a
-/// shared-memory reduction and a barrier (latency-bound), where a subgroup per 2 rows has 8
-/// loads in flight per lane and no barrier. To be confirmed by the sweep. Above batch 1 the
-/// workgroup engine stays until measured (each lane of the subgroup engine would hold
-/// RT·batch sums beside its RT·UNROLL chunks, which may cost occupancy); elsewhere too (not
-/// measured).
+/// The engine the table runs a quantized GEMV on: the subgroup-rows engine
+/// (`gemv_quant_sg.wgsl`) for batches of 2 to 8 on discrete GPUs where it fits, the workgroup
+/// engine otherwise. Measured on an H200 at 4096×14336 (2026-12-02): at batch 8 the subgroup
+/// engine took q4_0 80.1 µs against 147.4 on the workgroup engine, q8_0 97.8 against 159.1,
+/// q4_K 134.2 against 186.4, q5_K 138.5 against 193.5, q6_K 89.3 against 133.7; at batch 1 it
+/// was slower for every type but Q6_K (q4_K 52.5 against 48.3, q8_0 35.1 against 27.5, Q6_K
+/// 30.1 against 30.5): the block decoding, not the reduction, sets the batch-1 time. Other
+/// devices keep the workgroup engine until measured.
 fn table_engine(tuning: &Tuning, batch: u32, dtype: KernelDtype) -> GemvEngine {
-    let on_subgroups = dtype.is_quantized() && batch <= 1 && tuning.name == "discrete-gpu";
+    let on_subgroups = dtype.is_quantized() && batch >= 2 && tuning.name == "discrete-gpu";
     if on_subgroups && subgroup_engine_fits(tuning) {
         GemvEngine::Subgroup
     } else {
@@ -127,8 +133,8 @@ fn table_engine(tuning: &Tuning, batch: u32, dtype: KernelDtype) -> GemvEngine {
 /// with 1 row against 55.4 and 60.5 with 2; q4_0 25.3 with 4 rows and 1 chunk against 27.2
 /// with 2; Q6_K 30.5 with 2 rows against 33.1 with 1; BENCHMARKS.md).
 ///
-/// Subgroup engine: the table's threads (at least one subgroup), 2 rows per subgroup, 4 chunks
-/// in flight per row at batch 1 and 2 above (placeholders until measured), no column slices.
+/// Subgroup engine: the table's threads (at least one subgroup), rows per subgroup and chunks
+/// in flight from `subgroup_rows_unroll`, no column slices.
 /// On a device without a fixed subgroup size this is a configuration that
 /// [`Tuning::gemv_override`], and so the GEMV, refuses. Any other engine gets the workgroup
 /// engine's parameters (quantized weights have no third engine).
@@ -140,7 +146,7 @@ pub fn quant_gemv_engine_config(
     engine: GemvEngine,
 ) -> GemvConfig {
     if engine == GemvEngine::Subgroup {
-        let (rows, unroll) = if batch <= 1 { SG_BATCH1 } else { SG_BATCHED };
+        let (rows, unroll) = subgroup_rows_unroll(batch, dtype);
         let threads = tuning.gemv_threads.max(tuning.fixed_subgroup.unwrap_or(1));
         return GemvConfig {
             threads,

@@ -318,7 +318,7 @@ impl Tuning {
             max_subgroups: (threads / self.min_subgroup).max(1),
             f16_loads: false,
             engine: GemvEngine::Cooperative,
-            splits: 1,
+            splits: 0,
         })
     }
 
@@ -346,8 +346,9 @@ impl Tuning {
     /// `config` with `max_subgroups` set for this device, or an [`Error::InvalidArgument`]
     /// when the device or the kernel cannot run it: threads a power of two from the smallest
     /// subgroup size to the device's limits, 1 to 8 rows and 1 to 8 chunks in flight; the
-    /// subgroup engine needs a fixed subgroup size dividing the threads, and only it splits
-    /// columns (at most [`MAX_SPLITS`] slices).
+    /// subgroup engine needs a fixed subgroup size dividing the threads; the workgroup engine
+    /// does not split columns (the others take at most [`MAX_SPLITS`] slices); the cooperative
+    /// engine takes 1 or 2 tiles of 16 rows.
     pub fn gemv_override(&self, config: GemvConfig, limits: &wgpu::Limits) -> Result<GemvConfig> {
         let t = config.threads;
         let max_threads = limits
@@ -367,17 +368,12 @@ impl Tuning {
             )));
         }
         match config.engine {
-            GemvEngine::Workgroup | GemvEngine::Cooperative if config.splits > 1 => {
-                Err(Error::InvalidArgument(format!(
-                    "GEMV parameters {config:?}: only the subgroup engine splits columns"
-                )))
-            }
-            GemvEngine::Cooperative if config.rows > 2 || config.unroll > 4 => {
-                Err(Error::InvalidArgument(format!(
-                    "GEMV parameters {config:?}: the cooperative engine takes 1 or 2 tiles of 16 \
-                     rows and 1 to 4 steps in flight"
-                )))
-            }
+            GemvEngine::Workgroup if config.splits > 1 => Err(Error::InvalidArgument(format!(
+                "GEMV parameters {config:?}: the workgroup engine does not split columns"
+            ))),
+            GemvEngine::Cooperative if config.rows > 2 => Err(Error::InvalidArgument(format!(
+                "GEMV parameters {config:?}: the cooperative engine takes 1 or 2 tiles of 16 rows"
+            ))),
             GemvEngine::Subgroup
                 if !self
                     .fixed_subgroup
