@@ -52,10 +52,6 @@ pub(crate) fn shared_bytes(config: &GemvConfig, subgroup: u32) -> u64 {
     subgroups * (area + tiles * 256 * 4)
 }
 
-/// Workgroups the automatic split of K aims for: enough that every SM of a large GPU has
-/// several, each with a few iterations of loads in flight.
-const TARGET_GROUPS: u32 = 1024;
-
 /// Why this GEMV cannot run on cooperative matrices with `config`, or the device's subgroup
 /// size when it can.
 pub(crate) fn eligible(
@@ -189,7 +185,7 @@ pub(crate) fn record(
         .map(|&(_, _, part_rows)| part_rows.div_ceil(group_rows))
         .sum();
     let wanted = match config.splits {
-        0 => Split::wanted(TARGET_GROUPS, groups),
+        0 => Split::wanted(ctx.kernel_tuning().target_groups, groups),
         n => n,
     };
     let split = Split::of(cols.div_ceil(iteration), wanted, 1, 1);

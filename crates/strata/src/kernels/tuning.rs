@@ -162,7 +162,10 @@ const TABLE: &[Entry] = &[
         target_groups: 256,
         coop_tiles: COOP_TILES,
         coop_bf16: true,
-        gemv_coop: Some((256, 1, 4)),
+        // H200, 4096×14336 f16 batch 8: 73.9 µs with 128 threads, one 16-row tile, 4 steps in
+        // flight and no split of K, against 86.8 with 256 threads, 94.0 with 4 slices, 119.1
+        // with 8 steps, and 89.6 on the FMA kernel (run 9 of 2026-12-02).
+        gemv_coop: Some((128, 1, 4)),
     },
     // Integrated GPUs (AMD APUs, Intel): the same register blocking, half the shared memory;
     // the measured GEMV engine and integer f16 decode until a measurement says otherwise.
