@@ -7,7 +7,7 @@
 // At batch 8 the FMA kernels (gemv_sg.wgsl) do eight multiply-adds a weight and read eight
 // vectors of x from cache for every few rows: the arithmetic and the cache traffic, not the
 // weights, set their time. Here one 16×16×16 multiply-add takes 16 rows × 16 columns of W (the
-// A fragment, read straight from the weights) against 16 columns of xs (the B fragment: all
+// A fragment) against 16 columns of xs (the B fragment: all
 // vectors' high and low parts at once), so each weight is read once from memory and x once
 // per 16·RT rows, and the tensor cores do the arithmetic. Products of two f16 values are exact
 // in the f32 sums; with hi + lo carrying about 22 bits of each scaled x element, the result is
@@ -19,8 +19,9 @@
 // loads its share of the subgroup's next A rows and B rows as 16-byte vectors into registers
 // during the current iteration's multiply-adds, and stores them into the subgroup's own
 // staging area in shared memory, from which the cooperative loads read (as in
-// gemm_coop.wgsl: cooperative loads straight from a storage buffer gave wrong sums on the
-// H200, 2026-12-02); two barriers an iteration keep the areas' writes and reads apart. Every subgroup keeps RT 16×16 f32 accumulators, stores them
+// gemm_coop.wgsl; 16-byte vector loads of whole rows use the memory better than cooperative
+// loads of 16 rows × 32 bytes straight from the weights); two barriers an iteration keep the
+// areas' writes and reads apart. Every subgroup keeps RT 16×16 f32 accumulators, stores them
 // into shared memory at the end, and the workgroup adds the NSG partial sums (and each
 // vector's high and low column) in a fixed order and scales them back: no atomics, and the
 // result does not depend on timing.

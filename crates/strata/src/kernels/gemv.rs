@@ -7,8 +7,9 @@
 //! multiple of 4 (f32) or 8 (f16, bf16) columns: `gemv.wgsl` (a workgroup per few rows) or
 //! `gemv_sg.wgsl` (rows per subgroup, for batches and short rows, its columns optionally split
 //! into slices added up by [`super::slices`]), as the per-device table chooses
-//! ([`super::Tuning::gemv_for`]). The generic path (`gemv_any.wgsl`: scalar loads,
-//! shared-memory tree) runs otherwise.
+//! ([`super::Tuning::gemv_for`]); f16 batches of 2 to 8 run on cooperative matrices where the
+//! table and the device allow ([`super::gemv_coop`]). The generic path (`gemv_any.wgsl`: scalar
+//! loads, shared-memory tree) runs otherwise.
 
 use super::dtype::KernelDtype;
 use super::slices::{self, Split};
