@@ -248,6 +248,17 @@ fn gemv_config(ctx: &Context, args: &Args) -> Option<GemvConfig> {
         Some(engine) if engine != table.engine && args.dtype.is_quantized() => {
             quant_gemv_engine_config(&tuning, args.batch, args.dtype, args.cols, engine)
         }
+        Some(GemvEngine::Cooperative) if table.engine != GemvEngine::Cooperative => tuning
+            .gemv_coop_for(args.batch, args.dtype)
+            .unwrap_or(GemvConfig {
+                threads: 128,
+                rows: 1,
+                unroll: 4,
+                max_subgroups: 0,
+                f16_loads: false,
+                engine: GemvEngine::Cooperative,
+                splits: 0,
+            }),
         Some(engine) if engine != table.engine => {
             let workgroup = tuning.gemv(args.batch);
             GemvConfig {

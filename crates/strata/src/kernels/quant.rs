@@ -364,14 +364,25 @@ struct Params {
 const MAX_PART_BYTES: u64 = 1 << 31;
 
 impl Context {
-    /// The quantized GEMV parameters the table picks for this device (see
-    /// [`quant_gemv_config`]), or the float GEMV's for a float dtype.
+    /// The GEMV parameters the table picks for this device: the quantized GEMV's (see
+    /// [`quant_gemv_config`]), the cooperative-matrix GEMV's for f16 batches where this device
+    /// runs it and `cols` suits it (a multiple of 16; weight parts must also hold 16 rows), or
+    /// the float FMA kernels' ([`Tuning::gemv_for`]).
     pub fn gemv_config(&self, batch: u32, dtype: KernelDtype, cols: u32) -> GemvConfig {
         let tuning = self.kernel_tuning();
         if dtype.is_quantized() {
-            quant_gemv_config(&tuning, batch, dtype, cols)
-        } else {
-            tuning.gemv_for(batch, dtype, cols)
+            return quant_gemv_config(&tuning, batch, dtype, cols);
+        }
+        let coop = tuning
+            .gemv_coop_for(batch, dtype)
+            .zip(self.cooperative_gemm())
+            .filter(|_| cols.is_multiple_of(16));
+        match coop {
+            Some((config, gemm)) if config.threads.is_multiple_of(gemm.subgroup) => GemvConfig {
+                max_subgroups: config.threads / gemm.subgroup,
+                ..config
+            },
+            _ => tuning.gemv_for(batch, dtype, cols),
         }
     }
 }
