@@ -96,7 +96,7 @@ pub use context::Context;
 pub use error::{Error, NO_ADAPTER_HINT, Result};
 pub use kernels::dtype::{KernelDtype, Layout};
 pub use kernels::gemm::GemmSpec;
-pub use kernels::gemv::GemvSpec;
+pub use kernels::gemv_spec::GemvSpec;
 pub use kernels::matmul::MatmulShape;
 pub use placement::placed_buffer::{PlaceOptions, PlacedBuffer};
 pub use placement::request::{Placement, Usage};

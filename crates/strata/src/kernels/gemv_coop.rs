@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::recording::{Access, Operand, Recording, Step};
 use crate::shaders::{self, KernelText};
 
-use super::gemv::GemvSpec;
+use super::gemv_spec::GemvSpec;
 
 /// Rows of one fragment, and columns of one step.
 const FRAGMENT: u32 = 16;

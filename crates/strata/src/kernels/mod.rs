@@ -15,6 +15,7 @@ pub(crate) mod dtype;
 pub(crate) mod gemm;
 pub(crate) mod gemv;
 mod gemv_coop;
+pub(crate) mod gemv_spec;
 pub(crate) mod matmul;
 mod quant;
 mod quant_gemm;
@@ -29,7 +30,7 @@ pub use tuning::{GEMV_ANY_THREADS, GemvConfig, GemvEngine, MAX_GEMV_BATCH, MAX_S
 // The calls' vocabulary is public at the crate root; these paths are the crate's own.
 pub(crate) use dtype::{KernelDtype, Layout};
 pub(crate) use gemm::GemmSpec;
-pub(crate) use gemv::GemvSpec;
+pub(crate) use gemv_spec::GemvSpec;
 
 /// Cooperative-matrix tiles worth measuring against the table's (see `scripts/gpu-run.sh`).
 pub use coop::SWEEP_TILES as COOP_SWEEP_TILES;
