@@ -49,7 +49,7 @@ impl GemvSpec {
 
     /// Byte ranges of the row parts of a weight tensor stored contiguously, for binding it in
     /// parts no larger than `max_part_bytes`, each starting at a multiple of
-    /// `offset_alignment` (both device limits: [`Context::gemv_parts`] applies them). Every
+    /// `offset_alignment` (both device limits: [`crate::Context::gemv_parts`] applies them). Every
     /// part but the last holds the same number of rows.
     pub fn part_ranges(
         &self,
