@@ -10,7 +10,7 @@
 use super::coop::{self, CoopConfig};
 use super::dtype::{KernelDtype, Layout};
 use super::matmul::{MatmulConfig, MatmulShape};
-use super::slices::{self, Split};
+use super::slices::{Split, SplitOutput};
 use super::tuning::MAX_SPLITS;
 use super::{KernelPath, KernelRun, RunOptions, SharedMemory};
 use crate::context::Context;
@@ -356,14 +356,8 @@ impl Recording<'_> {
             return Ok(key);
         };
         // Split K: each slice writes its own copy of C into scratch memory, added up after.
-        let len = u64::from(m) * u64::from(n);
-        let scratch = if split.count > 1 {
-            Some(slices::scratch(ctx, split.count, len, "gemm slices")?)
-        } else {
-            None
-        };
-        let out = scratch.as_ref().map_or(c, Operand::from);
-        let c_stride = if split.count > 1 { m * n } else { 0 };
+        let output = SplitOutput::new(ctx, split, u64::from(m) * u64::from(n), "gemm slices")?;
+        let (out, c_stride) = (output.target(c), output.stride());
         let step = Step {
             operands: vec![
                 (a, Access::Read),
@@ -374,18 +368,7 @@ impl Recording<'_> {
             workgroups: [n.div_ceil(tile_n), m.div_ceil(tile_m), split.count],
         };
         self.push_steps(&key, &kernel, vec![step], options.repeats)?;
-        if let Some(scratch) = &scratch {
-            slices::record_sum(
-                self,
-                Operand::from(scratch),
-                c,
-                m * n,
-                split.count,
-                options.repeats,
-            )?;
-            return Ok(format!("{key}/split{}", split.count));
-        }
-        Ok(key)
+        output.finish(self, c, key, "split", options.repeats)
     }
 }
 

@@ -13,7 +13,7 @@
 
 use super::dtype::KernelDtype;
 use super::gemv_spec::GemvSpec;
-use super::slices::{self, Split};
+use super::slices::{Split, SplitOutput};
 use super::tuning::{GEMV_ANY_THREADS, GemvConfig, GemvEngine, MAX_GEMV_BATCH, Tuning};
 use super::{KernelPath, KernelRun, RunOptions, SharedMemory};
 use crate::context::Context;
@@ -421,14 +421,13 @@ impl Recording<'_> {
             }
         };
         // With slices, each writes its own copy of y into scratch memory, added up after.
-        let out_len = u64::from(batch) * u64::from(rows);
-        let scratch = if split.count > 1 {
-            Some(slices::scratch(ctx, split.count, out_len, "gemv slices")?)
-        } else {
-            None
-        };
-        let out = scratch.as_ref().map_or(y, Operand::from);
-        let slice_stride = if split.count > 1 { batch * rows } else { 0 };
+        let output = SplitOutput::new(
+            ctx,
+            split,
+            u64::from(batch) * u64::from(rows),
+            "gemv slices",
+        )?;
+        let (out, slice_stride) = (output.target(y), output.stride());
         let steps = parts
             .iter()
             .map(|&(part, row_base, part_rows)| {
@@ -457,17 +456,6 @@ impl Recording<'_> {
             })
             .collect::<Vec<_>>();
         self.push_steps(&key, &kernel, steps, options.repeats)?;
-        if let Some(scratch) = &scratch {
-            slices::record_sum(
-                self,
-                Operand::from(scratch),
-                y,
-                batch * rows,
-                split.count,
-                options.repeats,
-            )?;
-            return Ok(format!("{key}/s{}", split.count));
-        }
-        Ok(key)
+        output.finish(self, y, key, "s", options.repeats)
     }
 }

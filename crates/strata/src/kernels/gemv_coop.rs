@@ -9,7 +9,7 @@
 //! every part at least 16 rows; anything else runs on [`super::gemv`]'s kernels.
 
 use super::dtype::KernelDtype;
-use super::slices::{self, Split};
+use super::slices::{Split, SplitOutput};
 use super::tuning::{GemvConfig, GemvEngine, MAX_GEMV_BATCH, Tuning};
 use super::{RunOptions, SharedMemory};
 use crate::context::Context;
@@ -189,14 +189,13 @@ pub(crate) fn record(
         n => n,
     };
     let split = Split::of(cols.div_ceil(iteration), wanted, 1, 1);
-    let out_len = u64::from(batch) * u64::from(rows);
-    let scratch = if split.count > 1 {
-        Some(slices::scratch(ctx, split.count, out_len, "gemv slices")?)
-    } else {
-        None
-    };
-    let out = scratch.as_ref().map_or(y, Operand::from);
-    let slice_stride = if split.count > 1 { batch * rows } else { 0 };
+    let output = SplitOutput::new(
+        ctx,
+        split,
+        u64::from(batch) * u64::from(rows),
+        "gemv slices",
+    )?;
+    let (out, slice_stride) = (output.target(y), output.stride());
     let steps = parts
         .iter()
         .map(|&(part, row_base, part_rows)| {
@@ -230,18 +229,7 @@ pub(crate) fn record(
         })
         .collect::<Vec<_>>();
     rec.push_steps(&key, &kernel, steps, options.repeats)?;
-    if let Some(scratch) = &scratch {
-        slices::record_sum(
-            rec,
-            Operand::from(scratch),
-            y,
-            batch * rows,
-            split.count,
-            options.repeats,
-        )?;
-        return Ok(format!("{key}/s{}", split.count));
-    }
-    Ok(key)
+    output.finish(rec, y, key, "s", options.repeats)
 }
 
 /// Every (variant name, WGSL) the table and the sweep can produce, on the plausible subgroup

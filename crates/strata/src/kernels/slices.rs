@@ -59,6 +59,72 @@ pub(crate) fn scratch(ctx: &Context, slices: u32, len: u64, what: &str) -> Resul
     ctx.create_storage_buffer(elements * 4, what)
 }
 
+/// Where the dispatches of a split reduction write: the output itself with one slice; with
+/// more, a scratch buffer of one copy per slice (`stride` elements apart), added into the
+/// output by [`SplitOutput::finish`].
+pub(crate) struct SplitOutput {
+    scratch: Option<wgpu::Buffer>,
+    slices: u32,
+    len: u32,
+}
+
+impl SplitOutput {
+    /// The output of `split` slices of an output of `len` f32 elements (`what` labels the
+    /// scratch buffer); an output beyond the shaders' u32 indices is an error.
+    pub(crate) fn new(ctx: &Context, split: Split, len: u64, what: &str) -> Result<Self> {
+        let scratch = if split.count > 1 {
+            Some(scratch(ctx, split.count, len, what)?)
+        } else {
+            None
+        };
+        let len = u32::try_from(len).map_err(|_| Error::LimitExceeded {
+            what: format!("{what}: an output of {len} elements"),
+            count: len,
+            limit_name: "u32 element index",
+            limit: u64::from(u32::MAX),
+        })?;
+        Ok(Self {
+            scratch,
+            slices: split.count,
+            len,
+        })
+    }
+
+    /// The binding the dispatches write: the scratch buffer, or `out` with one slice.
+    pub(crate) fn target<'a>(&'a self, out: Operand<'a>) -> Operand<'a> {
+        self.scratch.as_ref().map_or(out, Operand::from)
+    }
+
+    /// Elements between two slices' copies (0 with one slice: the shaders' `slice_stride`).
+    pub(crate) fn stride(&self) -> u32 {
+        if self.scratch.is_some() { self.len } else { 0 }
+    }
+
+    /// Records the sum of the slices into `out` when there are several, and returns `key`
+    /// with `suffix` and the slice count appended (`key` alone with one slice).
+    pub(crate) fn finish(
+        &self,
+        recording: &mut Recording<'_>,
+        out: Operand<'_>,
+        key: String,
+        suffix: &str,
+        repeats: u32,
+    ) -> Result<String> {
+        let Some(scratch) = &self.scratch else {
+            return Ok(key);
+        };
+        record_sum(
+            recording,
+            Operand::from(scratch),
+            out,
+            self.len,
+            self.slices,
+            repeats,
+        )?;
+        Ok(format!("{key}/{suffix}{}", self.slices))
+    }
+}
+
 /// Records out[i] = Σ_s part[s·len + i] for i < len (`len` f32 elements, `slices` copies).
 pub(crate) fn record_sum(
     recording: &mut Recording<'_>,
