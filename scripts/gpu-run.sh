@@ -3,7 +3,7 @@
 # ./gpu-out).
 #   usage: bash scripts/gpu-run.sh [stage...]
 #   stages: smoke tests examples kernels coop bench decode load load16 soak contexts peer probe
-#           sweep sweep16 sweep15 quant quant-sweep quant-sg
+#           sweep sweep16 sweep15 quant quant-sweep quant-sg gemv-coop
 #
 # Expects in .dev/: release builds of `strata`, `strata-soak`, `strata-validation-scan`, the
 # examples and the GPU test binary as `tests-gpu` (`cargo build --release --workspace --bins --examples`;
@@ -226,6 +226,28 @@ PY
       run $BIN/strata gemv --rows 32768 --cols 8192 --iters 20 --json
       run $BIN/strata gemv --rows 32768 --cols 8192 --placement vram --iters 20 --json
       run $BIN/strata gemv --rows 16384 --cols 16384 --placement vram --iters 20 --json
+      ;;
+    gemv-coop)
+      # The cooperative-matrix GEMV of a batch (gemv_coop.wgsl, f16): its GPU tests, the table's
+      # choice at batch 2/4/8 on four shapes beside the FMA kernel, and a sweep of
+      # threads x 16-row tiles x steps x K slices at 4096x14336 batch 8, every run checked.
+      # PyTorch's peer for the same shapes is the `peer` stage (or benchmarks/h200-2026-12-02/
+      # run10.sh's snippet). Each run's JSON goes to $OUT/gemv-coop.json.
+      S="$OUT/gemv-coop.json"; : > "$S"
+      j() { log "$*"; "$@" --json 2>>"$OUT/log.txt" | tee -a "$S" >/dev/null || log "FAILED: $*"; }
+      for t in $BIN/tests-*; do [ -x "$t" ] && CI=1 run "$t" gemv_coop; done
+      for shape in "4096 14336" "14336 4096" "4096 4096" "16384 16384"; do
+        set -- $shape
+        for b in 2 4 8; do j $BIN/strata gemv --rows $1 --cols $2 --batch $b --dtype f16 --check --iters 50; done
+        j $BIN/strata gemv --rows $1 --cols $2 --batch 8 --dtype f16 --engine sg --threads 256 --rows-per-group 2 --unroll 2 --iters 50
+      done
+      for c in "64 1 8" "64 2 4" "128 1 4" "128 1 8" "128 2 4" "256 1 4" "256 2 2"; do
+        set -- $c
+        for sl in 1 2 4; do
+          j $BIN/strata gemv --rows 4096 --cols 14336 --batch 8 --dtype f16 --engine coop \
+            --threads $1 --rows-per-group $2 --unroll $3 --splits $sl --check --iters 50
+        done
+      done
       ;;
     sweep15)
       # Issue 15: every variant that decides a table entry, on the shapes of the issue, in about
