@@ -291,8 +291,20 @@ impl Recording<'_> {
         spec: GemmSpec,
         options: RunOptions,
     ) -> Result<String> {
-        let ctx = self.context();
         let (a, b, c) = (a.into(), b.into(), c.into());
+        // Several dispatches (a decode of quantized B, a sum of slices): all or none.
+        self.all_or_nothing(|rec| rec.record_gemm(a, b, c, spec, options))
+    }
+
+    fn record_gemm(
+        &mut self,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: Operand<'_>,
+        spec: GemmSpec,
+        options: RunOptions,
+    ) -> Result<String> {
+        let ctx = self.context();
         spec.check()?;
         if spec.dtype.is_quantized() {
             return super::quant_gemm::record(self, a, b, c, spec, options);

@@ -339,8 +339,20 @@ impl Recording<'_> {
         spec: GemvSpec,
         options: RunOptions,
     ) -> Result<String> {
-        let ctx = self.context();
         let (x, y) = (x.into(), y.into());
+        // Several dispatches (parts, x's preparation, a sum of slices): all or none.
+        self.all_or_nothing(|rec| rec.record_gemv(weights, x, y, spec, options))
+    }
+
+    fn record_gemv(
+        &mut self,
+        weights: &[Operand<'_>],
+        x: Operand<'_>,
+        y: Operand<'_>,
+        spec: GemvSpec,
+        options: RunOptions,
+    ) -> Result<String> {
+        let ctx = self.context();
         spec.check()?;
         let (rows, cols, batch) = (spec.rows, spec.cols, spec.batch);
         let parts = ctx.assign_rows(weights, &spec)?;

@@ -306,6 +306,21 @@ impl<'ctx> Recording<'ctx> {
         })
     }
 
+    /// Runs `record`, which may push several ops; when it fails, the recording is put back as
+    /// it was before (its ops and parameters), so a failed call adds nothing.
+    pub(crate) fn all_or_nothing<T>(
+        &mut self,
+        record: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let (ops, uniforms) = (self.ops.len(), self.uniforms.len());
+        let result = record(self);
+        if result.is_err() {
+            self.ops.truncate(ops);
+            self.uniforms.truncate(uniforms);
+        }
+        result
+    }
+
     /// Records `steps` of `kernel`, each dispatched `repeats` times back to back; every
     /// operand checked as a storage binding and for aliasing. Returns the id of the last step.
     pub(crate) fn push_steps(
