@@ -381,7 +381,9 @@ impl Recording<'_> {
                 Some((tuning.gemv_override(config, ctx.device_limits())?, true))
             }
             Some(_) => None,
-            None => tuning.gemv_coop_for(batch, spec.dtype).map(|c| (c, false)),
+            None => {
+                super::gemv_coop::table_config(ctx, batch, spec.dtype, cols).map(|c| (c, false))
+            }
         };
         if let Some((config, forced)) = coop.filter(|_| options.path != KernelPath::Generic) {
             match super::gemv_coop::eligible(ctx, &spec, &parts, &config) {

@@ -52,6 +52,30 @@ pub(crate) fn shared_bytes(config: &GemvConfig, subgroup: u32) -> u64 {
     subgroups * (area + tiles * 256 * 4)
 }
 
+/// The table's cooperative-matrix configuration for `batch` vectors of `dtype` weights with
+/// rows of `cols`, with its subgroups counted for this device, when this device runs it there
+/// (weight parts must also hold 16 rows: [`eligible`] checks them).
+pub(crate) fn table_config(
+    ctx: &Context,
+    batch: u32,
+    dtype: KernelDtype,
+    cols: u32,
+) -> Option<GemvConfig> {
+    let config = ctx.kernel_tuning().gemv_coop_for(batch, dtype)?;
+    let subgroup = ctx.cooperative_gemm()?.subgroup;
+    let config = GemvConfig {
+        max_subgroups: config.threads / subgroup,
+        ..config
+    };
+    let spec = GemvSpec {
+        rows: FRAGMENT,
+        cols,
+        batch,
+        dtype,
+    };
+    eligible(ctx, &spec, &[], &config).ok().map(|_| config)
+}
+
 /// Why this GEMV cannot run on cooperative matrices with `config`, or the device's subgroup
 /// size when it can.
 pub(crate) fn eligible(

@@ -373,17 +373,8 @@ impl Context {
         if dtype.is_quantized() {
             return quant_gemv_config(&tuning, batch, dtype, cols);
         }
-        let coop = tuning
-            .gemv_coop_for(batch, dtype)
-            .zip(self.cooperative_gemm())
-            .filter(|_| cols.is_multiple_of(16));
-        match coop {
-            Some((config, gemm)) if config.threads.is_multiple_of(gemm.subgroup) => GemvConfig {
-                max_subgroups: config.threads / gemm.subgroup,
-                ..config
-            },
-            _ => tuning.gemv_for(batch, dtype, cols),
-        }
+        super::gemv_coop::table_config(self, batch, dtype, cols)
+            .unwrap_or_else(|| tuning.gemv_for(batch, dtype, cols))
     }
 }
 
