@@ -507,6 +507,24 @@ fn within_rounding_bound(
     })
 }
 
+/// W's rows uploaded in parts of `split` rows each and the rest (one buffer when `split` is
+/// empty), in the spec's dtype.
+fn upload_parts(ctx: &Context, w: &[f32], split: &[u32], spec: GemvSpec) -> Vec<wgpu::Buffer> {
+    let cols = spec.cols as usize;
+    let rest = spec.rows - split.iter().sum::<u32>();
+    let mut start = 0usize;
+    split
+        .iter()
+        .chain(std::iter::once(&rest))
+        .map(|&part_rows| {
+            let end = start + part_rows as usize * cols;
+            let part = upload_as(ctx, &w[start..end], spec.dtype);
+            start = end;
+            part
+        })
+        .collect()
+}
+
 /// Runs one GEMV on fresh data and checks it. `split` gives the rows of each part but the last
 /// (each part in its own buffer); empty means one buffer.
 fn check_gemv(ctx: &Context, spec: GemvSpec, split: &[u32], path: KernelPath, seed: u64) -> String {
@@ -523,16 +541,7 @@ fn check_gemv_with(
     let (rows, cols, batch) = (spec.rows as usize, spec.cols as usize, spec.batch as usize);
     let w = reference::random_f32(rows * cols, seed);
     let x = reference::random_f32(batch * cols, seed ^ 0x5);
-    let mut part_buffers = Vec::new();
-    let mut start = 0usize;
-    for &part_rows in split
-        .iter()
-        .chain(std::iter::once(&(spec.rows - split.iter().sum::<u32>())))
-    {
-        let end = start + part_rows as usize * cols;
-        part_buffers.push(upload_as(ctx, &w[start..end], spec.dtype));
-        start = end;
-    }
+    let part_buffers = upload_parts(ctx, &w, split, spec);
     let parts: Vec<Operand<'_>> = part_buffers.iter().map(Operand::from).collect();
     let x_buf = ctx.upload(&x).unwrap();
     let y_buf = poisoned(ctx, batch * rows);
@@ -708,16 +717,7 @@ fn check_coop_gemv(
         let scale = x_scales[b % x_scales.len()];
         v.iter_mut().for_each(|e| *e *= scale);
     }
-    let mut part_buffers = Vec::new();
-    let mut start = 0usize;
-    for &part_rows in split
-        .iter()
-        .chain(std::iter::once(&(spec.rows - split.iter().sum::<u32>())))
-    {
-        let end = start + part_rows as usize * cols;
-        part_buffers.push(upload_as(ctx, &w[start..end], KernelDtype::F16));
-        start = end;
-    }
+    let part_buffers = upload_parts(ctx, &w, split, spec);
     let parts: Vec<Operand<'_>> = part_buffers.iter().map(Operand::from).collect();
     let x_buf = ctx.upload(&x).unwrap();
     let y_buf = poisoned(ctx, batch * rows);
