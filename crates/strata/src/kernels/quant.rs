@@ -507,29 +507,33 @@ mod tests {
     }
 
     #[test]
-    fn the_table_runs_batch_1_on_subgroups_on_discrete_gpus_only() {
+    fn the_table_runs_batches_on_subgroups_on_discrete_gpus_only() {
         let limits = wgpu::Limits::default();
         let t = discrete(Some(32));
         assert_eq!(t.name, "discrete-gpu");
         for dtype in KernelDtype::QUANTIZED {
-            let c = quant_gemv_config(&t, 1, dtype, 14336);
-            assert_eq!(c.engine, GemvEngine::Subgroup, "{dtype}");
-            assert_eq!(
-                (c.threads, c.rows, c.unroll, c.splits),
-                (256, 2, 4, 1),
-                "{dtype}"
-            );
-            assert_eq!(subgroup_of(&c), 32);
-            // 8 subgroups of 2 rows.
-            assert_eq!(rows_per_group(&c), 16);
-            assert_eq!(t.gemv_override(c, &limits).unwrap(), c, "{dtype}");
-            // Batches stay on the workgroup engine.
-            let b8 = quant_gemv_config(&t, 8, dtype, 14336);
-            assert_eq!(b8.engine, GemvEngine::Workgroup, "{dtype}");
+            // 4 chunks in flight for the 32-weight types, 2 for the K-quants.
+            let unroll = if dtype.block_elements() == 256 { 2 } else { 4 };
+            for batch in 2..=MAX_GEMV_BATCH {
+                let c = quant_gemv_config(&t, batch, dtype, 14336);
+                assert_eq!(c.engine, GemvEngine::Subgroup, "{dtype} b{batch}");
+                assert_eq!(
+                    (c.threads, c.rows, c.unroll, c.splits),
+                    (256, 2, unroll, 1),
+                    "{dtype} b{batch}"
+                );
+                assert_eq!(subgroup_of(&c), 32);
+                // 8 subgroups of 2 rows.
+                assert_eq!(rows_per_group(&c), 16);
+                assert_eq!(t.gemv_override(c, &limits).unwrap(), c, "{dtype}");
+            }
+            // Batch 1 stays on the workgroup engine.
+            let b1 = quant_gemv_config(&t, 1, dtype, 14336);
+            assert_eq!(b1.engine, GemvEngine::Workgroup, "{dtype}");
         }
         // No fixed subgroup size, or one that does not divide the threads: workgroups.
         for fixed in [None, Some(512)] {
-            let c = quant_gemv_config(&discrete(fixed), 1, KernelDtype::Q4K, 14336);
+            let c = quant_gemv_config(&discrete(fixed), 8, KernelDtype::Q4K, 14336);
             assert_eq!(c.engine, GemvEngine::Workgroup, "{fixed:?}");
         }
         // Other entries (lavapipe's `cpu` included) keep the workgroup engine.
@@ -537,7 +541,7 @@ mod tests {
             .into_iter()
             .filter(|t| t.name != "discrete-gpu")
         {
-            let c = quant_gemv_config(&tuning, 1, KernelDtype::Q4K, 14336);
+            let c = quant_gemv_config(&tuning, 8, KernelDtype::Q4K, 14336);
             assert_eq!(c.engine, GemvEngine::Workgroup, "{}", tuning.name);
         }
     }
@@ -585,10 +589,10 @@ mod tests {
             variant_name(KernelDtype::Q4K, 1, Some(&wg)),
             format!("gemv_quant/q4_k/b1/{}t/1r/u1/sg8", wg.threads)
         );
-        let table = quant_gemv_config(&t, 1, KernelDtype::Q4K, 14336);
+        let table = quant_gemv_config(&t, 8, KernelDtype::Q4K, 14336);
         assert_eq!(
-            variant_name(KernelDtype::Q4K, 1, Some(&table)),
-            "gemv_quant_sg/q4_k/b1/256t/sg32/2r/u4"
+            variant_name(KernelDtype::Q4K, 8, Some(&table)),
+            "gemv_quant_sg/q4_k/b8/256t/sg32/2r/u2"
         );
     }
 
@@ -600,7 +604,10 @@ mod tests {
                 format!("gemv_quant_sg/{dtype}/b1/256t/sg32/2r/u4"),
                 format!("gemv_quant_sg/{dtype}/b1/256t/sg32/4r/u8"),
                 format!("gemv_quant_sg/{dtype}/b8/256t/sg32/2r/u4"),
-                format!("gemv_quant_sg/{dtype}/b3/64t/sg8/2r/u2"),
+                format!(
+                    "gemv_quant_sg/{dtype}/b3/64t/sg8/2r/u{}",
+                    subgroup_rows_unroll(3, dtype).1
+                ),
             ] {
                 let (_, text) = sources
                     .iter()
