@@ -12,7 +12,7 @@
 //! loads, shared-memory tree) runs otherwise.
 
 use super::dtype::KernelDtype;
-use super::gemv_spec::GemvSpec;
+use super::gemv_spec::{GemvSpec, row_groups};
 use super::slices::{Split, SplitOutput};
 use super::tuning::{GEMV_ANY_THREADS, GemvConfig, GemvEngine, MAX_GEMV_BATCH, Tuning};
 use super::{KernelPath, KernelRun, RunOptions, SharedMemory};
@@ -386,7 +386,7 @@ impl Recording<'_> {
             }
         };
         if let Some((config, forced)) = coop.filter(|_| options.path != KernelPath::Generic) {
-            match super::gemv_coop::eligible(ctx, &spec, &parts, &config) {
+            match super::gemv_coop::eligible(ctx, spec.dtype, batch, cols, &parts, &config) {
                 Ok(subgroup) => {
                     let config = GemvConfig {
                         max_subgroups: config.threads / subgroup,
@@ -418,14 +418,8 @@ impl Recording<'_> {
         let group_rows = if fast { rows_per_group(&config) } else { 1 };
         let chunks = cols / spec.chunk();
         let split = if fast && config.engine == GemvEngine::Subgroup {
-            let groups: u32 = parts
-                .iter()
-                .map(|&(_, _, part_rows)| part_rows.div_ceil(group_rows))
-                .sum();
-            let wanted = match config.splits {
-                0 => Split::wanted(tuning.target_groups, groups),
-                n => n,
-            };
+            let groups = row_groups(&parts, group_rows);
+            let wanted = Split::asked(config.splits, tuning.target_groups, groups);
             let lanes = subgroup_of(&config);
             Split::of(chunks, wanted, lanes * config.unroll, lanes)
         } else {

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::recording::{Access, Operand, Recording, Step};
 use crate::shaders::{self, KernelText};
 
-use super::gemv_spec::GemvSpec;
+use super::gemv_spec::{GemvSpec, row_groups};
 
 /// Rows of one fragment, and columns of one step.
 const FRAGMENT: u32 = 16;
@@ -67,39 +67,34 @@ pub(crate) fn table_config(
         max_subgroups: config.threads / subgroup,
         ..config
     };
-    let spec = GemvSpec {
-        rows: FRAGMENT,
-        cols,
-        batch,
-        dtype,
-    };
-    eligible(ctx, &spec, &[], &config).ok().map(|_| config)
+    eligible(ctx, dtype, batch, cols, &[], &config)
+        .ok()
+        .map(|_| config)
 }
 
-/// Why this GEMV cannot run on cooperative matrices with `config`, or the device's subgroup
-/// size when it can.
+/// Why a GEMV of `batch` vectors of `dtype` weights with rows of `cols`, cut into `parts`,
+/// cannot run on cooperative matrices with `config`, or the device's subgroup size when it can.
 pub(crate) fn eligible(
     ctx: &Context,
-    spec: &GemvSpec,
+    dtype: KernelDtype,
+    batch: u32,
+    cols: u32,
     parts: &[(Operand<'_>, u32, u32)],
     config: &GemvConfig,
 ) -> std::result::Result<u32, String> {
-    if spec.dtype != KernelDtype::F16 {
+    if dtype != KernelDtype::F16 {
         return Err(format!(
-            "the cooperative-matrix GEMV takes f16 weights, not {}",
-            spec.dtype
+            "the cooperative-matrix GEMV takes f16 weights, not {dtype}"
         ));
     }
-    if !(2..=MAX_GEMV_BATCH).contains(&spec.batch) {
+    if !(2..=MAX_GEMV_BATCH).contains(&batch) {
         return Err(format!(
-            "the cooperative-matrix GEMV takes batches of 2 to {MAX_GEMV_BATCH}, not {}",
-            spec.batch
+            "the cooperative-matrix GEMV takes batches of 2 to {MAX_GEMV_BATCH}, not {batch}"
         ));
     }
-    if !spec.cols.is_multiple_of(FRAGMENT) {
+    if !cols.is_multiple_of(FRAGMENT) {
         return Err(format!(
-            "the cooperative-matrix GEMV needs columns a multiple of {FRAGMENT}, not {}",
-            spec.cols
+            "the cooperative-matrix GEMV needs columns a multiple of {FRAGMENT}, not {cols}"
         ));
     }
     if let Some(&(_, _, rows)) = parts.iter().find(|&&(_, _, rows)| rows < FRAGMENT) {
@@ -178,20 +173,20 @@ pub(crate) fn record(
             config.threads
         )));
     }
-    let stride = cols;
-    let xs = ctx.create_storage_buffer(u64::from(2 * FRAGMENT) * u64::from(stride), "gemv xs")?;
+    // xs rows are as long as x's (the shaders take the stride as a parameter).
+    let xs = ctx.create_storage_buffer(u64::from(2 * FRAGMENT) * u64::from(cols), "gemv xs")?;
     let inv_scale = ctx.create_storage_buffer(4 * 8, "gemv x scales")?;
 
     let prep_key = format!("gemv_coop_prep/{PREP_THREADS}t");
     let prep = ctx.kernel_with(&prep_key, SharedMemory::WrittenBeforeRead, prep_source)?;
-    let slices = (stride / 4).div_ceil(PREP_SLICE);
+    let slices = (cols / 4).div_ceil(PREP_SLICE);
     let prep_step = Step {
         operands: vec![
             (x, Access::Read),
             (Operand::from(&xs), Access::ReadWrite),
             (Operand::from(&inv_scale), Access::ReadWrite),
         ],
-        uniforms: bytemuck::cast_slice(&[cols, batch, stride, slices]).to_vec(),
+        uniforms: bytemuck::cast_slice(&[cols, batch, cols, slices]).to_vec(),
         workgroups: [slices, 8, 1],
     };
     rec.push_steps(&prep_key, &prep, vec![prep_step], options.repeats)?;
@@ -204,14 +199,11 @@ pub(crate) fn record(
     // K in slices of whole iterations (NSG·16·UNROLL columns) where the rows give too few
     // workgroups, each slice's sums into its own copy of y, added up after.
     let iteration = config.max_subgroups * FRAGMENT * config.unroll;
-    let groups: u32 = parts
-        .iter()
-        .map(|&(_, _, part_rows)| part_rows.div_ceil(group_rows))
-        .sum();
-    let wanted = match config.splits {
-        0 => Split::wanted(ctx.kernel_tuning().target_groups, groups),
-        n => n,
-    };
+    let wanted = Split::asked(
+        config.splits,
+        ctx.kernel_tuning().target_groups,
+        row_groups(parts, group_rows),
+    );
     let split = Split::of(cols.div_ceil(iteration), wanted, 1, 1);
     let output = SplitOutput::new(
         ctx,
@@ -233,7 +225,7 @@ pub(crate) fn record(
                 rows,
                 groups,
                 workgroups[0],
-                stride,
+                cols,
                 split.per_slice * iteration,
                 slice_stride,
                 0,

@@ -5,6 +5,7 @@
 use super::dtype::KernelDtype;
 use super::tuning::MAX_GEMV_BATCH;
 use crate::error::{Error, Result};
+use crate::recording::Operand;
 use serde::Serialize;
 
 /// What to multiply: weights `[rows, cols]` of `dtype` times `batch` vectors x `[batch, cols]`
@@ -98,6 +99,14 @@ impl GemvSpec {
         }
         self.dtype.check_row("gemv weights", self.cols)
     }
+}
+
+/// Workgroups of `group_rows` rows that the row parts (operand, first row, rows) need in all.
+pub(crate) fn row_groups(parts: &[(Operand<'_>, u32, u32)], group_rows: u32) -> u32 {
+    parts
+        .iter()
+        .map(|&(_, _, rows)| rows.div_ceil(group_rows.max(1)))
+        .sum()
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {

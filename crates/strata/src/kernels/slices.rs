@@ -38,6 +38,14 @@ impl Split {
         }
     }
 
+    /// Slices for a call that asks for `splits` (0: the table chooses, see [`Split::wanted`]).
+    pub(crate) fn asked(splits: u32, target: u32, groups: u32) -> u32 {
+        match splits {
+            0 => Self::wanted(target, groups),
+            n => n,
+        }
+    }
+
     /// Slices the table asks for: enough for `target` workgroups when the output gives
     /// `groups`, else 1.
     pub(crate) fn wanted(target: u32, groups: u32) -> u32 {
