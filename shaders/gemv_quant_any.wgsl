@@ -92,19 +92,26 @@ fn main(
         acc[o] = 0.0;
     }
 
+    // The chunks this thread takes are tid + k·WG: where WG is a multiple of TPB their
+    // part of a block never changes, so it is known before the loop and the decoder's work
+    // that depends on it alone (shifts, selects) leaves the loop. A clamped chunk (past the
+    // row's end: loaded, never used) then reads the thread's part of the row's last block,
+    // still inside the weights.
+    let own_part = tid % TPB;
+    const fixed_part = WG % TPB == 0u;
     for (var c0 = tid; c0 < chunks; c0 += UNROLL * WG) {
         // Every load of the step first: UNROLL chunks of each row.
         var wv: array<WChunk, UNROLL * ROWS>;
         for (var u = 0u; u < UNROLL; u++) {
             let c = min(c0 + u * WG, chunks - 1u);
             for (var r = 0u; r < ROWS; r++) {
-                wv[u * ROWS + r] = load_w(first[r] + c / TPB, c % TPB);
+                wv[u * ROWS + r] = load_w(first[r] + c / TPB, select(c % TPB, own_part, fixed_part));
             }
         }
         for (var u = 0u; u < UNROLL; u++) {
             let c = c0 + u * WG;
             if (c < chunks) {
-                let part = c % TPB;
+                let part = select(c % TPB, own_part, fixed_part);
                 let base = (c / TPB) * BLOCK_ELEMS;
                 for (var v = 0u; v < VECS; v++) {
                     let e = (base + elem_offset(part, v)) / 4u;

@@ -40,26 +40,33 @@ fn fields(bits: u32, shifts: vec4<u32>, mask: u32, offset: f32) -> vec4<f32> {
     return bitcast<vec4<f32>>(q) - vec4<f32>(8388608.0 + offset);
 }
 
-// Byte k (0..11) of the block's scales.
-fn scale_byte(head: vec4<u32>, k: u32) -> u32 {
-    return (head[1u + k / 4u] >> (8u * (k % 4u))) & 0xffu;
-}
-
-// ggml's get_scale_min_k4: scale and min number j (0..7) as f32.
-fn scale_min(head: vec4<u32>, j: u32) -> vec2<f32> {
-    let a = scale_byte(head, j);
-    let b = scale_byte(head, j + 4u);
-    let c = scale_byte(head, j % 4u);
-    let low = j < 4u;
-    let sc = select((b & 0xfu) | ((c >> 6u) << 4u), a & 63u, low);
-    let m = select((b >> 4u) | ((a >> 6u) << 4u), b & 63u, low);
-    return vec2<f32>(f32(sc), f32(m));
+// ggml's get_scale_min_k4 for the chunk's two numbers 2j and 2j + 1 (j = part / 2) at once, on
+// whole words: scales[0..4] (head.y) hold the low 6 bits of scales 0..3 and, in their top 2
+// bits, bits 4..5 of scales 4..7; scales[4..8] (head.z) the same for the mins; scales[8..12]
+// (head.w) the low 4 bits of scales (low nibbles) and mins (high nibbles) 4..7. Returns, as
+// bytes of two words, (scale, min) of number 2j + h in byte 2·(j % 2) + h of each word: no
+// dynamic indexing and no per-byte selects, so the decoder spends its time on the weights.
+fn scale_min_words(head: vec4<u32>, part: u32) -> vec2<u32> {
+    let low = part < 4u;
+    let sc = select(
+        (head.w & 0x0f0f0f0fu) | ((head.y >> 2u) & 0x30303030u),
+        head.y & 0x3f3f3f3fu,
+        low,
+    );
+    let m = select(
+        ((head.w >> 4u) & 0x0f0f0f0fu) | ((head.z >> 2u) & 0x30303030u),
+        head.z & 0x3f3f3f3fu,
+        low,
+    );
+    return vec2<u32>(sc, m);
 }
 
 fn weights(c: WChunk, part: u32, v: u32) -> vec4<f32> {
     let high = v / 4u;
     let number = 2u * (part / 2u) + high;
-    let sm = scale_min(c.head, number);
+    let words = scale_min_words(c.head, part);
+    let at = 16u * ((part / 2u) % 2u) + 8u * high;
+    let sm = vec2<f32>((words >> vec2<u32>(at)) & vec2<u32>(0xffu));
     let dm = unpack2x16float(c.head.x);
     let bytes = ((c.qs[v % 4u] >> (4u * high)) & 0x0f0f0f0fu)
         | (((c.qh[v % 4u] >> number) & 0x01010101u) << 4u);

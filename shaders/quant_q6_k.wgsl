@@ -79,9 +79,11 @@ fn weights(c: WChunk, part: u32, v: u32) -> vec4<f32> {
     let qh = field_word(c.qh, t, odd);
     let bytes = ((ql >> (4u * (s / 2u))) & 0x0f0f0f0fu) | (((qh >> (2u * s)) & 0x03030303u) << 4u);
     let q = fields(bytes, vec4<u32>(0u, 8u, 16u, 24u), 0xffu, 32.0);
-    // Scale 8n + 2s + i / 2: byte 2s + i / 2 of the chunk's 8 scale bytes, sign-extended.
-    let k = 2u * s + (part % 4u) / 2u;
-    let sc = bitcast<i32>(field_word(c.sc, k / 4u, odd) << (24u - 8u * (k % 4u))) >> 24u;
+    // Scale 8n + 2s + i / 2: byte 2s + i / 2 of the chunk's 8 scale bytes, sign-extended. That
+    // byte is in word s / 2 (i / 2 <= 1), written so that the word's index depends on v alone
+    // and is fixed once the loop over v unrolls.
+    let k = 2u * (s % 2u) + (part % 4u) / 2u;
+    let sc = bitcast<i32>(field_word(c.sc, s / 2u, odd) << (24u - 8u * k)) >> 24u;
     let halves = unpack2x16float(c.d);
     let d = select(halves.x, halves.y, odd);
     return q * (d * f32(sc));
