@@ -10,8 +10,8 @@ use super::allocate::{Allocations, Halt, Placed};
 use super::check::{self, Step};
 use super::read_ahead::{Cursor, ReadAhead};
 use super::timings::{Clock, LoadTimings, PathUse, Phase};
-use super::upload::{Writer, choose_path};
-use super::verify::{self, HeapLoad, Verifier, chunks};
+use super::upload::{BorrowedRing, Writer, choose_path};
+use super::verify::{self, HeapLoad, LOAD_READBACK_SLOTS, Verifier, chunks};
 use super::{LoadError, LoadOptions, LoadPhase, LoadedModel, LoadedTensor};
 use crate::context::Context;
 use crate::error::Result;
@@ -129,16 +129,25 @@ impl Context {
 
         let tuning = options.bounded_tuning();
         let discrete = self.adapter_info().device_type == wgpu::DeviceType::DiscreteGpu;
+        let flags_of = |step: &Step<'_>| {
+            before
+                .types
+                .get(step.planned.memory_type as usize)
+                .map_or(MemoryFlags::NONE, |t| t.flags)
+        };
         let paths: Vec<UploadPath> = steps
             .iter()
-            .map(|step| {
-                let flags = before
-                    .types
-                    .get(step.planned.memory_type as usize)
-                    .map_or(MemoryFlags::NONE, |t| t.flags);
-                choose_path(flags, tuning.upload_path, discrete)
-            })
+            .map(|step| choose_path(flags_of(step), tuning.upload_path, discrete))
             .collect();
+        let staging = paths.contains(&UploadPath::Staging);
+        // Verification reads back through the ring what was staged or lies in memory the CPU
+        // does not cache (the rule of `Verifier::matches_file`).
+        let reads_back = options.verify
+            && steps.iter().zip(&paths).any(|(step, &path)| {
+                step.info.bytes > 0
+                    && (path == UploadPath::Staging
+                        || !flags_of(step).contains(MemoryFlags::HOST_CACHED))
+            });
         let started = Instant::now();
         let shared = Shared {
             ctx: self,
@@ -154,6 +163,18 @@ impl Context {
         let read_ahead = ReadAhead::new(model, &steps, tuning.read_ahead_bytes);
 
         let (tensors, upload_seconds, after) = std::thread::scope(|scope| {
+            // The rings' missing slots are made from here on, on threads of their own, beside
+            // the first allocations; the copy and the verifier wait only for a first slot.
+            let upload_ring = if staging {
+                Some(BorrowedRing::upload(scope, self, tuning.staging_memory)?)
+            } else {
+                None
+            };
+            let readback_ring = if reads_back {
+                Some(BorrowedRing::readback(scope, self, LOAD_READBACK_SLOTS)?)
+            } else {
+                None
+            };
             for _ in 0..tuning.allocation_threads {
                 scope.spawn(|| {
                     shared
@@ -169,14 +190,14 @@ impl Context {
                 let shared = &shared;
                 (
                     Some(sender),
-                    Some(scope.spawn(move || shared.verify_all(receiver))),
+                    Some(scope.spawn(move || shared.verify_all(receiver, readback_ring))),
                 )
             } else {
                 (None, None)
             };
 
             let copied = shared
-                .copy_all(tuning.allocation_threads == 0, sender.as_ref())
+                .copy_all(tuning.allocation_threads == 0, sender.as_ref(), upload_ring)
                 .and_then(|tensors| {
                     shared.clock.time(Phase::Finish, || self.wait_idle())?;
                     Ok(tensors)
@@ -263,6 +284,7 @@ impl Shared<'_> {
         &self,
         inline: bool,
         verifier: Option<&mpsc::Sender<(LoadedTensor, usize)>>,
+        ring: Option<BorrowedRing<'_>>,
     ) -> Result<Vec<LoadedTensor>, Halt> {
         let mut counter = Counter {
             options: self.options,
@@ -270,9 +292,7 @@ impl Shared<'_> {
             done: 0,
             total: self.steps.iter().map(|s| s.info.bytes).sum(),
         };
-        let staging = self.paths.contains(&UploadPath::Staging);
-        let memory = self.options.tuning.staging_memory;
-        let mut writer = Writer::new(self.ctx, &self.clock, staging, memory)?;
+        let mut writer = Writer::new(self.ctx, &self.clock, ring);
         let mut tensors = Vec::with_capacity(if verifier.is_some() {
             0
         } else {
@@ -362,8 +382,9 @@ impl Shared<'_> {
     fn verify_all(
         &self,
         uploaded: mpsc::Receiver<(LoadedTensor, usize)>,
+        ring: Option<BorrowedRing<'_>>,
     ) -> Result<Vec<LoadedTensor>, Halt> {
-        let result = self.verify_each(uploaded);
+        let result = self.verify_each(uploaded, ring);
         if result.is_err() {
             self.stop.store(true, Ordering::Release);
         }
@@ -373,6 +394,7 @@ impl Shared<'_> {
     fn verify_each(
         &self,
         uploaded: mpsc::Receiver<(LoadedTensor, usize)>,
+        ring: Option<BorrowedRing<'_>>,
     ) -> Result<Vec<LoadedTensor>, Halt> {
         let mut counter = Counter {
             options: self.options,
@@ -380,7 +402,7 @@ impl Shared<'_> {
             done: 0,
             total: self.steps.iter().map(|s| s.info.bytes).sum(),
         };
-        let mut verifier = Verifier::new(self.ctx, &self.clock);
+        let mut verifier = Verifier::new(self.ctx, &self.clock, ring);
         let mut tensors = Vec::with_capacity(self.steps.len());
         loop {
             let waited = Instant::now();

@@ -25,9 +25,10 @@ pub(crate) enum Phase {
     VerifyReadback,
     VerifyCompare,
     VerifyWait,
+    VerifySetup,
 }
 
-const PHASES: usize = 11;
+const PHASES: usize = 12;
 
 /// Busy time per phase, added to by every thread of a load.
 #[derive(Debug, Default)]
@@ -68,6 +69,7 @@ impl Clock {
             verify_readback: self.seconds(Phase::VerifyReadback),
             verify_compare: self.seconds(Phase::VerifyCompare),
             verify_wait: self.seconds(Phase::VerifyWait),
+            verify_setup: self.seconds(Phase::VerifySetup),
         }
     }
 }
@@ -75,7 +77,13 @@ impl Clock {
 /// Busy time of each phase of a load, in seconds, summed over the threads that do it.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct PhaseTimes {
-    /// Making the staging ring's slots (host-visible memory, allocated once per context).
+    /// The copying thread waiting for the staging ring's first slot to be made. The slots a
+    /// context does not have yet (host-visible memory, allocated once per context) are made on
+    /// threads of their own from the start of the load, beside the first allocations, and join
+    /// the ring as they arrive: this is only the time the copy could not start for want of a
+    /// slot (zero when the context had its ring, or when the first slot was there before the
+    /// first tensor's memory). Waiting for the next slots while the ring fills counts as
+    /// `wait_staging`.
     pub staging_setup: f64,
     /// Placing tensors: `vkCreateBuffer`, `vkAllocateMemory` (where the driver pins host memory),
     /// binding, mapping, wrapping as wgpu buffers; summed over the allocation threads.
@@ -104,6 +112,9 @@ pub struct PhaseTimes {
     pub verify_compare: f64,
     /// Verification waiting for the next uploaded tensor.
     pub verify_wait: f64,
+    /// Verification waiting for the read-back ring's first slot to be made (its slots are made
+    /// from the start of the load, like the staging ring's, so mostly zero).
+    pub verify_setup: f64,
 }
 
 /// Bytes that took one upload path into one placement.
@@ -148,7 +159,7 @@ impl LoadTimings {
             (
                 "staging setup",
                 p.staging_setup,
-                "staging slots (once per context)",
+                "copy waiting for the first staging slot",
             ),
             (
                 "allocate",
@@ -192,6 +203,11 @@ impl LoadTimings {
                 "verify wait",
                 p.verify_wait,
                 "verification waiting for uploads",
+            ),
+            (
+                "verify setup",
+                p.verify_setup,
+                "verification waiting for the first read-back slot",
             ),
         ];
         let rate = |seconds: f64| {
@@ -263,5 +279,8 @@ mod tests {
         assert_eq!(phases.allocate_wall, 1.5);
         assert!(phases.submit >= 0.0 && phases.submit < 1.0);
         assert_eq!(phases.verify_compare, 0.0);
+        clock.add(Phase::VerifySetup, Duration::from_millis(125));
+        assert_eq!(clock.phases(0.0).verify_setup, 0.125);
+        assert_eq!(clock.phases(0.0).staging_setup, 0.0);
     }
 }

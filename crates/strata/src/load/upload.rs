@@ -4,9 +4,10 @@
 //!
 //! The staging and read-back rings are the context's own (`staging_ring.rs`): a load takes them
 //! out for its duration, so no lock is held while it streams and later loads find them made,
-//! and puts them back when it ends, whether it succeeded or not. A ring the context does not
-//! have yet is made with its slots allocated in parallel (each is host-visible memory that the
-//! driver may pin page by page).
+//! and puts them back when it ends, whether it succeeded or not. The slots a ring lacks are
+//! made on threads of the load's own from its start, one thread a slot (each is host-visible
+//! memory that the driver may pin page by page), beside the allocation of the first tensors:
+//! the copy starts as soon as one slot exists, and the others join the ring as they arrive.
 
 use super::options::UploadChoice;
 use super::timings::{Clock, Phase};
@@ -16,6 +17,7 @@ use crate::placement::staging_ring::{Ring, lock};
 use crate::placement::{PlacedBuffer, Placement, SLOT_BYTES, UploadPath, Usage};
 use crate::table::MemoryFlags;
 use std::sync::Mutex;
+use std::thread::Scope;
 use std::time::Instant;
 
 /// The path bytes take into memory of these flags (see [`UploadChoice::Auto`]).
@@ -34,54 +36,84 @@ pub(crate) fn choose_path(flags: MemoryFlags, choice: UploadChoice, discrete: bo
 
 /// One of the context's rings, taken out for a load and put back when it ends (or a ring of
 /// the load's own, with no home, freed when it ends).
+///
+/// Its missing slots are made on threads of the load's scope; when it is dropped it first waits
+/// for them, so a ring goes back to the context only with every slot, and a ring one of whose
+/// slots could not be made is not kept at all (its slots are freed once the GPU is done with
+/// them, and the next use makes a new ring).
 pub(crate) struct BorrowedRing<'c> {
     home: Option<&'c Mutex<Option<Ring>>>,
     ring: Option<Ring>,
 }
 
 impl<'c> BorrowedRing<'c> {
-    /// The context's upload ring, made if it has none; or, with `memory`, a ring of the load's
-    /// own in that placement.
-    pub(crate) fn upload(ctx: &'c Context, memory: Option<Placement>) -> Result<Self> {
-        if let Some(placement) = memory {
-            let slots = make_slots(ctx, placement, crate::placement::UPLOAD_SLOTS)?;
-            return Ok(Self {
-                home: None,
-                ring: Some(Ring::of(slots)),
-            });
+    /// The context's upload ring, or, with `memory`, a ring of the load's own in that
+    /// placement; the slots it lacks are being made on threads of `scope` when it returns.
+    pub(crate) fn upload<'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        ctx: &'c Context,
+        memory: Option<Placement>,
+    ) -> Result<Self>
+    where
+        'c: 'scope,
+    {
+        let slots = crate::placement::UPLOAD_SLOTS;
+        match memory {
+            Some(placement) => Self::start(scope, ctx, None, placement, slots),
+            None => Self::start(
+                scope,
+                ctx,
+                Some(&ctx.staging.upload),
+                Placement::Auto(Usage::Staging),
+                slots,
+            ),
         }
-        Self::take(
-            ctx,
-            &ctx.staging.upload,
-            Placement::Auto(Usage::Staging),
-            crate::placement::UPLOAD_SLOTS,
-        )
     }
 
-    /// The context's read-back ring, made if it has none.
-    pub(crate) fn readback(ctx: &'c Context) -> Result<Self> {
-        Self::take(
+    /// The context's read-back ring with at least `slots` slots: those it lacks (all of them
+    /// when the context has none) are being made on threads of `scope` when it returns.
+    pub(crate) fn readback<'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        ctx: &'c Context,
+        slots: usize,
+    ) -> Result<Self>
+    where
+        'c: 'scope,
+    {
+        Self::start(
+            scope,
             ctx,
-            &ctx.staging.readback,
+            Some(&ctx.staging.readback),
             Placement::Auto(Usage::Readback),
-            crate::placement::READBACK_SLOTS,
+            slots,
         )
     }
 
-    fn take(
-        ctx: &Context,
-        home: &'c Mutex<Option<Ring>>,
+    fn start<'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        ctx: &'c Context,
+        home: Option<&'c Mutex<Option<Ring>>>,
         placement: Placement,
         slots: usize,
-    ) -> Result<Self> {
-        let ring = match lock(home)?.take() {
-            Some(ring) => ring,
-            None => Ring::of(make_slots(ctx, placement, slots)?),
+    ) -> Result<Self>
+    where
+        'c: 'scope,
+    {
+        let taken = match home {
+            Some(home) => lock(home)?.take(),
+            None => None,
         };
-        Ok(Self {
-            home: Some(home),
+        let mut ring = taken.unwrap_or_else(|| Ring::of(Vec::new()));
+        let makers = ring.grow(slots.saturating_sub(ring.planned()))?;
+        // From here on the ring is ours: dropped (on any error too) it goes home or is freed.
+        let borrowed = Self {
+            home,
             ring: Some(ring),
-        })
+        };
+        for maker in makers {
+            scope.spawn(move || maker.deliver(make_slot(ctx, placement)));
+        }
+        Ok(borrowed)
     }
 
     pub(crate) fn ring(&mut self) -> Result<&mut Ring> {
@@ -93,10 +125,18 @@ impl<'c> BorrowedRing<'c> {
 
 impl Drop for BorrowedRing<'_> {
     fn drop(&mut self) {
+        let Some(mut ring) = self.ring.take() else {
+            return;
+        };
+        // The slots still being made end their threads soon (one allocation each); a ring that
+        // lacks one is not kept.
+        if ring.finish().is_err() || !ring.is_complete() {
+            return;
+        }
         // Back into the context, unless another thread made a ring of its own meanwhile (then
         // this one is freed once the GPU is done with it).
         let Some(home) = self.home else { return };
-        if let (Some(ring), Ok(mut home)) = (self.ring.take(), home.lock()) {
+        if let Ok(mut home) = home.lock() {
             if home.is_none() {
                 *home = Some(ring);
             }
@@ -104,31 +144,16 @@ impl Drop for BorrowedRing<'_> {
     }
 }
 
-/// `count` host-visible slots of [`SLOT_BYTES`] in `placement`, allocated on as many threads.
-fn make_slots(ctx: &Context, placement: Placement, count: usize) -> Result<Vec<PlacedBuffer>> {
-    let slots: Vec<Result<PlacedBuffer>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..count)
-            .map(|_| scope.spawn(|| ctx.place(SLOT_BYTES, placement)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::InvalidArgument(
-                        "a staging allocation panicked".into(),
-                    ))
-                })
-            })
-            .collect()
-    });
-    let slots = slots.into_iter().collect::<Result<Vec<_>>>()?;
-    if let Some(slot) = slots.iter().find(|s| s.mapping().is_none()) {
+/// One host-visible slot of [`SLOT_BYTES`] in `placement`.
+fn make_slot(ctx: &Context, placement: Placement) -> Result<PlacedBuffer> {
+    let slot = ctx.place(SLOT_BYTES, placement)?;
+    if slot.mapping().is_none() {
         return Err(Error::InvalidArgument(format!(
             "the staging buffer in {placement} ({}) is not host-visible",
             slot.location()
         )));
     }
-    Ok(slots)
+    Ok(slot)
 }
 
 /// Writes a load's bytes, each chunk by its path, clocking every step.
@@ -139,24 +164,17 @@ pub(crate) struct Writer<'c> {
 }
 
 impl<'c> Writer<'c> {
-    /// A writer; `staging` makes (or takes) the upload ring for loads that need it, in
-    /// `memory` when given (see [`super::LoadTuning::staging_memory`]).
-    pub(crate) fn new(
-        ctx: &'c Context,
-        clock: &'c Clock,
-        staging: bool,
-        memory: Option<Placement>,
-    ) -> Result<Self> {
-        let ring = if staging {
-            Some(clock.time(Phase::StagingSetup, || BorrowedRing::upload(ctx, memory))?)
-        } else {
-            None
-        };
-        Ok(Self { ctx, clock, ring })
+    /// A writer; `ring` is the upload ring for loads that stage (being filled with slots
+    /// meanwhile: see [`BorrowedRing::upload`]).
+    pub(crate) fn new(ctx: &'c Context, clock: &'c Clock, ring: Option<BorrowedRing<'c>>) -> Self {
+        Self { ctx, clock, ring }
     }
 
     /// Writes `data` into `buffer` at `offset` (a multiple of 4; `data` at most
     /// [`SLOT_BYTES`], a multiple of 4 unless it ends the buffer) by `path`.
+    ///
+    /// Time spent waiting for the ring's first slot to be made is `staging_setup`; waiting for
+    /// a slot's previous GPU copy is `wait_staging`.
     pub(crate) fn write(
         &mut self,
         buffer: &PlacedBuffer,
@@ -190,8 +208,13 @@ impl<'c> Writer<'c> {
             .ok_or_else(|| Error::InvalidArgument("a staged write without a ring".into()))?
             .ring()?;
         let waited = Instant::now();
-        let slot = ring.take(|pending| ctx.wait_for(pending))?;
-        clock.add(Phase::WaitStaging, waited.elapsed());
+        let taken = ring.take(|pending| ctx.wait_for(pending))?;
+        clock.add(Phase::StagingSetup, taken.setup);
+        clock.add(
+            Phase::WaitStaging,
+            waited.elapsed().saturating_sub(taken.setup),
+        );
+        let slot = taken.slot;
         let staging = slot
             .buffer
             .mapping()
@@ -219,6 +242,80 @@ impl<'c> Writer<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A context on a Vulkan device (lavapipe where there is no GPU), or `None` to skip.
+    fn vulkan_context() -> Option<Context> {
+        let ctx = Context::new().ok()?;
+        ctx.vulkan("ring tests").is_ok().then_some(ctx)
+    }
+
+    #[test]
+    fn borrowed_rings_fill_on_threads_and_go_back_to_the_context_whole() {
+        let Some(ctx) = vulkan_context() else { return };
+        std::thread::scope(|scope| {
+            let mut borrowed = BorrowedRing::readback(scope, &ctx, 3).unwrap();
+            let ring = borrowed.ring().unwrap();
+            assert_eq!(ring.planned(), 3);
+            // The first take waits for a slot, not for the ring.
+            let taken = ring.take(|p| ctx.wait_for(p)).unwrap();
+            assert!(taken.slot.buffer.mapping().is_some());
+            // Out of the context while borrowed.
+            assert_eq!(ctx.staging.footprint(), (0, 0));
+        });
+        assert_eq!(ctx.staging.footprint(), (3, 3 * SLOT_BYTES));
+        // Borrowed again for more slots, the same ring grows; for fewer it stays as it is.
+        std::thread::scope(|scope| {
+            let mut borrowed = BorrowedRing::readback(scope, &ctx, 4).unwrap();
+            assert_eq!(borrowed.ring().unwrap().planned(), 4);
+        });
+        assert_eq!(ctx.staging.footprint(), (4, 4 * SLOT_BYTES));
+        std::thread::scope(|scope| {
+            let mut borrowed = BorrowedRing::readback(scope, &ctx, 2).unwrap();
+            let ring = borrowed.ring().unwrap();
+            assert!(ring.is_complete());
+            assert_eq!(ring.planned(), 4);
+        });
+        ctx.wait_idle().unwrap();
+        assert_eq!(ctx.live_allocations(), (0, 0), "ring slots are not counted");
+    }
+
+    #[test]
+    fn a_ring_whose_slots_cannot_be_made_fails_its_take_and_is_not_kept() {
+        let Some(ctx) = vulkan_context() else { return };
+        // A memory type no device has: every slot fails, with a typed error.
+        let bad = Some(Placement::Type(9999));
+        std::thread::scope(|scope| {
+            let mut borrowed = BorrowedRing::upload(scope, &ctx, bad).unwrap();
+            let ring = borrowed.ring().unwrap();
+            assert!(ring.take(|p| ctx.wait_for(p)).is_err());
+            assert!(!ring.is_complete());
+        });
+        // The context's own ring was not touched, and nothing is left behind.
+        assert_eq!(ctx.staging.footprint(), (0, 0));
+        ctx.wait_idle().unwrap();
+        let (vk_buffers, _) = ctx.vulkan("ring tests").unwrap().live_allocations();
+        assert_eq!(vk_buffers, 0);
+        // The context's upload ring, made on threads, serves a staged write afterwards.
+        std::thread::scope(|scope| {
+            let ring = BorrowedRing::upload(scope, &ctx, None).unwrap();
+            let clock = Clock::default();
+            let mut writer = Writer::new(&ctx, &clock, Some(ring));
+            let target = ctx.place(1 << 20, Placement::Auto(Usage::Staging)).unwrap();
+            let bytes: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+            writer
+                .write(&target, 0, &bytes, UploadPath::Staging)
+                .unwrap();
+            ctx.wait_idle().unwrap();
+            assert_eq!(ctx.read_placed(&target, 0, 1 << 20).unwrap(), bytes);
+        });
+        assert_eq!(
+            ctx.staging.footprint(),
+            (
+                crate::placement::UPLOAD_SLOTS as u64,
+                crate::placement::UPLOAD_SLOTS as u64 * SLOT_BYTES
+            )
+        );
+    }
 
     #[test]
     fn paths_follow_the_memory_and_the_device() {

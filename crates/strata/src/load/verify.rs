@@ -24,31 +24,34 @@ pub(crate) fn chunks(len: u64) -> impl Iterator<Item = (u64, u64)> {
         .map(move |start| (start, (len - start).min(LOAD_CHUNK)))
 }
 
+/// Read-back slots a verifying load keeps (the context's read-back ring grows to this many):
+/// the GPU has up to three chunks' copies queued while the CPU compares a fourth, so the
+/// comparison rarely waits for a copy that queued behind the upload's. 128 MiB of host memory.
+pub(crate) const LOAD_READBACK_SLOTS: usize = 4;
+
 /// Reads tensors back and compares them with the file, on a thread of its own while later
 /// tensors upload.
 ///
 /// A tensor whose bytes were written into a host-cached mapping is compared straight from that
-/// mapping. Every other tensor is read back by the GPU into the read-back ring (two slots: the
-/// GPU copies one chunk while the CPU compares the previous one), in the same queue as its
-/// upload, so the read-back sees the uploaded bytes. Comparisons are split across the CPU's
-/// threads, each copying a small piece out of the mapping and comparing it while it is in the
-/// cache.
+/// mapping. Every other tensor is read back by the GPU into the read-back ring
+/// ([`LOAD_READBACK_SLOTS`]: the GPU copies the next chunks while the CPU compares one), in the
+/// same queue as its upload, so the read-back sees the uploaded bytes. Comparisons are split
+/// across the CPU's threads; host-cached bytes are compared in place
+/// ([`MappedMemory::same_as`]), others through a small copy (see [`same_bytes`]).
 pub(crate) struct Verifier<'c> {
     ctx: &'c Context,
     clock: &'c Clock,
     ring: Option<BorrowedRing<'c>>,
 }
 
-/// Bytes each thread of a comparison copies out of a mapping and compares at once.
+/// Bytes each thread of a comparison takes at once.
 const COMPARE_PIECE: usize = 1 << 20;
 
 impl<'c> Verifier<'c> {
-    pub(crate) fn new(ctx: &'c Context, clock: &'c Clock) -> Self {
-        Self {
-            ctx,
-            clock,
-            ring: None,
-        }
+    /// A verifier; `ring` is the read-back ring when the load started it (its slots are being
+    /// made meanwhile), otherwise it is made when a tensor first needs it.
+    pub(crate) fn new(ctx: &'c Context, clock: &'c Clock, ring: Option<BorrowedRing<'c>>) -> Self {
+        Self { ctx, clock, ring }
     }
 
     /// Compares `placed` with `data` (the file's bytes). `staged` says the bytes went through
@@ -100,7 +103,7 @@ impl<'c> Verifier<'c> {
         for (offset, len) in chunks(file.len() as u64) {
             let expected = &file[offset as usize..(offset + len) as usize];
             let same = self.clock.time(Phase::VerifyCompare, || {
-                same_bytes(mapping, offset, expected)
+                same_bytes(mapping, offset, expected, true)
             })?;
             *compared += len;
             on_chunk(len)?;
@@ -121,24 +124,32 @@ impl<'c> Verifier<'c> {
     ) -> Result<bool, E> {
         let (ctx, clock) = (self.ctx, self.clock);
         if self.ring.is_none() {
-            self.ring = Some(clock.time(Phase::StagingSetup, || BorrowedRing::readback(ctx))?);
+            // Made here, all at once (the scope ends when its slot threads have).
+            self.ring = Some(clock.time(Phase::VerifySetup, || {
+                std::thread::scope(|scope| BorrowedRing::readback(scope, ctx, LOAD_READBACK_SLOTS))
+            })?);
         }
         let ring = self
             .ring
             .as_mut()
             .ok_or_else(|| Error::InvalidArgument("no read-back ring".into()))?
             .ring()?;
-        let slots = ring.slots.len().max(1);
         let buffer_size = part.buffer().size();
         let mut in_flight: VecDeque<(usize, u64, u64)> = VecDeque::new();
         let mut pieces = chunks(file.len() as u64).peekable();
         let mut same = true;
         while same && (pieces.peek().is_some() || !in_flight.is_empty()) {
-            // Keep every slot busy: submit until the ring is full or the part is done.
+            // Keep every slot busy: submit until the ring is full or the part is done. Fewer
+            // chunks in flight than slots in the ring (slots still being made join it as they
+            // arrive), so `take` (least recently used first) never hands out a slot whose chunk
+            // is still to be compared.
+            ring.refresh()?;
+            let slots = ring.len().max(1);
             if let Some(&(offset, len)) = pieces.peek().filter(|_| in_flight.len() < slots) {
                 pieces.next();
-                let index = ring.next;
-                let slot = ring.take(|pending| ctx.wait_for(pending))?;
+                let taken = ring.take(|pending| ctx.wait_for(pending))?;
+                clock.add(Phase::VerifySetup, taken.setup);
+                let (index, slot) = (taken.index, taken.slot);
                 let copy_len = len.next_multiple_of(4).min(buffer_size - offset);
                 let mut encoder = ctx.gpu.device.create_command_encoder(&Default::default());
                 encoder.copy_buffer_to_buffer(
@@ -157,19 +168,23 @@ impl<'c> Verifier<'c> {
             let Some((index, offset, len)) = in_flight.pop_front() else {
                 break;
             };
-            let slot = ring
-                .slots
-                .get_mut(index)
-                .ok_or_else(|| Error::InvalidArgument("a read-back slot went missing".into()))?;
-            if let Some(pending) = slot.pending.take() {
-                clock.time(Phase::VerifyReadback, || ctx.wait_for(pending))?;
+            let slot = ring.slot_mut(index)?;
+            if let Some(pending) = &slot.pending {
+                clock.time(Phase::VerifyReadback, || ctx.wait_for(pending.clone()))?;
+                slot.pending = None;
             }
+            let cached = slot
+                .buffer
+                .flags()
+                .is_some_and(|f| f.contains(MemoryFlags::HOST_CACHED));
             let mapping = slot
                 .buffer
                 .mapping()
                 .ok_or_else(|| Error::InvalidArgument("read-back slot lost its mapping".into()))?;
             let expected = &file[offset as usize..(offset + len) as usize];
-            same = clock.time(Phase::VerifyCompare, || same_bytes(mapping, 0, expected))?;
+            same = clock.time(Phase::VerifyCompare, || {
+                same_bytes(mapping, 0, expected, cached)
+            })?;
             *compared += len;
             on_chunk(len)?;
         }
@@ -180,21 +195,31 @@ impl<'c> Verifier<'c> {
 }
 
 /// `true` when the mapping's bytes from `offset` equal `expected`, compared in pieces across
-/// the CPU's threads, each through a buffer of its own that lives as long as the thread (so no
-/// comparison allocates, or faults in fresh pages).
-fn same_bytes(mapping: &MappedMemory, offset: u64, expected: &[u8]) -> Result<bool> {
+/// the CPU's threads, stopping soon after a piece differs.
+///
+/// `cached` (HOST_CACHED memory) compares each piece in place, each byte of the mapping read
+/// once. Other memory (write-combined system memory, a BAR window) is uncached for the CPU:
+/// every load from it goes over the bus, so each piece is copied out with `memcpy` (which
+/// streams it with the widest loads the CPU has, picked at run time, where the in-place loop is
+/// compiled for the baseline target) into a buffer that lives as long as the thread, and
+/// compared there, in the cache (no comparison allocates, or faults in fresh pages).
+fn same_bytes(mapping: &MappedMemory, offset: u64, expected: &[u8], cached: bool) -> Result<bool> {
     use rayon::prelude::*;
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let pieces = expected.len().div_ceil(COMPARE_PIECE);
-    (0..pieces)
+    let differs = (0..pieces)
         .into_par_iter()
-        .map(|k| {
+        .map(|k| -> Result<bool> {
             let start = k * COMPARE_PIECE;
             let end = (start + COMPARE_PIECE).min(expected.len());
+            let at = offset + start as u64;
+            if cached {
+                return Ok(mapping.same_as(at, &expected[start..end])?);
+            }
             let compare = |back: &mut [u8]| -> Result<bool> {
-                mapping.read(offset + start as u64, back)?;
+                mapping.read(at, back)?;
                 Ok(*back == expected[start..end])
             };
             SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
@@ -208,7 +233,11 @@ fn same_bytes(mapping: &MappedMemory, offset: u64, expected: &[u8]) -> Result<bo
                 Err(_) => compare(&mut vec![0u8; end - start]),
             })
         })
-        .try_reduce(|| true, |a, b| Ok(a && b))
+        .find_any(|piece| !matches!(piece, Ok(true)));
+    match differs {
+        None => Ok(true),
+        Some(piece) => piece.map(|_| false),
+    }
 }
 
 /// What a load put on one heap, for the verdict on its usage.
@@ -276,6 +305,55 @@ mod tests {
     use super::*;
 
     const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn mapped_bytes_compare_in_place_and_through_a_copy_alike() {
+        use crate::placement::{Placement, Usage};
+        let Ok(ctx) = Context::new() else { return };
+        let len = 3 * COMPARE_PIECE + 12;
+        let Ok(buffer) = ctx.place(len as u64, Placement::Auto(Usage::Readback)) else {
+            return;
+        };
+        let Some(mapping) = buffer.mapping() else {
+            return; // a plain wgpu buffer (no Vulkan): nothing mapped to compare
+        };
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
+        mapping.write(0, &bytes).unwrap();
+        // The mapping may be a little longer than asked (the buffer rounded up).
+        let end = mapping.len();
+        assert!(end >= len as u64);
+        for cached in [true, false] {
+            assert!(same_bytes(mapping, 0, &bytes, cached).unwrap());
+            assert!(same_bytes(mapping, 8, &bytes[8..], cached).unwrap());
+            for at in [0, COMPARE_PIECE + 5, len - 1] {
+                let mut other = bytes.clone();
+                other[at] ^= 1;
+                assert!(!same_bytes(mapping, 0, &other, cached).unwrap(), "{at}");
+            }
+            // Past the end of the mapping: a typed error, not a verdict.
+            assert!(same_bytes(mapping, end - 8, &bytes, cached).is_err());
+        }
+        // `same_as` itself: bounds, empty ranges, a difference in the last byte.
+        assert!(mapping.same_as(end, &[]).unwrap());
+        assert!(matches!(
+            mapping.same_as(end + 1, &[]),
+            Err(strata_vk::VkError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            mapping.same_as(u64::MAX, &bytes[..4]),
+            Err(strata_vk::VkError::OutOfRange { .. })
+        ));
+        let mut last = bytes[len - 4..].to_vec();
+        assert!(mapping.same_as(len as u64 - 4, &last).unwrap());
+        last[3] ^= 0x80;
+        assert!(!mapping.same_as(len as u64 - 4, &last).unwrap());
+        // Refused once the buffer was destroyed.
+        buffer.buffer().destroy();
+        assert!(matches!(
+            mapping.same_as(0, &bytes[..4]),
+            Err(strata_vk::VkError::Destroyed { .. })
+        ));
+    }
 
     #[test]
     fn chunks_cover_the_length_in_slot_sized_pieces() {

@@ -125,7 +125,7 @@ impl Context {
         let mut done = 0usize;
         while done < data.len() {
             let n = (data.len() - done).min(SLOT_BYTES as usize);
-            let slot = ring.take(|pending| self.wait_for(pending))?;
+            let slot = ring.take(|pending| self.wait_for(pending))?.slot;
             let staging = slot
                 .buffer
                 .mapping()
@@ -198,8 +198,8 @@ impl Context {
             .map(|start| (start, (len - start).min(SLOT_BYTES)))
             .collect();
         let submit = |ring: &mut Ring, (start, n): (u64, u64)| -> Result<usize> {
-            let index = ring.next;
-            let slot = ring.take(|pending| self.wait_for(pending))?;
+            let taken = ring.take(|pending| self.wait_for(pending))?;
+            let (index, slot) = (taken.index, taken.slot);
             let copy_len = n
                 .next_multiple_of(4)
                 .min(buffer.buffer().size() - offset - start);
@@ -216,15 +216,18 @@ impl Context {
             })?);
             Ok(index)
         };
+        // Fewer chunks in flight than the ring has slots, so the slot `take` hands out (the least
+        // recently used) is never one whose chunk is still to be read.
+        let depth = READBACK_SLOTS.min(ring.len()).max(1);
         let mut in_flight = std::collections::VecDeque::new();
         for (i, &chunk) in chunks.iter().enumerate() {
             in_flight.push_back((submit(ring, chunk)?, chunk));
             let last = i + 1 == chunks.len();
-            while in_flight.len() >= READBACK_SLOTS || (last && !in_flight.is_empty()) {
+            while in_flight.len() >= depth || (last && !in_flight.is_empty()) {
                 let Some((index, (start, n))) = in_flight.pop_front() else {
                     break;
                 };
-                let slot = &mut ring.slots[index];
+                let slot = ring.slot_mut(index)?;
                 if let Some(pending) = slot.pending.take() {
                     self.wait_for(pending)?;
                 }
