@@ -32,7 +32,7 @@ struct Layout {
 
 fn layout(dtype: KernelDtype) -> Option<Layout> {
     let (source, chunks) = match dtype {
-        KernelDtype::Q4_0 => (shaders::QUANT_Q4_0, 2),
+        KernelDtype::Q4_0 => (shaders::QUANT_Q4_0, 4),
         KernelDtype::Q4_1 => (shaders::QUANT_Q4_1, 4),
         KernelDtype::Q5_0 => (shaders::QUANT_Q5_0, 4),
         KernelDtype::Q5_1 => (shaders::QUANT_Q5_1, 4),
@@ -482,7 +482,7 @@ mod tests {
         assert_eq!((c.rows, c.unroll), (4, 1));
         assert!(c.threads * c.unroll <= 448 && c.threads >= 64, "{c:?}");
         assert_eq!(c.max_subgroups, c.threads / 32);
-        // Q4_0 chunks are 9 bytes: 4 rows of one chunk each in flight.
+        // Q4_0 chunks are 4.5 bytes: 4 rows of one chunk each in flight.
         let c = quant_gemv_config(&t, 1, KernelDtype::Q4_0, 14336);
         assert_eq!((c.rows, c.unroll), (4, 1));
         assert_eq!(c.threads, 256);
