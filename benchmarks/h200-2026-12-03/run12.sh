@@ -23,7 +23,7 @@ done
 for p in vram vram-mapped host; do l $p-verify --policy only=$p --verify; done
 l tiered-verify --verify
 $LB summary $G > $G/load-summary.txt 2>&1; T summary $?
-rm -f "$M"
+rm -f "$M"; tar czf $OUT/run12.tgz -C /tmp g
 timeout 120 .dev/gguf_load 2048 3 > $G/gguf-load.txt 2>&1; T gguf_load $?
 # Batch 1 on the workgroup engine: rows per workgroup up to 8, one chunk in flight.
 q() { timeout 40 .dev/strata gemv --rows 4096 --cols 14336 --iters 50 "$@" --json >> $G/quant.json 2>>$G/quant.err; T "gemv $*" $?; }
