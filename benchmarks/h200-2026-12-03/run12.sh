@@ -2,9 +2,8 @@
 # Run 12 (2026-12-03): the GPU suite on the growing staging ring; loads per placement with and
 # without --verify (the ring's slots made on threads of their own, verification in place)
 # against pinned H2D through CUDA in the same run; GGUF against safetensors of the same bytes;
-# the quantized GEMV's rows per workgroup swept up to 8 against llama.cpp's Vulkan backend (and Q4_0 with the
-# two-chunk decoder);
-# the 27B-shaped bf16 model with the VRAM heap capped at 16 GiB. Started as `bash
+# the quantized GEMV's rows per workgroup swept up to 8, and Q4_0 with the two-chunk decoder,
+# against llama.cpp's Vulkan backend; the 27B-shaped bf16 model with the VRAM heap capped at 16 GiB. Started as `bash
 # benchmarks/h200-2026-12-03/run12.sh` after the machine's start line; lands in $OUT/run12.tgz.
 set -u
 G=/tmp/g; mkdir -p $G; t0=$(date +%s)
