@@ -120,6 +120,8 @@ pub const DEQUANT: ShaderSource = shader!("dequant.wgsl");
 pub const CONVERT_F16: ShaderSource = shader!("convert_f16.wgsl");
 /// Block decoder (operand block of the quantized engines) for ggml's Q4_0.
 pub const QUANT_Q4_0: ShaderSource = shader!("quant_q4_0.wgsl");
+/// Block decoder for ggml's Q4_0 in two chunks a block, for the batch-1 workgroup engine.
+pub const QUANT_Q4_0_WIDE: ShaderSource = shader!("quant_q4_0_wide.wgsl");
 /// Block decoder for ggml's Q4_1.
 pub const QUANT_Q4_1: ShaderSource = shader!("quant_q4_1.wgsl");
 /// Block decoder for ggml's Q5_0.
@@ -162,6 +164,7 @@ pub const ALL: &[ShaderSource] = &[
     DEQUANT,
     CONVERT_F16,
     QUANT_Q4_0,
+    QUANT_Q4_0_WIDE,
     QUANT_Q4_1,
     QUANT_Q5_0,
     QUANT_Q5_1,

@@ -30,8 +30,32 @@ struct Layout {
     chunks: u32,
 }
 
-fn layout(dtype: KernelDtype) -> Option<Layout> {
+/// Which of a type's decoders an engine splices in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decoding {
+    /// The decoder every engine can take (`quant_*.wgsl`).
+    Standard,
+    /// Fewer, larger chunks a block where the type has such a decoder (Q4_0:
+    /// `quant_q4_0_wide.wgsl`, two chunks of 16 weights instead of four of 8), else the
+    /// standard one.
+    Wide,
+}
+
+/// The decoding a GEMV of `batch` vectors on `engine` uses: wide on the workgroup engine at
+/// batch 1, standard elsewhere. Measured on an H200 at 4096×14336 Q4_0 (2026-12-03, run 12):
+/// batch 1 21.9 µs wide against 25.1 standard; at batch 8 on the subgroup engine the wide
+/// decoder took 220.8 µs against 80.3 (run 11), so the batch engines keep the standard one.
+pub(crate) fn decoding(batch: u32, engine: GemvEngine) -> Decoding {
+    if batch <= 1 && engine == GemvEngine::Workgroup {
+        Decoding::Wide
+    } else {
+        Decoding::Standard
+    }
+}
+
+fn layout(dtype: KernelDtype, decoding: Decoding) -> Option<Layout> {
     let (source, chunks) = match dtype {
+        KernelDtype::Q4_0 if decoding == Decoding::Wide => (shaders::QUANT_Q4_0_WIDE, 2),
         KernelDtype::Q4_0 => (shaders::QUANT_Q4_0, 4),
         KernelDtype::Q4_1 => (shaders::QUANT_Q4_1, 4),
         KernelDtype::Q5_0 => (shaders::QUANT_Q5_0, 4),
@@ -48,21 +72,26 @@ fn layout(dtype: KernelDtype) -> Option<Layout> {
 }
 
 /// The block decoder of a quantized dtype, or an error for a float one.
-pub(crate) fn decoder(dtype: KernelDtype) -> Result<ShaderSource, String> {
-    layout(dtype)
+pub(crate) fn decoder(dtype: KernelDtype, decoding: Decoding) -> Result<ShaderSource, String> {
+    layout(dtype, decoding)
         .map(|l| l.source)
         .ok_or_else(|| format!("{dtype} is not a quantized dtype"))
 }
 
 /// Chunks (one thread's share of a block) per block of a quantized dtype (1 for a float one).
-pub(crate) fn chunks_per_block(dtype: KernelDtype) -> u32 {
-    layout(dtype).map_or(1, |l| l.chunks)
+pub(crate) fn chunks_per_block(dtype: KernelDtype, decoding: Decoding) -> u32 {
+    layout(dtype, decoding).map_or(1, |l| l.chunks)
 }
 
 /// Chunks in a row of `cols` quantized weights.
-fn chunks_per_row(dtype: KernelDtype, cols: u32) -> u32 {
-    cols / dtype.block_elements() * chunks_per_block(dtype)
+fn chunks_per_row(dtype: KernelDtype, decoding: Decoding, cols: u32) -> u32 {
+    cols / dtype.block_elements() * chunks_per_block(dtype, decoding)
 }
+
+/// Types whose batch-1 GEMV runs faster on workgroups of at most 128 threads (see
+/// [`quant_gemv_engine_config`]).
+const BATCH1_128_THREADS: [KernelDtype; 3] =
+    [KernelDtype::Q4_0, KernelDtype::Q5K, KernelDtype::Q6K];
 
 /// Loads in flight per thread aim at this many bytes of the weights' own data: with a few
 /// workgroups per SM that covers DRAM latency at full bandwidth on a large GPU.
@@ -127,13 +156,14 @@ fn table_engine(tuning: &Tuning, batch: u32, dtype: KernelDtype) -> GemvEngine {
 /// Workgroup engine: the table's threads (fewer when a row has fewer chunks than threads ×
 /// chunks in flight, so no thread idles), rows per workgroup and chunks in flight. Above batch
 /// 1: 4 rows (each x vector read serves every row), chunks in flight for about 32 bytes of
-/// weight data per thread. At batch 1: 4 rows for Q4_K, 2 for Q5_K and Q6_K, 1 for Q2_K and
-/// Q3_K, 4 for the 32-element block types, and chunks in flight rounded down. Run 11
-/// (2026-12-02, decoders reading scales from whole words): q4_K 23.6 µs with 4 rows against
-/// 37.8 with 1, q5_K 27.4 with 2 against 38.2 with 1. These are the best of 27
-/// thread/row/unroll settings on an H200 at 4096×14336 (2026-12-02: q4_K 48.3 µs and q5_K 51.0
-/// with 1 row against 55.4 and 60.5 with 2; q4_0 25.3 with 4 rows and 1 chunk against 27.2
-/// with 2; Q6_K 30.5 with 2 rows against 33.1 with 1; BENCHMARKS.md).
+/// weight data per thread. At batch 1: 1 row for Q2_K and Q3_K, 4 for every other type, at
+/// most 128 threads for Q4_0 (wide decoding, see [`decoding`]), Q5_K and Q6_K
+/// ([`BATCH1_128_THREADS`]), and chunks in flight rounded down. Measured on an H200 at
+/// 4096×14336, the best of rows 2/4/6/8 at 128 and 256 threads (BENCHMARKS.md): run 12
+/// (2026-12-03) q5_K 26.8 µs at 128 threads and 4 rows against 27.5 at 256 and 2, q6_K 29.9
+/// against 30.6, Q4_0 (wide) 21.9 against 22.6 at 256 threads, while q4_K (23.6 against 25.8)
+/// and q8_0 (27.6 against 29.6) keep 256; run 11 (2026-12-02) q4_K 23.6 µs with 4 rows against
+/// 37.8 with 1, q5_K 27.4 with 2 against 38.2 with 1.
 ///
 /// Subgroup engine: the table's threads (at least one subgroup), rows per subgroup and chunks
 /// in flight from `subgroup_rows_unroll`, no column slices.
@@ -161,13 +191,16 @@ pub fn quant_gemv_engine_config(
         };
     }
     let rows = match (batch, dtype) {
-        (2.., _) => 4,
-        (_, KernelDtype::Q4K) => 4,
-        (_, KernelDtype::Q5K | KernelDtype::Q6K) => 2,
-        (_, d) if d.block_elements() == 256 => 1,
+        (0..=1, KernelDtype::Q2K | KernelDtype::Q3K) => 1,
         _ => 4,
     };
-    let chunk_bytes = match layout(dtype) {
+    let max_threads = if batch <= 1 && BATCH1_128_THREADS.contains(&dtype) {
+        tuning.gemv_threads.min(128)
+    } else {
+        tuning.gemv_threads
+    };
+    let decoding = decoding(batch, GemvEngine::Workgroup);
+    let chunk_bytes = match layout(dtype, decoding) {
         Some(l) => dtype.bytes() as f64 / f64::from(l.chunks),
         None => 16.0,
     };
@@ -178,12 +211,9 @@ pub fn quant_gemv_engine_config(
         in_flight.round()
     }
     .clamp(1.0, 8.0) as u32;
-    let chunks = chunks_per_row(dtype, cols);
-    let floor = tuning
-        .min_subgroup
-        .max(GEMV_ANY_THREADS)
-        .min(tuning.gemv_threads);
-    let mut threads = tuning.gemv_threads;
+    let chunks = chunks_per_row(dtype, decoding, cols);
+    let floor = tuning.min_subgroup.max(GEMV_ANY_THREADS).min(max_threads);
+    let mut threads = max_threads;
     while threads > floor && threads * unroll > chunks {
         threads /= 2;
     }
@@ -236,7 +266,7 @@ pub(crate) fn fast_source(
     batch: u32,
     config: &GemvConfig,
 ) -> Result<KernelText, String> {
-    let decoder = decoder(dtype)?;
+    let decoder = decoder(dtype, decoding(batch, config.engine))?;
     if config.engine == GemvEngine::Subgroup {
         return shaders::specialize_text(
             &shaders::splice(&shaders::GEMV_QUANT_SG, &decoder)?,
@@ -267,7 +297,10 @@ const ANY_UNROLL: u32 = 2;
 
 /// The WGSL of the kernel without subgroups.
 pub(crate) fn any_source(dtype: KernelDtype, batch: u32) -> Result<KernelText, String> {
-    let engine = shaders::splice(&shaders::GEMV_QUANT_ANY, &decoder(dtype)?)?;
+    let engine = shaders::splice(
+        &shaders::GEMV_QUANT_ANY,
+        &decoder(dtype, Decoding::Standard)?,
+    )?;
     shaders::specialize_text(
         &engine,
         &[
@@ -482,10 +515,22 @@ mod tests {
         assert_eq!((c.rows, c.unroll), (4, 1));
         assert!(c.threads * c.unroll <= 448 && c.threads >= 64, "{c:?}");
         assert_eq!(c.max_subgroups, c.threads / 32);
-        // Q4_0 chunks are 4.5 bytes: 4 rows of one chunk each in flight.
+        // Q4_0 at batch 1 decodes 9-byte chunks (two a block): 4 rows of one chunk each in
+        // flight, on 128 threads.
         let c = quant_gemv_config(&t, 1, KernelDtype::Q4_0, 14336);
         assert_eq!((c.rows, c.unroll), (4, 1));
-        assert_eq!(c.threads, 256);
+        assert_eq!(c.threads, 128);
+        // Batches decode 4.5-byte chunks on the table's threads.
+        let c = quant_gemv_config(&t, 2, KernelDtype::Q4_0, 14336);
+        assert_eq!((c.threads, c.rows, c.unroll), (256, 4, 2));
+        for dtype in [KernelDtype::Q5K, KernelDtype::Q6K] {
+            let c = quant_gemv_config(&t, 1, dtype, 14336);
+            assert_eq!((c.threads, c.rows, c.unroll), (128, 4, 1), "{dtype}");
+        }
+        let c = quant_gemv_config(&t, 1, KernelDtype::Q3K, 14336);
+        assert_eq!(c.rows, 1);
+        let c = quant_gemv_config(&t, 2, KernelDtype::Q3K, 14336);
+        assert_eq!(c.rows, 4);
         // A row of one block keeps the floor of 64 threads.
         let c = quant_gemv_config(&t, 8, KernelDtype::Q6K, 256);
         assert_eq!((c.threads, c.rows, c.unroll), (64, 4, 1));
@@ -634,12 +679,38 @@ mod tests {
 
     #[test]
     fn every_quantized_dtype_has_a_decoder() {
-        for dtype in KernelDtype::QUANTIZED {
-            let l = layout(dtype).expect("a layout");
-            assert!(l.source.name().starts_with("quant_"), "{dtype}");
-            // Whole chunks of 4-weight vectors per block.
-            assert_eq!(dtype.block_elements() % (4 * l.chunks), 0, "{dtype}");
+        for decoding in [Decoding::Standard, Decoding::Wide] {
+            for dtype in KernelDtype::QUANTIZED {
+                let l = layout(dtype, decoding).expect("a layout");
+                assert!(l.source.name().starts_with("quant_"), "{dtype}");
+                // Whole chunks of 4-weight vectors per block.
+                assert_eq!(dtype.block_elements() % (4 * l.chunks), 0, "{dtype}");
+            }
+            assert!(decoder(KernelDtype::F16, decoding).is_err());
         }
-        assert!(decoder(KernelDtype::F16).is_err());
+        // Only Q4_0 has a wide decoder; only the batch-1 workgroup engine takes it.
+        let wide = layout(KernelDtype::Q4_0, Decoding::Wide).unwrap();
+        assert_eq!(
+            (wide.source.name(), wide.chunks),
+            ("quant_q4_0_wide.wgsl", 2)
+        );
+        assert_eq!(decoding(1, GemvEngine::Workgroup), Decoding::Wide);
+        assert_eq!(decoding(1, GemvEngine::Subgroup), Decoding::Standard);
+        assert_eq!(decoding(2, GemvEngine::Workgroup), Decoding::Standard);
+        let t = tuning(256, 32);
+        let b1 = quant_gemv_config(&t, 1, KernelDtype::Q4_0, 14336);
+        assert!(
+            fast_source(KernelDtype::Q4_0, 1, &b1)
+                .unwrap()
+                .as_str()
+                .contains("const TPB: u32 = 2u;")
+        );
+        let b2 = quant_gemv_config(&t, 2, KernelDtype::Q4_0, 14336);
+        assert!(
+            fast_source(KernelDtype::Q4_0, 2, &b2)
+                .unwrap()
+                .as_str()
+                .contains("const TPB: u32 = 4u;")
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use super::coop::CoopConfig;
 use super::dtype::{KernelDtype, Layout};
-use super::quant::decoder;
+use super::quant::{Decoding, decoder};
 use super::{GemmSpec, KernelPath, RunOptions, SharedMemory};
 use crate::error::{Error, Result};
 use crate::recording::{Access, Operand, Recording, Step};
@@ -30,7 +30,7 @@ struct Params {
 
 /// The WGSL of the dequantization kernel for `dtype` blocks into f16 (`f16`) or f32 values.
 pub(crate) fn dequant_source(dtype: KernelDtype, f16: bool) -> Result<KernelText, String> {
-    let engine = shaders::splice(&shaders::DEQUANT, &decoder(dtype)?)?;
+    let engine = shaders::splice(&shaders::DEQUANT, &decoder(dtype, Decoding::Standard)?)?;
     shaders::specialize_text(&engine, &[("WG", WG), ("OUT_F16", u32::from(f16))])
 }
 
@@ -107,8 +107,10 @@ pub(crate) fn record(
         None
     };
     // Chunks of B: the dequantization kernel's threads, one each.
-    let chunks =
-        n64 * u64::from(k / dtype.block_elements() * super::quant::chunks_per_block(dtype));
+    let chunks = n64
+        * u64::from(
+            k / dtype.block_elements() * super::quant::chunks_per_block(dtype, Decoding::Standard),
+        );
     let chunks = u32::try_from(chunks).map_err(|_| Error::LimitExceeded {
         what: format!("gemm B {n}x{k} {dtype}: chunks of blocks"),
         count: chunks,
