@@ -513,6 +513,43 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
     }
 }
 
+/// Staged loads pack small tensors into shared slots and submit each slot beside the next
+/// copy: without verification (which submits at every tensor's end), every tensor of a model
+/// of many small tensors, a split one, large ones and one of an odd size still holds the
+/// file's bytes, with the ring made on threads and with a ring of the load's own.
+#[test]
+fn staged_loads_without_verification_give_every_tensor_the_files_bytes() {
+    let Some(ctx) = gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(fresh_seed(
+        "staged_loads_without_verification_give_every_tensor_the_files_bytes",
+    ));
+    let dir = temp_dir("staged");
+    let model = Model::open(mixed_model(&mut rng, &dir)).unwrap();
+    let plan = ctx.plan_for(&model, &PlanOptions::default()).unwrap();
+    let start = live(&ctx);
+    for staging_memory in [None, Some(Placement::Auto(Usage::Readback))] {
+        let options = LoadOptions::default().with_tuning(LoadTuning {
+            upload_path: UploadChoice::Staging,
+            staging_memory,
+            ..LoadTuning::default()
+        });
+        let loaded = ctx.load_model(&model, &plan, &options).unwrap();
+        assert_eq!(loaded.len(), model.tensors().len());
+        for tensor in loaded.tensors() {
+            let file = model
+                .tensor_data(model.tensor(&tensor.name).unwrap())
+                .unwrap();
+            let read = match &tensor.placed {
+                Some(placed) => ctx.read_tensor(placed).unwrap(),
+                None => Vec::new(),
+            };
+            assert!(read == file, "{staging_memory:?}: {}", tensor.name);
+        }
+        assert!(loaded.timings().phases.submit > 0.0);
+    }
+    assert_eq!(live(&ctx), start, "every buffer released");
+}
+
 #[test]
 fn a_load_cancelled_while_verifying_releases_everything() {
     let Some(ctx) = gpu() else { return };

@@ -36,6 +36,8 @@ impl std::fmt::Debug for MappedMemory {
 
 /// Copies at or above this size are split across threads.
 const PARALLEL_THRESHOLD: usize = 8 << 20;
+/// The smallest piece of a split copy.
+const MIN_PIECE: usize = 512 << 10;
 
 /// `true` once `wgpu::Buffer::destroy` was called on `buffer`. Only meaningful for a buffer of
 /// a Vulkan device: for any other it is `true` too.
@@ -238,8 +240,10 @@ fn parallel_chunks(len: usize, copy: impl Fn(usize, usize) + Sync) {
         copy(0, len);
         return;
     }
-    // Chunks of whole 64-byte lines keep write-combining buffers full.
-    let chunk = len.div_ceil(threads).div_ceil(64) * 64;
+    // Four pieces a thread (of at least MIN_PIECE), so that a thread busy elsewhere (a load
+    // submits beside its next copy) delays a quarter of its share, not the whole copy; whole
+    // 64-byte lines keep write-combining buffers full.
+    let chunk = len.div_ceil(threads * 4).max(MIN_PIECE).div_ceil(64) * 64;
     (0..len.div_ceil(chunk)).into_par_iter().for_each(|i| {
         let start = i * chunk;
         copy(start, (start + chunk).min(len));

@@ -15,7 +15,7 @@ use super::verify::{self, HeapLoad, LOAD_READBACK_SLOTS, Verifier, chunks};
 use super::{LoadError, LoadOptions, LoadPhase, LoadedModel, LoadedTensor};
 use crate::context::Context;
 use crate::error::Result;
-use crate::model::Model;
+use crate::model::{Model, TensorInfo};
 use crate::placement::{UploadPath, Verification};
 use crate::plan::{LoadReport, Plan, PlanOptions, plan};
 use crate::table::{MemoryFlags, MemoryTable};
@@ -366,14 +366,32 @@ impl Shared<'_> {
                 verified: None,
             };
             match verifier {
-                // A verifier that is gone has failed; its error is the load's.
-                Some(verifier) => verifier.send((tensor, index)).map_err(|_| Halt::Stopped)?,
+                // A verifier that is gone has failed; its error is the load's. It reads the
+                // tensor back through the queue, so every byte of it is submitted first.
+                Some(verifier) => {
+                    self.flush(&mut writer, info)?;
+                    verifier.send((tensor, index)).map_err(|_| Halt::Stopped)?;
+                }
                 None => tensors.push(tensor),
             }
+        }
+        if let Some(last) = self.steps.last() {
+            self.flush(&mut writer, last.info)?;
         }
         self.options
             .report(LoadPhase::Finish, counter.done, counter.total);
         Ok(tensors)
+    }
+
+    /// Submits what `writer` holds; an error names `info`, the tensor whose bytes were last
+    /// written.
+    fn flush(&self, writer: &mut Writer<'_>, info: &TensorInfo) -> Result<(), LoadError> {
+        writer.flush().map_err(|source| LoadError::Transfer {
+            model: self.model.path().to_path_buf(),
+            tensor: info.name.clone(),
+            during: "uploading",
+            source: Box::new(source),
+        })
     }
 
     /// The verifying stage: every uploaded tensor, as it arrives, read back and compared with

@@ -233,6 +233,13 @@ impl<B, P: Clone> Ring<B, P> {
         Ok(Taken { index, slot, setup })
     }
 
+    /// The slot at `index` (as [`Taken::index`] named it), to read.
+    pub(crate) fn slot(&self, index: usize) -> Result<&Slot<B, P>> {
+        self.slots
+            .get(index)
+            .ok_or_else(|| Error::InvalidArgument("a staging slot went missing".into()))
+    }
+
     /// The slot at `index` (as [`Taken::index`] named it).
     pub(crate) fn slot_mut(&mut self, index: usize) -> Result<&mut Slot<B, P>> {
         self.slots
