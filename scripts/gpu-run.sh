@@ -130,7 +130,8 @@ PY
       # Loading at the speed of the bus: a 4.5 GiB model (36 f16 tensors of 128 MiB) per
       # placement and upload path, from the page cache and cold, with and without --verify, the
       # single-threaded way of old (--alloc-threads 0 --read-ahead-threads 0) beside the default,
-      # allocation threads swept for host memory; then a 27B-shaped bf16 model with the VRAM
+      # allocation threads swept for host memory; a Gemma-3-1B-shaped file of many small
+      # tensors; then a 27B-shaped bf16 model with the VRAM
       # heap capped at 16 GiB. The peer (pinned H2D, and what pinning costs through CUDA) runs
       # in the same stage. `scripts/load_bench.py summary` prints every load in one table.
       LB="python3 scripts/load_bench.py"
@@ -155,6 +156,13 @@ PY
       load16 host-staging "$M" --policy only=host --upload-path staging
       for t in 1 2 8; do load16 "host-alloc$t" "$M" --policy only=host --alloc-threads $t; done
       load16 tiered-verify "$M" --verify
+      # Many small tensors (Gemma 3 1B's 340, 209 under 1 MiB): slots shared, submissions few.
+      S=$dir/strata-load16-1b.safetensors
+      run $LB write "$S" --shape 1b
+      cat "$S" > /dev/null
+      for p in vram vram-mapped; do load16 "1b-$p" "$S" --policy only=$p; done
+      load16 1b-vram-verify "$S" --policy only=vram --verify
+      rm -f "$S"
       if [ "$(stat -f -c %T "$dir")" = tmpfs ]; then
         log "load16: $dir is tmpfs: no cold loads"
       else

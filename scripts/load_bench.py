@@ -2,7 +2,7 @@
 """Helpers of the `load16` stage of scripts/gpu-run.sh: model files for `strata load`, the page
 cache, the pinned-memory peer, and a summary of the loads.
 
-  load_bench.py write PATH --shape bench|27b|tiny   a safetensors file, streamed to disk
+  load_bench.py write PATH --shape bench|27b|1b|tiny   a safetensors file, streamed to disk
   load_bench.py evict PATH                          drop PATH's pages from the page cache
   load_bench.py resident PATH                       the fraction of PATH in the page cache
   load_bench.py peer BYTES                          CUDA: pinned H2D, cudaHostAlloc, cudaHostRegister
@@ -27,7 +27,16 @@ BLOCK = 64 << 20
 
 def gemma_27b():
     """Gemma 3 27B's tensors, bf16 (~54 GB), as tests/plan.rs models them."""
-    layers, h, inter, heads, kv, hd, vocab = 62, 5376, 21504, 32, 16, 128, 262_208
+    return gemma(62, 5376, 21504, 32, 16, 128, 262_208)
+
+
+def gemma_1b():
+    """Gemma 3 1B's tensors, bf16 (1.9 GiB): 340 tensors, 209 of them under 1 MiB."""
+    return gemma(26, 1152, 6912, 4, 1, 256, 262_144)
+
+
+def gemma(layers, h, inter, heads, kv, hd, vocab):
+    """The tensors of a Gemma 3 model of these dimensions, bf16."""
     q, k = heads * hd, kv * hd
     out = [("model.embed_tokens.weight", [vocab, h])]
     for n in range(layers):
@@ -57,11 +66,13 @@ def shapes(kind):
         return [(f"model.layers.{i}.mlp.weight", "F16", [16384, 4096]) for i in range(36)]
     if kind == "27b":
         return gemma_27b()
+    if kind == "1b":
+        return gemma_1b()
     if kind == "tiny":
         return [(f"model.layers.{i}.mlp.weight", "F16", [1000 + i, 1024]) for i in range(8)] + [
             ("model.norm.weight", "F16", [4097])
         ]
-    sys.exit(f"unknown shape {kind}: expected bench, 27b or tiny")
+    sys.exit(f"unknown shape {kind}: expected bench, 27b, 1b or tiny")
 
 
 def write(path, kind, seed=1):
