@@ -91,8 +91,19 @@ impl MappedMemory {
     /// [`VkError::Destroyed`] once the buffer was destroyed; [`VkError::OutOfRange`] for bytes
     /// outside the mapping.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), VkError> {
+        self.write_split(offset, data, 1)
+    }
+
+    /// [`MappedMemory::write`] for a copy that runs beside other work on the same threads (a
+    /// load submits the previous staging slot while it fills the next): split in four pieces
+    /// a thread, so that a thread busy elsewhere delays a quarter of its share, not the copy.
+    pub fn write_balanced(&self, offset: u64, data: &[u8]) -> Result<(), VkError> {
+        self.write_split(offset, data, 4)
+    }
+
+    fn write_split(&self, offset: u64, data: &[u8], pieces: usize) -> Result<(), VkError> {
         self.check(offset, data.len(), "writing a mapped buffer")?;
-        parallel_chunks(data.len(), |start, end| {
+        parallel_chunks(data.len(), pieces, |start, end| {
             // SAFETY: `check` proved offset + data.len() <= self.len <= the owned bytes, which
             // stay mapped while `self.core` lives (invariant 3); source and destination cannot
             // overlap because the source is a Rust slice, never a view of this mapping.
@@ -115,7 +126,7 @@ impl MappedMemory {
         self.check(offset, out.len(), "reading a mapped buffer")?;
         self.core.invalidate(offset, out.len() as u64)?;
         let out_ptr = SendPtr(out.as_mut_ptr());
-        parallel_chunks(out.len(), |start, end| {
+        parallel_chunks(out.len(), 1, |start, end| {
             let out_ptr = &out_ptr;
             // SAFETY: bounds as in `write`; each thread writes a disjoint range of `out`.
             unsafe {
@@ -145,7 +156,7 @@ impl MappedMemory {
         self.check(offset, expected.len(), "comparing a mapped buffer")?;
         self.core.invalidate(offset, expected.len() as u64)?;
         let differs = std::sync::atomic::AtomicBool::new(false);
-        parallel_chunks(expected.len(), |start, end| {
+        parallel_chunks(expected.len(), 1, |start, end| {
             if differs.load(std::sync::atomic::Ordering::Relaxed) {
                 return;
             }
@@ -232,18 +243,20 @@ unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 /// Runs `copy(start, end)` over `0..len`, split across the rayon pool's threads for large
-/// copies (a persistent pool: no thread is started per copy).
-fn parallel_chunks(len: usize, copy: impl Fn(usize, usize) + Sync) {
+/// copies (a persistent pool: no thread is started per copy), in `pieces` pieces a thread.
+fn parallel_chunks(len: usize, pieces: usize, copy: impl Fn(usize, usize) + Sync) {
     use rayon::prelude::*;
     let threads = rayon::current_num_threads().min(16);
     if len < PARALLEL_THRESHOLD || threads == 1 {
         copy(0, len);
         return;
     }
-    // Four pieces a thread (of at least MIN_PIECE), so that a thread busy elsewhere (a load
-    // submits beside its next copy) delays a quarter of its share, not the whole copy; whole
-    // 64-byte lines keep write-combining buffers full.
-    let chunk = len.div_ceil(threads * 4).max(MIN_PIECE).div_ceil(64) * 64;
+    // Pieces of at least MIN_PIECE; whole 64-byte lines keep write-combining buffers full.
+    let chunk = len
+        .div_ceil(threads * pieces.max(1))
+        .max(MIN_PIECE)
+        .div_ceil(64)
+        * 64;
     (0..len.div_ceil(chunk)).into_par_iter().for_each(|i| {
         let start = i * chunk;
         copy(start, (start + chunk).min(len));

@@ -245,7 +245,7 @@ impl<'c> Writer<'c> {
         // Room left in the open slot: the bytes join it.
         if let Some(open) = self.open.as_mut().filter(|o| o.filled + len <= SLOT_BYTES) {
             let staging = staging_of(&ring.slot(open.slot)?.buffer)?;
-            clock.time(Phase::Copy, || staging.write(open.filled, data))?;
+            clock.time(Phase::Copy, || staging.write_balanced(open.filled, data))?;
             open.copies.push(SlotCopy {
                 target,
                 offset,
@@ -281,7 +281,7 @@ impl<'c> Writer<'c> {
             }
         }
         let staging = staging_of(&ring.slot(index)?.buffer)?;
-        let copy = || clock.time(Phase::Copy, || staging.write(0, data));
+        let copy = || clock.time(Phase::Copy, || staging.write_balanced(0, data));
         let submitted = match &full {
             Some(full) => {
                 let source = ring.slot(full.slot)?.buffer.buffer();
