@@ -282,22 +282,19 @@ impl<'c> Writer<'c> {
         }
         let staging = staging_of(&ring.slot(index)?.buffer)?;
         let copy = || clock.time(Phase::Copy, || staging.write_balanced(0, data));
-        let submitted = match &full {
+        let copied = match &full {
             Some(full) => {
                 let source = ring.slot(full.slot)?.buffer.buffer();
                 let (copied, submitted) =
                     rayon::join(copy, || encode_and_submit(ctx, clock, source, full));
-                copied?;
-                Some((full.slot, submitted?))
+                // A submitted slot waits for its copies whatever became of the other half:
+                // the ring outlives this load.
+                ring.slot_mut(full.slot)?.pending = Some(submitted?);
+                copied
             }
-            None => {
-                copy()?;
-                None
-            }
+            None => copy(),
         };
-        if let Some((slot, submission)) = submitted {
-            ring.slot_mut(slot)?.pending = Some(submission);
-        }
+        copied?;
         self.open = Some(OpenSlot {
             slot: index,
             filled: len,
