@@ -157,8 +157,8 @@ fn table_engine(tuning: &Tuning, batch: u32, dtype: KernelDtype) -> GemvEngine {
 /// chunks in flight, so no thread idles), rows per workgroup and chunks in flight. Above batch
 /// 1: 4 rows (each x vector read serves every row), chunks in flight for about 32 bytes of
 /// weight data per thread. At batch 1: 1 row for Q2_K and Q3_K, 4 for every other type, at
-/// most 128 threads for Q4_0 (wide decoding, see [`decoding`]), Q5_K and Q6_K
-/// ([`BATCH1_128_THREADS`]), and chunks in flight rounded down. Measured on an H200 at
+/// most 128 threads for Q4_0 (decoded in two chunks a block at batch 1), Q5_K and Q6_K, and
+/// chunks in flight rounded down. Measured on an H200 at
 /// 4096×14336, the best of rows 2/4/6/8 at 128 and 256 threads (BENCHMARKS.md): run 12
 /// (2026-12-03) q5_K 26.8 µs at 128 threads and 4 rows against 27.5 at 256 and 2, q6_K 29.9
 /// against 30.6, Q4_0 (wide) 21.9 against 22.6 at 256 threads, while q4_K (23.6 against 25.8)
