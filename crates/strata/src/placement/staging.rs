@@ -18,8 +18,12 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::table::MemoryFlags;
 
-/// Upload slots in flight.
-pub const UPLOAD_SLOTS: usize = 4;
+/// Upload slots in flight. Each is host-visible memory that the driver pins as it allocates
+/// it, one allocation at a time, so a context's first load waits for every slot: on an H200
+/// (2026-12-03, run 16 in BENCHMARKS.md) loads of 4.5 GiB took 0.160 s with 3 slots against
+/// 0.181 with 4 and 0.171 with 2 (where the copy engine fell behind); a 1.9 GiB model of 340
+/// tensors 0.122 s against 0.134 and 0.112.
+pub const UPLOAD_SLOTS: usize = 3;
 /// Read-back slots in flight.
 pub const READBACK_SLOTS: usize = 2;
 
