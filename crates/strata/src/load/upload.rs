@@ -276,8 +276,11 @@ impl<'c> Writer<'c> {
             // Only a ring that lost its other slots hands out the full one again: its bytes
             // must reach the GPU before they are overwritten.
             submit(ctx, clock, ring, stale)?;
-            if let Some(pending) = ring.slot_mut(index)?.pending.take() {
+            let slot = ring.slot_mut(index)?;
+            // Forgotten only once known finished, as `Ring::take` does.
+            if let Some(pending) = slot.pending.clone() {
                 ctx.wait_for(pending)?;
+                slot.pending = None;
             }
         }
         let staging = staging_of(&ring.slot(index)?.buffer)?;
