@@ -236,11 +236,7 @@ impl<'c> Writer<'c> {
             )));
         }
         let (ctx, clock) = (self.ctx, self.clock);
-        let ring = self
-            .ring
-            .as_mut()
-            .ok_or_else(|| Error::InvalidArgument("a staged write without a ring".into()))?
-            .ring()?;
+        let ring = ring_of(&mut self.ring)?;
         let target = buffer.buffer().clone();
         // Room left in the open slot: the bytes join it.
         if let Some(open) = self.open.as_mut().filter(|o| o.filled + len <= SLOT_BYTES) {
@@ -255,15 +251,8 @@ impl<'c> Writer<'c> {
             open.filled += len;
             return Ok(());
         }
-        // A new slot; the full one is submitted beside the copy into it. A ring of one slot
-        // (the others still being made) has nothing to overlap: its slot goes first.
+        // A new slot; the full one is submitted beside the copy into it.
         let mut full = self.open.take();
-        ring.refresh()?;
-        if ring.len() < 2 {
-            if let Some(full) = full.take() {
-                submit(ctx, clock, ring, full)?;
-            }
-        }
         let waited = Instant::now();
         let taken = ring.take(|pending| ctx.wait_for(pending))?;
         clock.add(Phase::StagingSetup, taken.setup);
@@ -273,8 +262,8 @@ impl<'c> Writer<'c> {
         );
         let index = taken.index;
         if let Some(stale) = full.take_if(|f| f.slot == index) {
-            // Only a ring that lost its other slots hands out the full one again: its bytes
-            // must reach the GPU before they are overwritten.
+            // A ring of one slot (the others still being made) hands out the full one again:
+            // nothing to overlap, and its bytes must reach the GPU before they are overwritten.
             submit(ctx, clock, ring, stale)?;
             let slot = ring.slot_mut(index)?;
             // Forgotten only once known finished, as `Ring::take` does.
@@ -317,13 +306,15 @@ impl<'c> Writer<'c> {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
-        let ring = self
-            .ring
-            .as_mut()
-            .ok_or_else(|| Error::InvalidArgument("a staged write without a ring".into()))?
-            .ring()?;
-        submit(self.ctx, self.clock, ring, open)
+        submit(self.ctx, self.clock, ring_of(&mut self.ring)?, open)
     }
+}
+
+/// The ring a staged write goes through.
+fn ring_of<'r>(ring: &'r mut Option<BorrowedRing<'_>>) -> Result<&'r mut Ring> {
+    ring.as_mut()
+        .ok_or_else(|| Error::InvalidArgument("a staged write without a ring".into()))?
+        .ring()
 }
 
 /// The mapping of a staging slot.
@@ -435,6 +426,45 @@ mod tests {
                 crate::placement::UPLOAD_SLOTS as u64 * SLOT_BYTES
             )
         );
+    }
+
+    #[test]
+    fn a_ring_of_one_slot_submits_each_full_slot_before_refilling_it() {
+        let Some(ctx) = vulkan_context() else { return };
+        let slot = make_slot(&ctx, Placement::Auto(Usage::Staging)).unwrap();
+        let ring = BorrowedRing {
+            home: None,
+            ring: Some(Ring::of(vec![slot])),
+        };
+        let clock = Clock::default();
+        let mut writer = Writer::new(&ctx, &clock, Some(ring));
+        // Three writes of 20 MiB: each after the first needs the one slot again. Then two
+        // small ones that share it.
+        let piece = 20usize << 20;
+        let total = 3 * piece + 8;
+        let target = ctx
+            .place(total as u64, Placement::Auto(Usage::Staging))
+            .unwrap();
+        let bytes: Vec<u8> = (0..total).map(|i| (i % 253) as u8).collect();
+        for (at, len) in [
+            (0, piece),
+            (piece, piece),
+            (2 * piece, piece),
+            (3 * piece, 4),
+            (3 * piece + 4, 4),
+        ] {
+            writer
+                .write(
+                    &target,
+                    at as u64,
+                    &bytes[at..at + len],
+                    UploadPath::Staging,
+                )
+                .unwrap();
+        }
+        writer.flush().unwrap();
+        ctx.wait_idle().unwrap();
+        assert!(ctx.read_placed(&target, 0, total as u64).unwrap() == bytes);
     }
 
     #[test]
