@@ -15,7 +15,7 @@ use strata::model::{Dtype, Model, write_safetensors, write_sharded};
 use strata::placement::UploadPath;
 use strata::plan::{PlanError, PlanOptions, PlanPolicy, plan};
 use strata::table::{MemoryFlags, MemoryTable};
-use strata::{Context, Error, Placement, Usage};
+use strata::{Context, Error, HostMemory, Placement, Usage};
 use tempfile::TempDir;
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -364,13 +364,14 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
     let start = live(&ctx);
     // A ring of the load's own in memory that fits every device (cached where there is some).
     let own_ring = Some(Placement::Auto(Usage::Readback));
-    for (allocation_threads, read_ahead_threads, upload_path, staging_memory) in [
-        (0, 0, UploadChoice::Auto, None),
-        (1, 1, UploadChoice::Mapped, None),
-        (3, 2, UploadChoice::Staging, None),
-        (2, 0, UploadChoice::Staging, own_ring),
-        (0, 3, UploadChoice::Mapped, None),
-        (1, 0, UploadChoice::Auto, own_ring),
+    let (auto, imported) = (HostMemory::Auto, HostMemory::Imported);
+    for (allocation_threads, read_ahead_threads, upload_path, staging_memory, host_memory) in [
+        (0, 0, UploadChoice::Auto, None, auto),
+        (1, 1, UploadChoice::Mapped, None, imported),
+        (3, 2, UploadChoice::Staging, None, auto),
+        (2, 0, UploadChoice::Staging, own_ring, imported),
+        (0, 3, UploadChoice::Mapped, None, HostMemory::Driver),
+        (1, 0, UploadChoice::Auto, own_ring, auto),
     ] {
         let tuning = LoadTuning {
             allocation_threads,
@@ -378,6 +379,7 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
             read_ahead_bytes: 64 << 20,
             upload_path,
             staging_memory,
+            host_memory,
         };
         let label = format!("{tuning:?}");
         let uploaded = Arc::new(AtomicU64::new(0));
@@ -476,7 +478,20 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
             }
             _ => UploadPath::Mapped,
         };
+        // Lavapipe takes imported pages in its one type; other drivers may refuse some types.
+        let must_import = host_memory == HostMemory::Imported
+            && ctx.placement_support().host_import
+            && ctx.adapter_info().device_type == strata::wgpu::DeviceType::Cpu;
         for tensor in loaded.tensors() {
+            for part in tensor.parts() {
+                let imported = part.info().host_imported;
+                assert!(
+                    !imported || host_memory != HostMemory::Driver,
+                    "{label}: {} is on imported pages",
+                    tensor.name
+                );
+                assert!(imported || !must_import, "{label}: {}", tensor.name);
+            }
             if let Some(part) = tensor.parts().first() {
                 let path = expected(part);
                 assert!(

@@ -3,7 +3,7 @@
 
 use crate::harness::{fresh_seed, gpu, gpu_alone};
 use strata::placement::{PolicyError, UploadPath, Verification};
-use strata::{Error, MatmulShape, PlaceOptions, Placement};
+use strata::{Error, HostMemory, MatmulShape, PlaceOptions, Placement};
 
 fn is_cpu_driver(ctx: &strata::Context) -> bool {
     ctx.adapter_info().device_type == wgpu::DeviceType::Cpu
@@ -55,6 +55,79 @@ fn placed_buffers_round_trip_and_compute() {
         assert!(
             info.exact && a_buf.is_exact(),
             "placements on Vulkan are exact"
+        );
+    }
+}
+
+#[test]
+fn imported_host_pages_hold_a_kernels_inputs_and_output() {
+    let Some(ctx) = gpu() else { return };
+    let seed = fresh_seed("imported_host_pages_hold_a_kernels_inputs_and_output");
+    // Over 32 MiB and an odd number of rows: the pages' length is rounded up past the buffer.
+    let (m, k, n) = (2053usize, 4099usize, 3usize);
+    let a = strata::reference::random_f32(m * k, seed);
+    let b = strata::reference::random_f32(k * n, seed + 1);
+    let reference = strata::reference::matmul(&a, &b, m, n, k);
+    let placements = served(&ctx);
+    // The staging ring lives as long as the context: create it before counting.
+    let warm = ctx.place(4, placements[0]).unwrap();
+    ctx.write_placed_with(&warm, 0, &[0; 4], UploadPath::Staging)
+        .unwrap();
+    drop(warm);
+    ctx.wait_idle().unwrap();
+    let live = ctx.live_allocations();
+    let mut ran = 0;
+    for placement in placements {
+        let options = PlaceOptions {
+            host_memory: HostMemory::Imported,
+            ..PlaceOptions::new(placement)
+        };
+        let place = |bytes: usize| ctx.place_with(bytes as u64, &options).unwrap().0;
+        let (a_buf, b_buf, c_buf) = (place(a.len() * 4), place(b.len() * 4), place(m * n * 4));
+        if !a_buf.info().host_imported {
+            continue;
+        }
+        assert!(b_buf.info().host_imported && c_buf.info().host_imported);
+        ctx.write_placed(&a_buf, 0, bytemuck::cast_slice(&a))
+            .unwrap();
+        ctx.write_placed_with(&b_buf, 0, bytemuck::cast_slice(&b), UploadPath::Staging)
+            .unwrap();
+        ctx.write_placed(&c_buf, 0, bytemuck::cast_slice(&vec![f32::NAN; m * n]))
+            .unwrap();
+        let shape = MatmulShape {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+        };
+        ctx.matmul(a_buf.buffer(), b_buf.buffer(), c_buf.buffer(), shape)
+            .unwrap();
+        let c: Vec<f32> =
+            bytemuck::pod_collect_to_vec(&ctx.read_placed(&c_buf, 0, c_buf.bytes()).unwrap());
+        let cmp = strata::reference::compare(&c, &reference);
+        assert!(
+            cmp.passes(strata::reference::KERNEL_TOLERANCE),
+            "{placement}: {cmp:?}"
+        );
+        assert_eq!(
+            ctx.read_placed(&a_buf, 4096, 4096).unwrap(),
+            bytemuck::cast_slice::<f32, u8>(&a)[4096..8192]
+        );
+        ran += 1;
+    }
+    ctx.wait_idle().unwrap();
+    assert_eq!(
+        ctx.live_allocations(),
+        live,
+        "the imported buffers were freed"
+    );
+    if ctx.placement_support().host_import {
+        assert!(
+            ran > 0,
+            "the device imports host pages, yet no placement took them"
+        );
+    } else {
+        eprintln!(
+            "\n!!!!!!!! this device cannot import host pages: imported pages NOT CHECKED !!!!!!!!\n"
         );
     }
 }
@@ -318,90 +391,111 @@ fn destroyed_buffers_give_typed_errors_on_every_placement_and_path() {
     ctx.wait_idle().unwrap();
     let start = ctx.live_allocations();
     let mut checked = 0;
+    let mut imported = 0;
     // 1 MiB is sub-allocated from a shared block (with a neighbour placed right after it);
     // 64 MiB gets memory of its own.
-    for size in [1u64 << 20, 64 << 20] {
-        for &placement in &placements {
-            for path in [UploadPath::Mapped, UploadPath::Staging] {
-                let victim = ctx.place(size, placement).unwrap();
-                let dedicated = victim.info().dedicated;
-                if path == UploadPath::Mapped && victim.upload_path() != UploadPath::Mapped {
-                    continue;
-                }
-                let what = format!("{placement}, {size} bytes, {path:?}");
-                let neighbour = (!dedicated).then(|| {
-                    let n = ctx.place(1 << 20, placement).unwrap();
-                    ctx.write_placed(&n, 0, &pattern(1 << 20, 7)).unwrap();
-                    n
-                });
-                // Leaves GPU work pending on the staging path: destroy() waits for it.
-                ctx.write_placed_with(&victim, 0, &pattern(size as usize, 1), path)
-                    .unwrap();
-                victim.buffer().destroy();
-                assert!(victim.is_destroyed(), "{what}");
-
-                let mut paths = vec![UploadPath::Staging];
-                if victim.upload_path() == UploadPath::Mapped {
-                    paths.push(UploadPath::Mapped);
-                }
-                for write_path in paths {
-                    let written = ctx.write_placed_with(&victim, 0, &pattern(4096, 2), write_path);
-                    assert!(
-                        matches!(written, Err(Error::Destroyed { .. })),
-                        "{what}: write through {write_path:?} after destroy: {written:?}"
-                    );
-                }
-                let read = ctx.read_placed(&victim, 0, 4096);
-                assert!(
-                    matches!(read, Err(Error::Destroyed { .. })),
-                    "{what}: read after destroy: {:?}",
-                    read.map(|r| r.len())
-                );
-                let as_input = ctx.matmul(victim.buffer(), &b, &c, shape);
-                assert!(
-                    is_typed_refusal(&as_input),
-                    "{what}: kernel input: {as_input:?}"
-                );
-                let as_output = ctx.matmul(&a, &b, victim.buffer(), shape);
-                assert!(
-                    is_typed_refusal(&as_output),
-                    "{what}: kernel output: {as_output:?}"
-                );
-                if checked == 0 {
-                    eprintln!("after destroy, a kernel on the buffer: {as_input:?}");
-                }
-                // Dropped before waiting: the memory goes when wgpu and Strata are both done.
-                drop(victim);
-                ctx.wait_idle().unwrap();
-
-                if let Some(neighbour) = &neighbour {
-                    assert_eq!(
-                        ctx.read_placed(neighbour, 0, 1 << 20).unwrap(),
-                        pattern(1 << 20, 7),
-                        "{what}: the neighbour's bytes"
-                    );
-                }
-                // The freed bytes serve the next buffer, and nothing writes into them behind it.
-                let next = ctx.place(size, placement).unwrap();
-                ctx.write_placed_with(&next, 0, &pattern(size as usize, 3), UploadPath::Staging)
-                    .unwrap();
-                assert!(
-                    ctx.read_placed(&next, 0, size).unwrap() == pattern(size as usize, 3),
-                    "{what}: the next buffer"
-                );
-                if let Some(neighbour) = &neighbour {
-                    assert_eq!(
-                        ctx.read_placed(neighbour, 0, 1 << 20).unwrap(),
-                        pattern(1 << 20, 7),
-                        "{what}: the neighbour's bytes, after the next buffer"
-                    );
-                }
-                drop((next, neighbour));
-                checked += 1;
+    // Host-visible placements are checked on the driver's pages and on imported ones.
+    let cases = [1u64 << 20, 64 << 20].into_iter().flat_map(|size| {
+        placements.iter().flat_map(move |&placement| {
+            [HostMemory::Driver, HostMemory::Imported]
+                .into_iter()
+                .map(move |host_memory| (size, placement, host_memory))
+        })
+    });
+    for (size, placement, host_memory) in cases {
+        for path in [UploadPath::Mapped, UploadPath::Staging] {
+            let options = PlaceOptions {
+                host_memory,
+                ..PlaceOptions::new(placement)
+            };
+            let victim = ctx.place_with(size, &options).unwrap().0;
+            let dedicated = victim.info().dedicated;
+            if path == UploadPath::Mapped && victim.upload_path() != UploadPath::Mapped {
+                continue;
             }
+            if host_memory == HostMemory::Imported && !victim.info().host_imported {
+                continue;
+            }
+            let what = format!("{placement}, {size} bytes, {path:?}, {host_memory:?}");
+            let neighbour = (!dedicated).then(|| {
+                let n = ctx.place(1 << 20, placement).unwrap();
+                ctx.write_placed(&n, 0, &pattern(1 << 20, 7)).unwrap();
+                n
+            });
+            // Leaves GPU work pending on the staging path: destroy() waits for it.
+            ctx.write_placed_with(&victim, 0, &pattern(size as usize, 1), path)
+                .unwrap();
+            victim.buffer().destroy();
+            assert!(victim.is_destroyed(), "{what}");
+
+            let mut paths = vec![UploadPath::Staging];
+            if victim.upload_path() == UploadPath::Mapped {
+                paths.push(UploadPath::Mapped);
+            }
+            for write_path in paths {
+                let written = ctx.write_placed_with(&victim, 0, &pattern(4096, 2), write_path);
+                assert!(
+                    matches!(written, Err(Error::Destroyed { .. })),
+                    "{what}: write through {write_path:?} after destroy: {written:?}"
+                );
+            }
+            let read = ctx.read_placed(&victim, 0, 4096);
+            assert!(
+                matches!(read, Err(Error::Destroyed { .. })),
+                "{what}: read after destroy: {:?}",
+                read.map(|r| r.len())
+            );
+            let as_input = ctx.matmul(victim.buffer(), &b, &c, shape);
+            assert!(
+                is_typed_refusal(&as_input),
+                "{what}: kernel input: {as_input:?}"
+            );
+            let as_output = ctx.matmul(&a, &b, victim.buffer(), shape);
+            assert!(
+                is_typed_refusal(&as_output),
+                "{what}: kernel output: {as_output:?}"
+            );
+            if checked == 0 {
+                eprintln!("after destroy, a kernel on the buffer: {as_input:?}");
+            }
+            // Dropped before waiting: the memory goes when wgpu and Strata are both done.
+            drop(victim);
+            ctx.wait_idle().unwrap();
+
+            if let Some(neighbour) = &neighbour {
+                assert_eq!(
+                    ctx.read_placed(neighbour, 0, 1 << 20).unwrap(),
+                    pattern(1 << 20, 7),
+                    "{what}: the neighbour's bytes"
+                );
+            }
+            // The freed bytes serve the next buffer, and nothing writes into them behind it.
+            let next = ctx.place(size, placement).unwrap();
+            ctx.write_placed_with(&next, 0, &pattern(size as usize, 3), UploadPath::Staging)
+                .unwrap();
+            assert!(
+                ctx.read_placed(&next, 0, size).unwrap() == pattern(size as usize, 3),
+                "{what}: the next buffer"
+            );
+            if let Some(neighbour) = &neighbour {
+                assert_eq!(
+                    ctx.read_placed(neighbour, 0, 1 << 20).unwrap(),
+                    pattern(1 << 20, 7),
+                    "{what}: the neighbour's bytes, after the next buffer"
+                );
+            }
+            drop((next, neighbour));
+            checked += 1;
+            imported += usize::from(host_memory == HostMemory::Imported);
         }
     }
-    eprintln!("{checked} destroyed buffers checked over {placements:?}");
+    eprintln!(
+        "{checked} destroyed buffers checked over {placements:?}, {imported} on imported pages"
+    );
+    assert!(
+        imported > 0 || !ctx.placement_support().host_import,
+        "the device imports host pages, yet no placement took them"
+    );
     assert!(checked >= 2 * placements.len());
     ctx.wait_idle().unwrap();
     assert_eq!(

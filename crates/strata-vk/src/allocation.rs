@@ -11,6 +11,7 @@
 
 use crate::atoms::suballocation_requirements;
 use crate::error::VkError;
+use crate::host_import;
 use crate::mapping::{self, MappedMemory};
 use crate::memory::MemoryCore;
 use crate::shared::DeviceShared;
@@ -42,6 +43,68 @@ pub struct AllocationRequest<'a> {
     pub priority: f32,
     /// Debug label of the wgpu buffer.
     pub label: Option<&'a str>,
+    /// Who provides the pages of a host-visible type.
+    pub host_memory: HostMemory,
+}
+
+/// Who provides the pages behind a buffer of a host-visible memory type. The memory type, and so
+/// the placement and its proof, is the one asked for either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostMemory {
+    /// [`HostMemory::Imported`] for types that are host-visible but not device-local (system
+    /// memory, GTT), for buffers of at least [`DEDICATED_THRESHOLD`] bytes; the driver's
+    /// pages otherwise. Drivers fill those types' own allocations slowly (NVIDIA's at 2.7 GB/s).
+    #[default]
+    Auto,
+    /// The driver allocates the memory (`vkAllocateMemory`).
+    Driver,
+    /// Anonymous pages Strata maps and faults in on every core, which the driver imports
+    /// (`VK_EXT_external_memory_host`), whenever the device can import into the type; the
+    /// driver's pages where it cannot ([`PlacedAllocation::is_host_imported`] says which).
+    Imported,
+}
+
+/// A host-memory choice that is not `auto`, `driver` or `imported`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown host memory `{0}`: expected auto, driver or imported")]
+pub struct UnknownHostMemory(pub String);
+
+impl std::str::FromStr for HostMemory {
+    type Err = UnknownHostMemory;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(HostMemory::Auto),
+            "driver" => Ok(HostMemory::Driver),
+            "imported" => Ok(HostMemory::Imported),
+            _ => Err(UnknownHostMemory(s.trim().to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for HostMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HostMemory::Auto => "auto",
+            HostMemory::Driver => "driver",
+            HostMemory::Imported => "imported",
+        })
+    }
+}
+
+impl HostMemory {
+    /// Whether a buffer of `size` bytes in a type with `flags` asks for imported pages.
+    pub fn wants_import(self, flags: MemoryFlags, size: u64) -> bool {
+        let host_visible = flags.contains(MemoryFlags::HOST_VISIBLE);
+        match self {
+            HostMemory::Driver => false,
+            HostMemory::Imported => host_visible,
+            HostMemory::Auto => {
+                host_visible
+                    && !flags.contains(MemoryFlags::DEVICE_LOCAL)
+                    && size >= DEDICATED_THRESHOLD
+            }
+        }
+    }
 }
 
 /// A buffer bound to memory of one exact type, wrapped as a [`wgpu::Buffer`].
@@ -59,6 +122,7 @@ pub struct PlacedAllocation {
     flags: MemoryFlags,
     size: u64,
     dedicated: bool,
+    imported: bool,
 }
 
 impl PlacedAllocation {
@@ -87,6 +151,11 @@ impl PlacedAllocation {
         self.dedicated
     }
 
+    /// The buffer is bound to host pages the driver imported ([`HostMemory::Imported`]).
+    pub fn is_host_imported(&self) -> bool {
+        self.imported
+    }
+
     /// The CPU mapping, for host-visible types.
     pub fn mapping(&self) -> Option<&MappedMemory> {
         self.mapping.as_ref()
@@ -100,12 +169,20 @@ impl PlacedAllocation {
 }
 
 /// Destroys a `vk::Buffer` that was never handed to wgpu, unless disarmed.
-struct BufferGuard<'a> {
+pub(crate) struct BufferGuard<'a> {
     shared: &'a DeviceShared,
     buffer: Option<vk::Buffer>,
 }
 
-impl BufferGuard<'_> {
+impl<'a> BufferGuard<'a> {
+    /// Guards `buffer`, just created on `shared`'s device.
+    pub(crate) fn new(shared: &'a DeviceShared, buffer: vk::Buffer) -> Self {
+        Self {
+            shared,
+            buffer: Some(buffer),
+        }
+    }
+
     /// Gives the buffer up (to wgpu's drop callback).
     fn disarm(mut self) -> vk::Buffer {
         self.buffer.take().unwrap_or_default()
@@ -148,50 +225,18 @@ pub(crate) fn allocate(
         });
     }
 
-    let info = vk::BufferCreateInfo::default()
-        .size(request.size)
-        .usage(PLACED_USAGE)
-        .sharing_mode(vk::SharingMode::EXCLUSIVE);
-    // SAFETY: valid create info (non-zero size, exclusive sharing) on a live device (inv. 1).
-    let buffer = unsafe { shared.device.create_buffer(&info, None) }
-        .map_err(|e| VkError::from_alloc("vkCreateBuffer", e, request.size, request.memory_type))?;
-    let guard = BufferGuard {
-        shared,
-        buffer: Some(buffer),
-    };
-
-    let mut dedicated_req = vk::MemoryDedicatedRequirements::default();
-    let mut req2 = vk::MemoryRequirements2::default().push_next(&mut dedicated_req);
-    let req_info = vk::BufferMemoryRequirementsInfo2::default().buffer(buffer);
-    // SAFETY: `buffer` is live; the output chain is made of locals (invariant 5).
-    unsafe {
-        shared
-            .device
-            .get_buffer_memory_requirements2(&req_info, &mut req2)
-    };
-    let requirements = req2.memory_requirements;
-    let wants_dedicated = dedicated_req.prefers_dedicated_allocation == vk::TRUE
-        || dedicated_req.requires_dedicated_allocation == vk::TRUE;
-    if requirements.memory_type_bits & (1 << request.memory_type) == 0 {
-        return Err(VkError::TypeNotAllowed {
-            index: request.memory_type,
-            allowed: requirements.memory_type_bits,
-        });
-    }
-
-    let dedicated = wants_dedicated || requirements.size >= DEDICATED_THRESHOLD;
-    let core = if dedicated {
-        allocate_dedicated(shared, buffer, requirements, request, flags)?
+    let imported = if request.host_memory.wants_import(flags, request.size) {
+        host_import::bind_imported(shared, request, flags)?
     } else {
-        suballocate(shared, requirements, request, flags)?
+        None
     };
-    let (memory, offset) = core.binding();
-    // SAFETY: the memory is of the requested type (checked against the buffer's memoryTypeBits),
-    // at least `requirements.size` long from `offset`, which is aligned to
-    // `requirements.alignment` (offset 0 of a dedicated allocation, or gpu-allocator's aligned
-    // offset). On failure `core` frees the memory and `guard` the buffer.
-    unsafe { shared.device.bind_buffer_memory(buffer, memory, offset) }
-        .map_err(|e| VkError::from_vk("vkBindBufferMemory", e))?;
+    let (guard, core, dedicated, imported) = match imported {
+        Some(binding) => (binding.guard, binding.core, true, true),
+        None => {
+            let (guard, core, dedicated) = bind_driver_memory(shared, request, flags)?;
+            (guard, core, dedicated, false)
+        }
+    };
 
     let core = Arc::new(core);
     let callback_core = Arc::clone(&core);
@@ -231,7 +276,59 @@ pub(crate) fn allocate(
         flags,
         size: request.size,
         dedicated,
+        imported,
     })
+}
+
+/// Creates the buffer and binds it to memory the driver allocates: a dedicated allocation, or
+/// a sub-allocation from gpu-allocator's blocks. Returns whether it is dedicated.
+fn bind_driver_memory<'a>(
+    shared: &'a Arc<DeviceShared>,
+    request: &AllocationRequest<'_>,
+    flags: MemoryFlags,
+) -> Result<(BufferGuard<'a>, MemoryCore, bool), VkError> {
+    let info = vk::BufferCreateInfo::default()
+        .size(request.size)
+        .usage(PLACED_USAGE)
+        .sharing_mode(vk::SharingMode::EXCLUSIVE);
+    // SAFETY: valid create info (non-zero size, exclusive sharing) on a live device (inv. 1).
+    let buffer = unsafe { shared.device.create_buffer(&info, None) }
+        .map_err(|e| VkError::from_alloc("vkCreateBuffer", e, request.size, request.memory_type))?;
+    let guard = BufferGuard::new(shared, buffer);
+
+    let mut dedicated_req = vk::MemoryDedicatedRequirements::default();
+    let mut req2 = vk::MemoryRequirements2::default().push_next(&mut dedicated_req);
+    let req_info = vk::BufferMemoryRequirementsInfo2::default().buffer(buffer);
+    // SAFETY: `buffer` is live; the output chain is made of locals (invariant 5).
+    unsafe {
+        shared
+            .device
+            .get_buffer_memory_requirements2(&req_info, &mut req2)
+    };
+    let requirements = req2.memory_requirements;
+    let wants_dedicated = dedicated_req.prefers_dedicated_allocation == vk::TRUE
+        || dedicated_req.requires_dedicated_allocation == vk::TRUE;
+    if requirements.memory_type_bits & (1 << request.memory_type) == 0 {
+        return Err(VkError::TypeNotAllowed {
+            index: request.memory_type,
+            allowed: requirements.memory_type_bits,
+        });
+    }
+
+    let dedicated = wants_dedicated || requirements.size >= DEDICATED_THRESHOLD;
+    let core = if dedicated {
+        allocate_dedicated(shared, buffer, requirements, request, flags)?
+    } else {
+        suballocate(shared, requirements, request, flags)?
+    };
+    let (memory, offset) = core.binding();
+    // SAFETY: the memory is of the requested type (checked against the buffer's memoryTypeBits),
+    // at least `requirements.size` long from `offset`, which is aligned to
+    // `requirements.alignment` (offset 0 of a dedicated allocation, or gpu-allocator's aligned
+    // offset). On failure `core` frees the memory and `guard` the buffer.
+    unsafe { shared.device.bind_buffer_memory(buffer, memory, offset) }
+        .map_err(|e| VkError::from_vk("vkBindBufferMemory", e))?;
+    Ok((guard, core, dedicated))
 }
 
 /// A `VkDeviceMemory` of the buffer's own, mapped whole when the type is host-visible.
@@ -263,27 +360,7 @@ fn allocate_dedicated(
         )
     })?;
     let mapped = if flags.contains(MemoryFlags::HOST_VISIBLE) {
-        // SAFETY: the type is HOST_VISIBLE and the memory is not mapped yet; it stays mapped
-        // until `vkFreeMemory` (in `MemoryCore`'s drop) unmaps it.
-        let ptr = unsafe {
-            shared
-                .device
-                .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
-        };
-        match ptr.map(|p| NonNull::new(p.cast::<u8>())) {
-            Ok(Some(ptr)) => Some(ptr),
-            other => {
-                // SAFETY: the memory was just allocated; nothing is bound to it or uses it.
-                unsafe { shared.device.free_memory(memory, None) };
-                return Err(VkError::Vulkan {
-                    call: "vkMapMemory",
-                    result: match other {
-                        Err(e) => format!("{e:?}"),
-                        _ => "a null pointer".into(),
-                    },
-                });
-            }
-        }
+        Some(map_whole(shared, memory)?)
     } else {
         None
     };
@@ -295,6 +372,35 @@ fn allocate_dedicated(
         flags.contains(MemoryFlags::HOST_COHERENT),
         request.size,
     ))
+}
+
+/// Maps all of `memory`, a fresh allocation of a HOST_VISIBLE type, for its whole life. On
+/// failure the memory is freed.
+pub(crate) fn map_whole(
+    shared: &DeviceShared,
+    memory: vk::DeviceMemory,
+) -> Result<NonNull<u8>, VkError> {
+    // SAFETY: the caller gives memory of a HOST_VISIBLE type that is not mapped yet; it stays
+    // mapped until `vkFreeMemory` (in `MemoryCore`'s drop) unmaps it.
+    let ptr = unsafe {
+        shared
+            .device
+            .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
+    };
+    match ptr.map(|p| NonNull::new(p.cast::<u8>())) {
+        Ok(Some(ptr)) => Ok(ptr),
+        other => {
+            // SAFETY: the memory was just allocated; nothing is bound to it or uses it.
+            unsafe { shared.device.free_memory(memory, None) };
+            Err(VkError::Vulkan {
+                call: "vkMapMemory",
+                result: match other {
+                    Err(e) => format!("{e:?}"),
+                    _ => "a null pointer".into(),
+                },
+            })
+        }
+    }
 }
 
 /// A sub-allocation from gpu-allocator's blocks of exactly `request.memory_type`.

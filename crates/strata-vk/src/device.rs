@@ -2,6 +2,7 @@
 
 use crate::allocation::{self, AllocationRequest, PlacedAllocation, storage_buffer_type_bits};
 use crate::error::VkError;
+use crate::host_import;
 use crate::shared::{DeviceShared, VulkanLimits};
 use crate::table::{HeapFlags, MemoryFlags, MemoryHeap, MemoryTable, MemoryType};
 use ash::vk;
@@ -24,6 +25,7 @@ impl std::fmt::Debug for VulkanDevice {
             .field("name", &self.inner.device_name)
             .field("memory_budget", &self.inner.has_budget)
             .field("memory_priority", &self.inner.has_priority)
+            .field("host_import", &self.inner.host_import.is_some())
             .field("limits", &self.inner.limits)
             .finish()
     }
@@ -57,12 +59,18 @@ impl VulkanDevice {
         let has = |name: &CStr| enabled.contains(&name);
         let has_budget = has(ash::ext::memory_budget::NAME);
         let has_priority = has(ash::ext::memory_priority::NAME);
+        let has_host_import = has(ash::ext::external_memory_host::NAME);
         drop(hal);
 
         let mut maintenance3 = vk::PhysicalDeviceMaintenance3Properties::default();
+        let mut host_memory = vk::PhysicalDeviceExternalMemoryHostPropertiesEXT::default();
         let mut props2 = vk::PhysicalDeviceProperties2::default().push_next(&mut maintenance3);
+        if has_host_import {
+            props2 = props2.push_next(&mut host_memory);
+        }
         // SAFETY: `physical` belongs to `instance` (both from the same hal device); `props2` and
-        // the struct it chains to are locals that outlive the call (invariant 5).
+        // the structs it chains to (that of an extension only when it is enabled) are locals
+        // that outlive the call (invariant 5).
         unsafe { instance.get_physical_device_properties2(physical, &mut props2) };
         let props = props2.properties;
         let limits = VulkanLimits {
@@ -100,6 +108,16 @@ impl VulkanDevice {
             .map(|t| t.flags)
             .collect();
         let storage_type_bits = storage_buffer_type_bits(&raw)?;
+        let host_import = if has_host_import {
+            host_import::probe(
+                &instance,
+                &raw,
+                physical,
+                host_memory.min_imported_host_pointer_alignment,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             inner: Arc::new(DeviceShared {
                 storage_type_bits,
@@ -112,6 +130,7 @@ impl VulkanDevice {
                 physical,
                 has_budget,
                 has_priority,
+                host_import,
                 limits,
                 device_name,
                 wgpu_device: device.clone(),
@@ -136,6 +155,12 @@ impl VulkanDevice {
     /// `VK_EXT_memory_priority` is enabled: dedicated allocations carry a priority.
     pub fn has_memory_priority(&self) -> bool {
         self.inner.has_priority
+    }
+
+    /// `VK_EXT_external_memory_host` is enabled and placed buffers can be bound to imported host
+    /// pages ([`crate::HostMemory::Imported`]).
+    pub fn can_import_host_memory(&self) -> bool {
+        self.inner.host_import.is_some()
     }
 
     /// Allocation and binding limits.
@@ -237,6 +262,10 @@ pub fn adapter_memory_extensions(adapter: &wgpu::Adapter) -> Option<Vec<(&'stati
             (
                 "VK_EXT_pageable_device_local_memory",
                 ash::ext::pageable_device_local_memory::NAME,
+            ),
+            (
+                "VK_EXT_external_memory_host",
+                ash::ext::external_memory_host::NAME,
             ),
             (
                 "VK_KHR_cooperative_matrix",

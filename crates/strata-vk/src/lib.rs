@@ -51,12 +51,14 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod allocation;
+mod anonymous_pages;
 mod atoms;
 #[cfg(feature = "validation-canary")]
 mod canary;
 mod device;
 mod error;
 pub mod file_map;
+mod host_import;
 pub mod loader;
 mod mapping;
 mod memory;
@@ -66,7 +68,7 @@ mod shared;
 pub mod table;
 
 pub use allocation::DEDICATED_THRESHOLD;
-pub use allocation::{AllocationRequest, PlacedAllocation};
+pub use allocation::{AllocationRequest, HostMemory, PlacedAllocation, UnknownHostMemory};
 #[cfg(feature = "validation-canary")]
 pub use canary::CANARY_VUID;
 pub use device::{VulkanDevice, adapter_memory_extensions, adapter_memory_table};

@@ -9,6 +9,7 @@
 //! still reach it. A sub-allocation goes back to the allocator only then, so no neighbour is
 //! placed in bytes a mapping still points into.
 
+use crate::anonymous_pages::AnonymousPages;
 use crate::atoms::{self, OwnedRange};
 use crate::error::VkError;
 use crate::shared::DeviceShared;
@@ -44,6 +45,8 @@ enum Backing {
     Dedicated(vk::DeviceMemory),
     /// Part of a block of gpu-allocator's.
     SubAllocated(Allocation),
+    /// A `VkDeviceMemory` of its own that imported these pages, unmapped after it is freed.
+    Imported(vk::DeviceMemory, AnonymousPages),
 }
 
 /// A placed buffer's memory and mapping. Frees the memory when dropped, which is when the last
@@ -83,6 +86,32 @@ impl MemoryCore {
                 memory_size: size,
             },
             mapped,
+            coherent,
+            counted,
+        )
+    }
+
+    /// Takes ownership of a `VkDeviceMemory` that imported `pages` (all of them), mapped at
+    /// `mapped`.
+    pub(crate) fn imported(
+        shared: &Arc<DeviceShared>,
+        memory: vk::DeviceMemory,
+        pages: AnonymousPages,
+        mapped: NonNull<u8>,
+        coherent: bool,
+        counted: u64,
+    ) -> Self {
+        let size = pages.len() as u64;
+        Self::new(
+            shared,
+            Backing::Imported(memory, pages),
+            memory,
+            OwnedRange {
+                start: 0,
+                end: size,
+                memory_size: size,
+            },
+            Some(mapped),
             coherent,
             counted,
         )
@@ -217,6 +246,12 @@ impl Drop for MemoryCore {
                 // only once no GPU work uses the buffer) and every mapping are gone, so nothing
                 // uses it. Freeing it also unmaps it.
                 unsafe { self.shared.device.free_memory(memory, None) }
+            }
+            Some(Backing::Imported(memory, pages)) => {
+                // SAFETY: as for a dedicated allocation. The pages are unmapped only after the
+                // memory that imported them is freed, as VK_EXT_external_memory_host requires.
+                unsafe { self.shared.device.free_memory(memory, None) };
+                drop(pages);
             }
             Some(Backing::SubAllocated(allocation)) => match self.shared.allocator.lock() {
                 Ok(mut guard) => {

@@ -1,8 +1,9 @@
 //! Creating the wgpu device with the memory extensions placement wants.
 //!
-//! wgpu 30 enables `VK_EXT_memory_budget` itself when the driver has it. `VK_EXT_memory_priority`
-//! it does not, so on Vulkan the device is opened through wgpu-hal with a callback that adds the
-//! extension and its feature, then wrapped by wgpu (`create_device_from_hal`).
+//! wgpu 30 enables `VK_EXT_memory_budget` itself when the driver has it.
+//! `VK_EXT_memory_priority` and `VK_EXT_external_memory_host` it does not, so on Vulkan the device
+//! is opened through wgpu-hal with a callback that adds those the driver has (and the priority
+//! feature), then wrapped by wgpu (`create_device_from_hal`).
 //!
 //! Devices are opened one at a time in a process ([`crate::loader::serialized`]): drivers have
 //! crashed when several threads opened devices at once.
@@ -32,10 +33,13 @@ pub struct OpenedDevice {
     pub queue: wgpu::Queue,
     /// `VK_EXT_memory_priority` was enabled.
     pub memory_priority: bool,
+    /// `VK_EXT_external_memory_host` was enabled.
+    pub host_import: bool,
 }
 
-/// Opens `adapter` with `desc`. On a Vulkan adapter that offers `VK_EXT_memory_priority`, the
-/// device is created with it enabled; everywhere else this is `Adapter::request_device`.
+/// Opens `adapter` with `desc`. On a Vulkan adapter that offers `VK_EXT_memory_priority` or
+/// `VK_EXT_external_memory_host`, the device is created with them enabled; everywhere else this
+/// is `Adapter::request_device`.
 ///
 /// No other thread of the process opens a device, creates an instance through Strata or lists
 /// layers meanwhile ([`crate::loader::serialized`]). wgpu opens devices of native backends
@@ -46,7 +50,7 @@ pub fn open_device(
     desc: &wgpu::DeviceDescriptor<'_>,
 ) -> Result<OpenedDevice, wgpu::RequestDeviceError> {
     crate::loader::serialized(|| {
-        if let Some(opened) = open_with_priority(adapter, desc) {
+        if let Some(opened) = open_with_memory_extensions(adapter, desc) {
             return opened;
         }
         let (device, queue) = pollster::block_on(adapter.request_device(desc))?;
@@ -54,6 +58,7 @@ pub fn open_device(
             device,
             queue,
             memory_priority: false,
+            host_import: false,
         })
     })
 }
@@ -66,23 +71,27 @@ pub async fn open_device_async(
     open_device(adapter, desc)
 }
 
-/// Opens the device through wgpu-hal with `VK_EXT_memory_priority` added, or `None` when the
-/// adapter is not Vulkan, lacks the extension, or the hal open fails (the caller then opens the
-/// device plainly). Synchronous, so that no Vulkan structure lives across an `await`.
-fn open_with_priority(
+/// Opens the device through wgpu-hal with `VK_EXT_memory_priority` and
+/// `VK_EXT_external_memory_host` added where the adapter has them, or `None` when it is not
+/// Vulkan 1.1, has neither, or the hal open fails (the caller then opens the device plainly).
+/// Synchronous, so that no Vulkan structure lives across an `await`.
+fn open_with_memory_extensions(
     adapter: &wgpu::Adapter,
     desc: &wgpu::DeviceDescriptor<'_>,
 ) -> Option<Result<OpenedDevice, wgpu::RequestDeviceError>> {
-    let priority_supported = {
+    let (priority, host_import) = {
         // SAFETY: the guard only borrows the hal adapter for this query.
-        let hal = unsafe { adapter.as_hal::<Vulkan>() };
-        hal.is_some_and(|h| {
-            h.physical_device_capabilities()
-                .supports_extension(ash::ext::memory_priority::NAME)
-                && h.shared_instance().instance_api_version() >= vk::API_VERSION_1_1
-        })
+        let hal = unsafe { adapter.as_hal::<Vulkan>() }?;
+        if hal.shared_instance().instance_api_version() < vk::API_VERSION_1_1 {
+            return None;
+        }
+        let caps = hal.physical_device_capabilities();
+        (
+            caps.supports_extension(ash::ext::memory_priority::NAME),
+            caps.supports_extension(ash::ext::external_memory_host::NAME),
+        )
     };
-    if !priority_supported {
+    if !priority && !host_import {
         return None;
     }
 
@@ -90,14 +99,26 @@ fn open_with_priority(
         vk::PhysicalDeviceMemoryPriorityFeaturesEXT::default().memory_priority(true);
     let features_ref = &mut priority_features;
     let callback: Box<wgpu_hal::vulkan::CreateDeviceCallback<'_>> = Box::new(move |args| {
-        args.extensions.push(ash::ext::memory_priority::NAME);
-        let info = std::mem::take(args.create_info);
-        *args.create_info = info.push_next(features_ref);
+        // wgpu may have added an extension itself; a name given twice is invalid.
+        let mut add = |name: &'static std::ffi::CStr| {
+            if !args.extensions.contains(&name) {
+                args.extensions.push(name);
+            }
+        };
+        if host_import {
+            add(ash::ext::external_memory_host::NAME);
+        }
+        if priority {
+            add(ash::ext::memory_priority::NAME);
+            let info = std::mem::take(args.create_info);
+            *args.create_info = info.push_next(features_ref);
+        }
     });
     let open = {
-        // SAFETY: the hal adapter is borrowed for the call only. The callback adds one extension
-        // the adapter reports as supported (checked above) and enables only that extension's
-        // feature; it removes nothing. `priority_features` outlives the call (invariant 5).
+        // SAFETY: the hal adapter is borrowed for the call only. The callback adds extensions
+        // the adapter reports as supported (checked above) and enables only the priority
+        // extension's feature; it removes nothing. `priority_features` outlives the call
+        // (invariant 5).
         let hal = unsafe { adapter.as_hal::<Vulkan>() }?;
         // SAFETY: features and limits are the ones `desc` asks wgpu for (validated by wgpu when
         // it wraps the device below); the callback's contract is stated above.
@@ -114,7 +135,7 @@ fn open_with_priority(
         Ok(open) => open,
         Err(err) => {
             log::warn!(
-                "opening the device with VK_EXT_memory_priority failed ({err}); opening it plainly"
+                "opening the device with its memory extensions failed ({err}); opening it plainly"
             );
             return None;
         }
@@ -125,6 +146,7 @@ fn open_with_priority(
     Some(wrapped.map(|(device, queue)| OpenedDevice {
         device,
         queue,
-        memory_priority: true,
+        memory_priority: priority,
+        host_import,
     }))
 }

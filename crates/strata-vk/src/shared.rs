@@ -19,6 +19,15 @@ pub struct VulkanLimits {
     pub max_allocation_count: u32,
 }
 
+/// What importing host pages needs (`VK_EXT_external_memory_host`).
+pub(crate) struct HostImport {
+    pub(crate) fns: ash::ext::external_memory_host::Device,
+    /// `minImportedHostPointerAlignment`: of the pages' start and of their length.
+    pub(crate) alignment: u64,
+    /// `memoryTypeBits` of a placed buffer created for imported memory.
+    pub(crate) buffer_type_bits: u32,
+}
+
 /// Held in an `Arc` by the device handle, by every placed buffer's memory and by their drop
 /// callbacks, so it outlives all of them.
 pub(crate) struct DeviceShared {
@@ -30,6 +39,9 @@ pub(crate) struct DeviceShared {
     pub(crate) physical: vk::PhysicalDevice,
     pub(crate) has_budget: bool,
     pub(crate) has_priority: bool,
+    /// `VK_EXT_external_memory_host` is enabled and placed buffers can be bound to imported
+    /// host pages.
+    pub(crate) host_import: Option<HostImport>,
     pub(crate) limits: VulkanLimits,
     /// Flags of each memory type (fixed for the device's life).
     pub(crate) memory_types: Vec<MemoryFlags>,

@@ -80,6 +80,7 @@ pub mod placement;
 pub mod plan;
 mod recording;
 pub mod reference;
+pub use strata_vk::HostMemory;
 pub use strata_vk::shaders;
 mod transfer;
 pub mod validation;

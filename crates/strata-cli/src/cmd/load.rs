@@ -8,10 +8,10 @@ use anyhow::Context as _;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Mutex;
-use strata::Placement;
 use strata::load::{LoadOptions, LoadPhase, LoadProgress, LoadTuning, UploadChoice};
 use strata::plan::parse_bytes;
 use strata::table::human_bytes;
+use strata::{HostMemory, Placement};
 
 /// Options of `strata load`.
 #[derive(Debug, clap::Args)]
@@ -42,6 +42,11 @@ pub struct Args {
     /// context's own ring (auto:staging).
     #[arg(long, value_name = "PLACEMENT")]
     staging_memory: Option<Placement>,
+    /// Who provides the pages of tensors in host-visible memory: auto (pages Strata faults in on
+    /// every core and the driver imports, for system memory and GTT, where the device can),
+    /// driver (the driver's own allocation) or imported (imported for every host-visible type).
+    #[arg(long, value_name = "WHO", default_value = "auto")]
+    host_memory: HostMemory,
 }
 
 impl Args {
@@ -55,6 +60,7 @@ impl Args {
             read_ahead_bytes: self.read_ahead,
             upload_path: self.upload_path,
             staging_memory: self.staging_memory,
+            host_memory: self.host_memory,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::plan::Tier;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
+use strata_vk::HostMemory;
 
 /// Memory priority of critical tensors' dedicated allocations (with `VK_EXT_memory_priority`):
 /// the driver keeps them resident longest under memory pressure.
@@ -24,7 +25,12 @@ pub(crate) type Placed = Result<Option<PlacedTensor>, LoadError>;
 
 /// Places one tensor in its planned placement, with no fallback, and checks that the memory
 /// type that served it is the plan's.
-pub(crate) fn place_step(ctx: &Context, model: &Model, step: &Step<'_>) -> Placed {
+pub(crate) fn place_step(
+    ctx: &Context,
+    model: &Model,
+    step: &Step<'_>,
+    host_memory: HostMemory,
+) -> Placed {
     let (planned, info) = (step.planned, step.info);
     if info.bytes == 0 {
         return Ok(None);
@@ -34,6 +40,7 @@ pub(crate) fn place_step(ctx: &Context, model: &Model, step: &Step<'_>) -> Place
             Tier::Critical => CRITICAL_PRIORITY,
             Tier::Bulk => BULK_PRIORITY,
         },
+        host_memory,
         ..PlaceOptions::new(planned.placement)
     };
     let (placed, _) = ctx
@@ -64,6 +71,7 @@ pub(crate) fn place_step(ctx: &Context, model: &Model, step: &Step<'_>) -> Place
 /// same order.
 pub(crate) struct Allocations<'a> {
     steps: &'a [Step<'a>],
+    host_memory: HostMemory,
     slots: Mutex<Vec<Option<Placed>>>,
     ready: Condvar,
     next: AtomicUsize,
@@ -77,9 +85,10 @@ pub(crate) struct Allocations<'a> {
 }
 
 impl<'a> Allocations<'a> {
-    pub(crate) fn new(steps: &'a [Step<'a>], started: Instant) -> Self {
+    pub(crate) fn new(steps: &'a [Step<'a>], host_memory: HostMemory, started: Instant) -> Self {
         Self {
             steps,
+            host_memory,
             slots: Mutex::new((0..steps.len()).map(|_| None).collect()),
             ready: Condvar::new(),
             next: AtomicUsize::new(0),
@@ -113,7 +122,9 @@ impl<'a> Allocations<'a> {
                 "no tensor {index} in the plan"
             )))
         })?;
-        let placed = clock.time(Phase::Allocate, || place_step(ctx, model, step));
+        let placed = clock.time(Phase::Allocate, || {
+            place_step(ctx, model, step, self.host_memory)
+        });
         if placed.is_ok() {
             self.allocated.fetch_add(step.info.bytes, Ordering::Relaxed);
         }

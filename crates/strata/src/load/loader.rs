@@ -158,7 +158,7 @@ impl Context {
             clock: Clock::default(),
             stop: AtomicBool::new(false),
             cursor: Cursor::default(),
-            allocations: Allocations::new(&steps, started),
+            allocations: Allocations::new(&steps, tuning.host_memory, started),
         };
         let read_ahead = ReadAhead::new(model, &steps, tuning.read_ahead_bytes);
 

@@ -130,6 +130,9 @@ pub struct LoadTuning {
     /// memory on a discrete GPU); a placement makes the load a ring of its own there, freed
     /// when the load ends (to measure which memory the CPU fills fastest, e.g. `host-cached`).
     pub staging_memory: Option<crate::placement::Placement>,
+    /// Who provides the pages of tensors in host-visible memory (see [`crate::HostMemory`]):
+    /// `Auto` imports pages Strata faulted in for system memory and GTT where the device can.
+    pub host_memory: crate::HostMemory,
 }
 
 impl Default for LoadTuning {
@@ -143,6 +146,7 @@ impl Default for LoadTuning {
             read_ahead_bytes: READ_AHEAD_WINDOW,
             upload_path: UploadChoice::Auto,
             staging_memory: None,
+            host_memory: crate::HostMemory::Auto,
         }
     }
 }

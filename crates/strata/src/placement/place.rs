@@ -49,7 +49,7 @@ impl Context {
         let chain = std::iter::once(options.placement).chain(options.fallback.iter().copied());
         let mut last_error = None;
         for placement in chain {
-            match self.place_exact(bytes, placement, options.priority) {
+            match self.place_exact(bytes, placement, options) {
                 Ok(buffer) => {
                     for s in &skipped {
                         let s: &Fallback = s;
@@ -75,7 +75,12 @@ impl Context {
         Err(last_error.unwrap_or_else(|| Error::InvalidArgument("empty placement chain".into())))
     }
 
-    fn place_exact(&self, bytes: u64, placement: Placement, priority: f32) -> Result<PlacedBuffer> {
+    fn place_exact(
+        &self,
+        bytes: u64,
+        placement: Placement,
+        options: &PlaceOptions,
+    ) -> Result<PlacedBuffer> {
         self.check_lost(&format!("placement `{placement}`"))?;
         if self.vulkan.is_err() && matches!(placement, Placement::Auto(_)) {
             return self.place_in_wgpu(bytes, placement);
@@ -121,8 +126,9 @@ impl Context {
             .allocate(&AllocationRequest {
                 size,
                 memory_type: choice.memory_type,
-                priority,
+                priority: options.priority,
                 label: Some("strata placed buffer"),
+                host_memory: options.host_memory,
             })
             .map_err(|e| {
                 Error::from(e).context(&format!(

@@ -7,7 +7,7 @@ use super::request::Placement;
 use crate::error::{Error, Result};
 use crate::table::MemoryFlags;
 use serde::Serialize;
-use strata_vk::PlacedAllocation;
+use strata_vk::{HostMemory, PlacedAllocation};
 
 /// A storage buffer placed by [`Context::place`](crate::Context::place): an ordinary [`wgpu::Buffer`] (usages
 /// STORAGE | COPY_SRC | COPY_DST) that any wgpu pipeline can bind, plus where it lives.
@@ -71,6 +71,9 @@ pub struct PlacementInfo {
     pub dedicated: bool,
     /// How the CPU writes it: `mapped` (memcpy into a mapping) or `staging` (GPU copy).
     pub upload_path: UploadPath,
+    /// The buffer is bound to host pages the driver imported (`VK_EXT_external_memory_host`),
+    /// not to memory the driver allocated; the memory type is the same.
+    pub host_imported: bool,
 }
 
 /// How data reaches a placed buffer.
@@ -200,6 +203,10 @@ impl PlacedBuffer {
                 Memory::Wgpu(_) => false,
             },
             upload_path: self.upload_path(),
+            host_imported: match &self.memory {
+                Memory::Exact { allocation, .. } => allocation.is_host_imported(),
+                Memory::Wgpu(_) => false,
+            },
         }
     }
 
@@ -243,6 +250,9 @@ pub struct PlaceOptions {
     pub fallback: Vec<Placement>,
     /// Memory priority 0..=1 (used when the device has `VK_EXT_memory_priority`).
     pub priority: f32,
+    /// Who provides the pages of a host-visible memory type: by default, pages the driver
+    /// imports for system memory and GTT, where that is faster than the driver's own.
+    pub host_memory: HostMemory,
 }
 
 impl PlaceOptions {
@@ -252,6 +262,7 @@ impl PlaceOptions {
             placement,
             fallback: Vec::new(),
             priority: 0.5,
+            host_memory: HostMemory::Auto,
         }
     }
 }

@@ -104,7 +104,7 @@ impl Context {
         let served = PlaceOptions {
             placement: first.placement(),
             fallback: Vec::new(),
-            priority: options.priority,
+            ..options.clone()
         };
         let mut parts = vec![first];
         for size in sizes {
