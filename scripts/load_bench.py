@@ -203,6 +203,19 @@ def peer(nbytes):
     print(json.dumps(out, indent=1))
 
 
+def _values(node, key):
+    """Every value of `key` anywhere inside the JSON value `node`."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key:
+                yield v
+            else:
+                yield from _values(v, key)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _values(v, key)
+
+
 def summary(directory):
     """One row per `strata load --json` file of `directory` (load16-*.json): rate, against the
     peer's pinned H2D when load16-peer.json is there, and the phases' busy times."""
@@ -237,6 +250,9 @@ def summary(directory):
         phases = t["phases"]
         print(f"{name:34} {rate:6.1f} {ratio:>6} {t['upload_seconds']:8.3f} {t['total_seconds']:8.3f} "
               + " ".join(f"{phases[c]:10.3f}" for c in cols))
+        imported = [found for x in doc["tensors"] for found in _values(x, "host_imported")]
+        if imported:
+            print(f"{'':34} on imported host pages: {sum(imported)} of {len(imported)} buffers")
         verified = [x.get("verified") for x in doc["tensors"]]
         heaps = [(h["index"], h.get("verification")) for h in doc["heaps"] if h.get("verification")]
         if any(v is not None for v in verified) or heaps:
