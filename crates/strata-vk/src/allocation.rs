@@ -25,6 +25,12 @@ use wgpu_hal::api::Vulkan;
 /// Buffers of at least this size get their own `VkDeviceMemory`.
 pub const DEDICATED_THRESHOLD: u64 = 32 << 20;
 
+/// Buffers of at least this size in system memory or GTT are bound to imported host pages by
+/// default ([`HostMemory::Auto`]). Each import is a `VkDeviceMemory` of its own, so smaller
+/// buffers stay sub-allocated; 8 MiB keeps a model's count of imports to its weight matrices
+/// (a few hundred), far below drivers' allocation-count limits.
+pub const IMPORT_THRESHOLD: u64 = 8 << 20;
+
 /// Vulkan usages of every placed buffer: what wgpu's STORAGE | COPY_SRC | COPY_DST map to.
 pub(crate) const PLACED_USAGE: vk::BufferUsageFlags = vk::BufferUsageFlags::from_raw(
     vk::BufferUsageFlags::STORAGE_BUFFER.as_raw()
@@ -52,8 +58,8 @@ pub struct AllocationRequest<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HostMemory {
     /// [`HostMemory::Imported`] for types that are host-visible but not device-local (system
-    /// memory, GTT), for buffers of at least [`DEDICATED_THRESHOLD`] bytes; the driver's
-    /// pages otherwise. Drivers fill those types' own allocations slowly (NVIDIA's at 2.7 GB/s).
+    /// memory, GTT), for buffers of at least [`IMPORT_THRESHOLD`] bytes; the driver's pages
+    /// otherwise. Drivers fill those types' own allocations slowly (NVIDIA's at 2.7 GB/s).
     #[default]
     Auto,
     /// The driver allocates the memory (`vkAllocateMemory`).
@@ -101,7 +107,7 @@ impl HostMemory {
             HostMemory::Auto => {
                 host_visible
                     && !flags.contains(MemoryFlags::DEVICE_LOCAL)
-                    && size >= DEDICATED_THRESHOLD
+                    && size >= IMPORT_THRESHOLD
             }
         }
     }
@@ -486,4 +492,27 @@ pub(crate) fn storage_buffer_type_bits(device: &ash::Device) -> Result<u32, VkEr
     // SAFETY: the buffer was never used by the GPU.
     unsafe { device.destroy_buffer(buffer, None) };
     Ok(requirements.memory_type_bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn automatic_imports_are_for_large_buffers_in_host_memory_only() {
+        let host = MemoryFlags::HOST_VISIBLE | MemoryFlags::HOST_COHERENT;
+        let bar = host | MemoryFlags::DEVICE_LOCAL;
+        let auto = HostMemory::Auto;
+        assert!(auto.wants_import(host, IMPORT_THRESHOLD));
+        assert!(!auto.wants_import(host, IMPORT_THRESHOLD - 4));
+        assert!(!auto.wants_import(bar, 1 << 30));
+        assert!(!auto.wants_import(MemoryFlags::DEVICE_LOCAL, 1 << 30));
+        assert!(HostMemory::Imported.wants_import(bar, 4));
+        assert!(!HostMemory::Imported.wants_import(MemoryFlags::DEVICE_LOCAL, 1 << 30));
+        assert!(!HostMemory::Driver.wants_import(host, 1 << 30));
+        for choice in [HostMemory::Auto, HostMemory::Driver, HostMemory::Imported] {
+            assert_eq!(choice.to_string().parse::<HostMemory>(), Ok(choice));
+        }
+        assert!("pinned".parse::<HostMemory>().is_err());
+    }
 }

@@ -16,6 +16,8 @@ use crate::shared::{DeviceShared, HostImport};
 use crate::table::MemoryFlags;
 use ash::vk;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 const HANDLE_TYPE: vk::ExternalMemoryHandleTypeFlags =
     vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT;
@@ -90,6 +92,13 @@ pub(crate) fn bind_imported<'a>(
     if !flags.contains(MemoryFlags::HOST_VISIBLE) || import.buffer_type_bits & type_bit == 0 {
         return Ok(None);
     }
+    // Each import is an allocation of its own: leave half of the driver's allocation-count
+    // limit to the driver's path, which sub-allocates.
+    let live = shared.live_buffers.load(Ordering::Acquire);
+    if live >= u64::from(shared.limits.max_allocation_count / 2) {
+        return Ok(None);
+    }
+    let started = Instant::now();
     let too_large = VkError::TooLarge {
         bytes: request.size,
         max: shared.limits.max_allocation_size,
@@ -113,6 +122,7 @@ pub(crate) fn bind_imported<'a>(
         }
         None => return Err(too_large),
     };
+    let faulted = started.elapsed();
 
     let mut pointer_properties = vk::MemoryHostPointerPropertiesEXT::default();
     // SAFETY: the extension is enabled (`host_import` is only set then); the pointer is the start
@@ -185,6 +195,12 @@ pub(crate) fn bind_imported<'a>(
     };
     // On failure `map_whole` frees the memory; the pages are unmapped after that, on return.
     let mapped = map_whole(shared, memory)?;
+    log::debug!(
+        "imported {len} bytes into type {}: pages faulted in {:.1} ms, imported in {:.1} ms",
+        request.memory_type,
+        faulted.as_secs_f64() * 1e3,
+        (started.elapsed() - faulted).as_secs_f64() * 1e3
+    );
     let core = MemoryCore::imported(
         shared,
         memory,

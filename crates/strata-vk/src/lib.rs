@@ -14,10 +14,12 @@
 //!    callback once, when `wgpu::Buffer::destroy` is called or when the last handle goes, in both
 //!    cases only once no submitted GPU work uses the buffer (wgpu-core 30's `destroy` takes the raw
 //!    buffer out at once and schedules it after the buffer's last submission). The callback
-//!    destroys only the `vk::Buffer`. Its memory (a dedicated `VkDeviceMemory` or a gpu-allocator
-//!    sub-allocation) and mapping belong to a `MemoryCore` that the callback and the
-//!    [`PlacedAllocation`] hold through an `Arc`; the last holder frees it, so memory is never freed
-//!    while the GPU or a mapping can reach it, nor handed to a neighbour before. Before the wrap,
+//!    destroys only the `vk::Buffer`. Its memory (a dedicated `VkDeviceMemory`, a gpu-allocator
+//!    sub-allocation, or a `VkDeviceMemory` that imported anonymous pages Strata mapped) and mapping
+//!    belong to a `MemoryCore` that the callback and the [`PlacedAllocation`] hold through an `Arc`;
+//!    the last holder frees it, so memory is never freed while the GPU or a mapping can reach it,
+//!    nor handed to a neighbour before. Imported pages are unmapped only after the memory that
+//!    imported them was freed, and their address goes to nobody but the driver. Before the wrap,
 //!    every error path destroys what was made so far.
 //! 3. **Mapped memory is reached only through raw copies, and only while it is allocated.** No Rust
 //!    reference to mapped memory is ever formed; [`MappedMemory`] copies bytes in or out with
@@ -67,8 +69,8 @@ pub mod shaders;
 mod shared;
 pub mod table;
 
-pub use allocation::DEDICATED_THRESHOLD;
 pub use allocation::{AllocationRequest, HostMemory, PlacedAllocation, UnknownHostMemory};
+pub use allocation::{DEDICATED_THRESHOLD, IMPORT_THRESHOLD};
 #[cfg(feature = "validation-canary")]
 pub use canary::CANARY_VUID;
 pub use device::{VulkanDevice, adapter_memory_extensions, adapter_memory_table};
