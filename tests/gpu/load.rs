@@ -492,6 +492,19 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
                 );
                 assert!(imported || !must_import, "{label}: {}", tensor.name);
             }
+            let row = loaded
+                .report()
+                .tensors
+                .iter()
+                .find(|r| r.name == tensor.name);
+            let reported = row.and_then(|r| r.host_imported);
+            let all_imported = tensor.parts().iter().all(|p| p.info().host_imported);
+            assert_eq!(
+                reported,
+                tensor.placed.as_ref().map(|_| all_imported),
+                "{label}: {}",
+                tensor.name
+            );
             if let Some(part) = tensor.parts().first() {
                 let path = expected(part);
                 assert!(

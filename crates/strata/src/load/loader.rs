@@ -490,6 +490,10 @@ fn report(
     let mut report = plan.to_report();
     for (row, tensor) in report.tensors.iter_mut().zip(tensors) {
         row.verified = tensor.verified;
+        row.host_imported = tensor
+            .placed
+            .as_ref()
+            .map(|placed| placed.parts().iter().all(|p| p.info().host_imported));
     }
     let mut loads = vec![HeapLoad::default(); before.heaps.len()];
     for tensor in tensors {

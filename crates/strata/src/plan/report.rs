@@ -40,6 +40,11 @@ pub struct TensorReport {
     /// (always in a plan).
     #[serde(default)]
     pub verified: Option<bool>,
+    /// Whether every part of it is bound to host pages the driver imported
+    /// ([`crate::HostMemory`]) rather than memory the driver allocated, in the same memory type;
+    /// `null` in a plan and for an empty tensor.
+    #[serde(default)]
+    pub host_imported: Option<bool>,
     /// Its tier.
     pub tier: Tier,
     /// Why it went where it went.
@@ -106,6 +111,7 @@ impl Plan {
                     memory_type: t.memory_type,
                     heap: t.heap,
                     verified: None,
+                    host_imported: None,
                     tier: t.tier,
                     explanation: t.explanation.clone(),
                 })
