@@ -154,13 +154,16 @@ PY
       load16 vram-mapped-mapped "$M" --policy only=vram-mapped --upload-path mapped
       load16 vram-mapped-mapped-verify "$M" --policy only=vram-mapped --upload-path mapped --verify
       load16 host-staging "$M" --policy only=host --upload-path staging
+      # The driver's own host pages against imported ones (the default where it can import).
+      load16 host-driver "$M" --policy only=host --host-memory driver
       for t in 1 2 8; do load16 "host-alloc$t" "$M" --policy only=host --alloc-threads $t; done
       load16 tiered-verify "$M" --verify
       # Many small tensors (Gemma 3 1B's 340, 209 under 1 MiB): slots shared, submissions few.
       S=$dir/strata-load16-1b.safetensors
       run $LB write "$S" --shape 1b
       cat "$S" > /dev/null
-      for p in vram vram-mapped; do load16 "1b-$p" "$S" --policy only=$p; done
+      for p in vram vram-mapped host; do load16 "1b-$p" "$S" --policy only=$p; done
+      load16 1b-host-driver "$S" --policy only=host --host-memory driver
       load16 1b-vram-verify "$S" --policy only=vram --verify
       rm -f "$S"
       if [ "$(stat -f -c %T "$dir")" = tmpfs ]; then
