@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use strata::load::{LoadError, LoadOptions, LoadPhase, LoadTuning, UploadChoice};
+use strata::load::{LoadError, LoadOptions, LoadPhase, LoadTuning, UploadChoice, VerifyMethod};
 use strata::model::{Dtype, Model, write_safetensors, write_sharded};
 use strata::placement::UploadPath;
 use strata::plan::{PlanError, PlanOptions, PlanPolicy, plan};
@@ -116,7 +116,13 @@ fn a_generated_model_loads_and_verifies_with_a_split_tensor() {
     let uploaded = Arc::new(AtomicU64::new(0));
     let verified = Arc::new(AtomicU64::new(0));
     let (up, ver) = (uploaded.clone(), verified.clone());
-    let options = LoadOptions::verified().with_progress(move |p| {
+    // By checksum: the GPU's checksum of each part of the split tensor must agree with the
+    // CPU's of the file's rows.
+    let options = LoadOptions {
+        verify_method: VerifyMethod::Checksum,
+        ..LoadOptions::verified()
+    };
+    let options = options.with_progress(move |p| {
         assert!(p.done <= p.total, "{p:?}");
         match p.phase {
             LoadPhase::Upload => up.store(p.done, Ordering::Relaxed),
@@ -162,6 +168,37 @@ fn a_generated_model_loads_and_verifies_with_a_split_tensor() {
     );
     let empty = loaded.get("model.empty").unwrap();
     assert!(empty.placed.is_none() && empty.parts().is_empty() && empty.verified == Some(true));
+    for (tensor, row) in loaded.tensors().iter().zip(&report.tensors) {
+        let by = tensor.placed.as_ref().map(|_| VerifyMethod::Checksum);
+        assert_eq!(tensor.verified_by, by, "{}", tensor.name);
+        assert_eq!(
+            row.verified_by,
+            by.map(|m| m.to_string()),
+            "{}",
+            tensor.name
+        );
+    }
+    // The checksum sees one changed byte in the last part of the split tensor.
+    let last = big.parts().last().unwrap();
+    let file = model
+        .tensor_data(model.tensor("model.embed_tokens.weight").unwrap())
+        .unwrap();
+    let last_file = &file[file.len() - last.bytes() as usize..];
+    let expected = strata::checksum::of_bytes(last_file);
+    assert_eq!(
+        ctx.checksum(last.buffer(), 0, last.bytes()).unwrap(),
+        expected
+    );
+    let at = last.bytes() / 2 / 4 * 4;
+    let mut word = last_file[at as usize..at as usize + 4].to_vec();
+    word[1] ^= 0x40;
+    ctx.write_placed(last, at, &word).unwrap();
+    assert_ne!(
+        ctx.checksum(last.buffer(), 0, last.bytes()).unwrap(),
+        expected
+    );
+    word[1] ^= 0x40;
+    ctx.write_placed(last, at, &word).unwrap();
 
     // A tensor's bytes read back equal the file's.
     for name in [
@@ -365,13 +402,21 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
     // A ring of the load's own in memory that fits every device (cached where there is some).
     let own_ring = Some(Placement::Auto(Usage::Readback));
     let (auto, imported) = (HostMemory::Auto, HostMemory::Imported);
-    for (allocation_threads, read_ahead_threads, upload_path, staging_memory, host_memory) in [
-        (0, 0, UploadChoice::Auto, None, auto),
-        (1, 1, UploadChoice::Mapped, None, imported),
-        (3, 2, UploadChoice::Staging, None, auto),
-        (2, 0, UploadChoice::Staging, own_ring, imported),
-        (0, 3, UploadChoice::Mapped, None, HostMemory::Driver),
-        (1, 0, UploadChoice::Auto, own_ring, auto),
+    use VerifyMethod::{Auto, Bytes, Checksum};
+    for (
+        allocation_threads,
+        read_ahead_threads,
+        upload_path,
+        staging_memory,
+        host_memory,
+        method,
+    ) in [
+        (0, 0, UploadChoice::Auto, None, auto, Auto),
+        (1, 1, UploadChoice::Mapped, None, imported, Checksum),
+        (3, 2, UploadChoice::Staging, None, auto, Bytes),
+        (2, 0, UploadChoice::Staging, own_ring, imported, Auto),
+        (0, 3, UploadChoice::Mapped, None, HostMemory::Driver, Bytes),
+        (1, 0, UploadChoice::Auto, own_ring, auto, Checksum),
     ] {
         let tuning = LoadTuning {
             allocation_threads,
@@ -381,30 +426,32 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
             staging_memory,
             host_memory,
         };
-        let label = format!("{tuning:?}");
+        let label = format!("{tuning:?}, verified by {method}");
         let uploaded = Arc::new(AtomicU64::new(0));
         let trailing = Arc::new(AtomicBool::new(true));
         let phases = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (up, ok, seen) = (uploaded.clone(), trailing.clone(), phases.clone());
-        let options = LoadOptions::verified()
-            .with_tuning(tuning)
-            .with_progress(move |p| {
-                assert!(p.done <= p.total, "{p:?}");
-                match p.phase {
-                    LoadPhase::Upload => {
-                        up.fetch_max(p.done, Ordering::SeqCst);
-                    }
-                    // A tensor is verified only after it was uploaded.
-                    LoadPhase::Verify if p.done > up.load(Ordering::SeqCst) => {
-                        ok.store(false, Ordering::SeqCst)
-                    }
-                    _ => {}
+        let options = LoadOptions {
+            verify_method: method,
+            ..LoadOptions::verified()
+        };
+        let options = options.with_tuning(tuning).with_progress(move |p| {
+            assert!(p.done <= p.total, "{p:?}");
+            match p.phase {
+                LoadPhase::Upload => {
+                    up.fetch_max(p.done, Ordering::SeqCst);
                 }
-                let mut seen = seen.lock().unwrap();
-                if !seen.contains(&p.phase) {
-                    seen.push(p.phase);
+                // A tensor is verified only after it was uploaded.
+                LoadPhase::Verify if p.done > up.load(Ordering::SeqCst) => {
+                    ok.store(false, Ordering::SeqCst)
                 }
-            });
+                _ => {}
+            }
+            let mut seen = seen.lock().unwrap();
+            if !seen.contains(&p.phase) {
+                seen.push(p.phase);
+            }
+        });
         let loaded = ctx.load_model(&model, &plan, &options).unwrap();
         assert_eq!(
             loaded.all_verified(),
@@ -507,6 +554,13 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
             );
             if let Some(part) = tensor.parts().first() {
                 let path = expected(part);
+                // The method the rule of `VerifyMethod::for_tensor` gives.
+                let cached = part.upload_path() == UploadPath::Mapped
+                    && part
+                        .flags()
+                        .is_some_and(|f| f.contains(MemoryFlags::HOST_CACHED));
+                let used = method.for_tensor(path == UploadPath::Staging, cached, true);
+                assert_eq!(tensor.verified_by, Some(used), "{label}: {}", tensor.name);
                 assert!(
                     timings
                         .paths

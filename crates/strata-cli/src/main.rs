@@ -24,7 +24,7 @@ enum Command {
     Info(cmd::info::Args),
     /// Plan where every tensor of a model goes (this adapter, or a recorded --device-table).
     Plan(cmd::plan::Args),
-    /// Load a model as planned for this adapter; --verify reads every tensor back.
+    /// Load a model as planned for this adapter; --verify checks every tensor against the file.
     Load(cmd::load::Args),
     /// Allocate one buffer in a placement, fill it, read it back, prove where it landed.
     Alloc(cmd::alloc::Args),

@@ -107,6 +107,8 @@ pub const SUM_SLICES: ShaderSource = shader!("sum_slices.wgsl");
 
 /// Streaming read (sum) of a buffer, for bandwidth measurements.
 pub const STREAM_SUM: ShaderSource = shader!("stream_sum.wgsl");
+/// Block checksum of a byte range (CRC-32 of each 4 KiB, mixed with its position, summed).
+pub const CHECKSUM: ShaderSource = shader!("checksum.wgsl");
 
 /// Quantized GEMV (engine): ggml blocks decoded in registers, subgroup reduction.
 pub const GEMV_QUANT: ShaderSource = shader!("gemv_quant.wgsl");
@@ -158,6 +160,7 @@ pub const ALL: &[ShaderSource] = &[
     GEMV_COOP_PREP,
     SUM_SLICES,
     STREAM_SUM,
+    CHECKSUM,
     GEMV_QUANT,
     GEMV_QUANT_ANY,
     GEMV_QUANT_SG,

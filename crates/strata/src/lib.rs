@@ -51,6 +51,7 @@
 //! | [`plan`] | tiered placement plans, computed without allocating |
 //! | [`model`] | safetensors and GGUF files: reading (memory-mapped) and writing |
 //! | [`load`] | carrying a plan out: loading a model's tensors where the plan says |
+//! | [`checksum`] | block checksums of bytes, computed alike by the CPU and the GPU |
 //! | [`table`] | the memory table model: heaps and memory types as plain data |
 //! | [`bench`](mod@bench) | the placement benchmark and the decode workload |
 //! | [`reference`](mod@reference) | CPU references and comparisons for checking kernels |
@@ -69,6 +70,7 @@ pub struct ReadmeDoctests;
 pub mod adapter;
 pub mod bench;
 mod builder;
+pub mod checksum;
 mod context;
 mod error;
 mod gpu;
@@ -80,6 +82,8 @@ pub mod placement;
 pub mod plan;
 mod recording;
 pub mod reference;
+#[cfg(test)]
+mod test_context;
 pub use strata_vk::HostMemory;
 pub use strata_vk::shaders;
 mod transfer;

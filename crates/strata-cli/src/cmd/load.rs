@@ -1,5 +1,5 @@
 //! `strata load`: plan a model for the adapter at hand and carry the plan out, optionally
-//! reading every tensor back to verify it; report where the time went.
+//! verifying every tensor against the file; report where the time went.
 
 use super::document::{Document, describe_model};
 use super::plan::PlanArgs;
@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Mutex;
-use strata::load::{LoadOptions, LoadPhase, LoadProgress, LoadTuning, UploadChoice};
+use strata::load::{LoadOptions, LoadPhase, LoadProgress, LoadTuning, UploadChoice, VerifyMethod};
 use strata::plan::parse_bytes;
 use strata::table::human_bytes;
 use strata::{HostMemory, Placement};
@@ -18,10 +18,16 @@ use strata::{HostMemory, Placement};
 pub struct Args {
     #[command(flatten)]
     plan: PlanArgs,
-    /// Read every tensor back and compare it with the file (while the next tensors upload), and
-    /// check each heap's usage moved as planned; exit non-zero on any mismatch.
+    /// Compare every tensor with the file (while the next tensors upload), and check each
+    /// heap's usage moved as planned; exit non-zero on any mismatch.
     #[arg(long)]
     verify: bool,
+    /// How --verify compares: auto (checksum where reading back would cross the bus: staged or
+    /// uncached memory; bytes for host-cached memory), bytes (read back and compared byte for
+    /// byte) or checksum (the GPU checksums each buffer where it lies, the CPU the file's
+    /// bytes: CRC-32 of every 4 KiB block, mixed with its position).
+    #[arg(long, value_name = "HOW", default_value = "auto")]
+    verify_method: VerifyMethod,
     /// Threads that allocate tensors' memory ahead of the copy (0: allocate each tensor just
     /// before its bytes are written). Default: a quarter of the CPU threads, 1 to 4.
     #[arg(long, value_name = "N")]
@@ -159,6 +165,7 @@ fn run_split(args: &Args) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("planning {}", model.path().display()))?;
     let load_options = LoadOptions {
         verify: args.verify,
+        verify_method: args.verify_method,
         tuning: args.tuning(),
         ..LoadOptions::default()
     };
@@ -182,7 +189,7 @@ fn run_split(args: &Args) -> anyhow::Result<ExitCode> {
         let mismatched = part.mismatched();
         if !mismatched.is_empty() {
             eprintln!(
-                "error: device {device}: {} tensor(s) read back differ from the file: {}",
+                "error: device {device}: {} tensor(s) differ from the file: {}",
                 mismatched.len(),
                 mismatched.join(", ")
             );
@@ -221,6 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut load_options = LoadOptions {
         verify: args.verify,
+        verify_method: args.verify_method,
         tuning: args.tuning(),
         ..LoadOptions::default()
     };
@@ -252,9 +260,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         if let Some(seconds) = loaded.verify_seconds() {
+            let by = |method: VerifyMethod| {
+                let name = method.to_string();
+                let tensors = report.tensors.iter();
+                tensors
+                    .filter(|t| t.verified_by.as_deref() == Some(&name))
+                    .count()
+            };
             println!(
-                "read back and compared {}; verification added {seconds:.2} s after the upload",
-                human_bytes(loaded.total_bytes())
+                "verified {} ({} tensor(s) byte for byte, {} by checksum); verification added {seconds:.2} s after the upload",
+                human_bytes(loaded.total_bytes()),
+                by(VerifyMethod::Bytes),
+                by(VerifyMethod::Checksum)
             );
         }
         println!("\nwhere the time went (busy time per phase; phases overlap):");
@@ -265,7 +282,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mismatched = loaded.mismatched();
     if !mismatched.is_empty() {
         eprintln!(
-            "error: {}: {} tensor(s) read back differ from the file: {}",
+            "error: {}: {} tensor(s) differ from the file: {}",
             model.path().display(),
             mismatched.len(),
             mismatched.join(", ")

@@ -1,6 +1,7 @@
 //! A loaded model: named tensors placed on the GPU, and the report of the load.
 
 use super::LoadTimings;
+use super::VerifyMethod;
 use crate::model::TensorType;
 use crate::placement::{PlacedBuffer, PlacedTensor, Placement};
 use crate::plan::{LoadReport, Tier};
@@ -33,8 +34,11 @@ pub struct LoadedTensor {
     /// [`split_into_parts`](crate::placement::split_into_parts)). `None` for an empty tensor (a
     /// zero in its shape), which has no bytes to place.
     pub placed: Option<PlacedTensor>,
-    /// Whether its bytes were read back and matched the file; `None` when not verified.
+    /// Whether its bytes matched the file; `None` when not verified.
     pub verified: Option<bool>,
+    /// How they were checked ([`VerifyMethod::Bytes`] or [`VerifyMethod::Checksum`]); `None`
+    /// when not verified, and for an empty tensor.
+    pub verified_by: Option<VerifyMethod>,
 }
 
 impl LoadedTensor {

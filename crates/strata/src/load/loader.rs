@@ -1,10 +1,10 @@
 //! Carrying a plan out: place every tensor where the plan says, stream its bytes from the
-//! memory-mapped file, check where it landed, and optionally read it all back.
+//! memory-mapped file, check where it landed, and optionally verify it all.
 //!
 //! The stages run side by side, each on threads of its own: allocation threads place tensors
 //! ahead of the copy ([`super::allocate`]), read-ahead threads touch the file map ahead of it
 //! ([`super::read_ahead`]), the calling thread copies, tensor by tensor ([`super::upload`]), and
-//! a verifier reads each uploaded tensor back while the next ones upload ([`super::verify`]).
+//! a verifier checks each uploaded tensor while the next ones upload ([`super::verify`]).
 
 use super::allocate::{Allocations, Halt, Placed};
 use super::check::{self, Step};
@@ -12,7 +12,7 @@ use super::read_ahead::{Cursor, ReadAhead};
 use super::timings::{Clock, LoadTimings, PathUse, Phase};
 use super::upload::{BorrowedRing, Writer, choose_path};
 use super::verify::{self, HeapLoad, LOAD_READBACK_SLOTS, Verifier, chunks};
-use super::{LoadError, LoadOptions, LoadPhase, LoadedModel, LoadedTensor};
+use super::{LoadError, LoadOptions, LoadPhase, LoadedModel, LoadedTensor, VerifyMethod};
 use crate::context::Context;
 use crate::error::Result;
 use crate::model::{Model, TensorInfo};
@@ -90,8 +90,9 @@ impl Context {
     /// [`LOAD_CHUNK`](super::LOAD_CHUNK), read ahead by a few threads, by a memcpy into the
     /// mapping or through the bounded staging ring (see [`UploadChoice`](super::UploadChoice)):
     /// host memory stays bounded by the rings' size, whatever the model's size. With
-    /// [`LoadOptions::verify`], every tensor is read back in chunks and compared with the file
-    /// while the next ones upload, and each heap's usage movement is compared with the plan.
+    /// [`LoadOptions::verify`], every tensor is compared with the file while the next ones
+    /// upload (read back in chunks, or by checksum: [`LoadOptions::verify_method`]), and each
+    /// heap's usage movement is compared with the plan.
     /// [`LoadedModel::timings`] says where the time went.
     ///
     /// # Errors
@@ -140,13 +141,15 @@ impl Context {
             .map(|step| choose_path(flags_of(step), tuning.upload_path, discrete))
             .collect();
         let staging = paths.contains(&UploadPath::Staging);
-        // Verification reads back through the ring what was staged or lies in memory the CPU
-        // does not cache (the rule of `Verifier::matches_file`).
+        // Verification byte for byte reads back through the ring what was staged or lies in
+        // memory the CPU does not cache (the rule of `Verifier::matches_file`).
         let reads_back = options.verify
             && steps.iter().zip(&paths).any(|(step, &path)| {
+                let staged = path == UploadPath::Staging;
+                let cached = flags_of(step).contains(MemoryFlags::HOST_CACHED);
                 step.info.bytes > 0
-                    && (path == UploadPath::Staging
-                        || !flags_of(step).contains(MemoryFlags::HOST_CACHED))
+                    && (staged || !cached)
+                    && options.verify_method.for_tensor(staged, cached, true) == VerifyMethod::Bytes
             });
         let started = Instant::now();
         let shared = Shared {
@@ -364,6 +367,7 @@ impl Shared<'_> {
                 heap: step.planned.heap,
                 placed,
                 verified: None,
+                verified_by: None,
             };
             match verifier {
                 // A verifier that is gone has failed; its error is the load's. It reads the
@@ -431,11 +435,21 @@ impl Shared<'_> {
             self.halted(&counter)?;
             let step = self.steps.get(index).ok_or(Halt::Stopped)?;
             let staged = self.paths.get(index) == Some(&UploadPath::Staging);
-            let verdict = match (self.model.tensor_data(step.info), &tensor.placed) {
-                (None, _) => false,
-                (Some(data), None) => data.is_empty(),
-                (Some(data), Some(placed)) => verifier
-                    .matches_file(placed, data, staged, |bytes| {
+            let method = tensor.placed.as_ref().map(|placed| {
+                let parts = placed.parts();
+                self.options.verify_method.for_tensor(
+                    staged,
+                    parts.iter().all(verify::host_cached),
+                    parts
+                        .iter()
+                        .all(|p| p.buffer().usage().contains(wgpu::BufferUsages::STORAGE)),
+                )
+            });
+            let verdict = match (self.model.tensor_data(step.info), &tensor.placed, method) {
+                (None, _, _) => false,
+                (Some(data), None, _) | (Some(data), _, None) => data.is_empty(),
+                (Some(data), Some(placed), Some(method)) => verifier
+                    .matches_file(placed, data, staged, method, |bytes| {
                         counter.add(bytes);
                         self.halted(&counter)
                     })
@@ -452,6 +466,7 @@ impl Shared<'_> {
                     })?,
             };
             tensor.verified = Some(verdict);
+            tensor.verified_by = method;
             tensors.push(tensor);
         }
         Ok(tensors)
@@ -490,6 +505,7 @@ fn report(
     let mut report = plan.to_report();
     for (row, tensor) in report.tensors.iter_mut().zip(tensors) {
         row.verified = tensor.verified;
+        row.verified_by = tensor.verified_by.map(|method| method.to_string());
         row.host_imported = tensor
             .placed
             .as_ref()

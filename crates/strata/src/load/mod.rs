@@ -5,8 +5,8 @@
 //! then places every tensor in the memory type the plan says (allocation threads run ahead of
 //! the copy), streams its bytes from the file's memory map in bounded chunks (read-ahead
 //! threads touch the map ahead of the copy), checks where each landed, and with
-//! [`LoadOptions::verify`] reads every tensor back while the next ones upload and compares it
-//! with the file. [`LoadedModel::timings`] says where the time went. The result, a
+//! [`LoadOptions::verify`] compares every tensor with the file while the next ones upload
+//! (byte for byte, or by [`checksum`](crate::checksum): [`VerifyMethod`]). [`LoadedModel::timings`] says where the time went. The result, a
 //! [`LoadedModel`], holds named, placed tensors that kernels can bind, and a
 //! [`LoadReport`](crate::plan::LoadReport) in the same JSON shape as the plan's, with the
 //! measured fields filled.
@@ -41,6 +41,7 @@ mod read_ahead;
 mod timings;
 mod upload;
 mod verify;
+mod verify_method;
 
 pub use across::load_across;
 pub use error::LoadError;
@@ -51,3 +52,4 @@ pub use options::{
 };
 pub use timings::{LoadTimings, PathUse, PhaseTimes};
 pub use verify::LOAD_CHUNK;
+pub use verify_method::{UnknownVerifyMethod, VerifyMethod};

@@ -1,6 +1,7 @@
 //! What a load is asked to do besides carrying out the plan: verify, report progress, stop, and
 //! how to spread the work over threads and data paths.
 
+use super::verify_method::VerifyMethod;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -159,6 +160,9 @@ pub struct LoadOptions {
     /// `verified`. Also compares each heap's usage before and after with the plan, where the
     /// device reports usage.
     pub verify: bool,
+    /// How [`LoadOptions::verify`] checks a tensor: by checksum where reading the bytes back
+    /// would cross the bus, byte for byte elsewhere ([`VerifyMethod::Auto`], the default).
+    pub verify_method: VerifyMethod,
     /// Called as bytes are written (and read back); see [`ProgressFn`].
     pub progress: Option<ProgressFn>,
     /// Set to `true` (from any thread, or from the progress callback) to stop the load at the
@@ -219,6 +223,7 @@ impl fmt::Debug for LoadOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoadOptions")
             .field("verify", &self.verify)
+            .field("verify_method", &self.verify_method)
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
             .field("cancel", &self.cancel)
             .field("tuning", &self.tuning)

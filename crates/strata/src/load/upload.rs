@@ -223,9 +223,19 @@ impl<'c> Writer<'c> {
                     buffer.location()
                 ))
             })?;
+            // Imported pages take four pieces a thread: 5% faster in run 21, where the pool
+            // is also faulting in the next tensor's pages. The driver's own memory keeps one
+            // piece a thread: four were 3-10% slower there (run 13).
+            let imported = buffer.info().host_imported;
             return self
                 .clock
-                .time(Phase::Copy, || mapping.write(offset, data))
+                .time(Phase::Copy, || {
+                    if imported {
+                        mapping.write_balanced(offset, data)
+                    } else {
+                        mapping.write(offset, data)
+                    }
+                })
                 .map_err(Error::from);
         }
         let len = (data.len() as u64).next_multiple_of(4);
@@ -353,9 +363,10 @@ fn encode_and_submit(
 mod tests {
     use super::*;
 
-    /// A context on a Vulkan device (lavapipe where there is no GPU), or `None` to skip.
+    /// A context on a Vulkan device (lavapipe where there is no GPU), or `None` to skip (said
+    /// loudly; a failure in CI).
     fn vulkan_context() -> Option<Context> {
-        let ctx = Context::new().ok()?;
+        let ctx = crate::test_context::gpu("the staging ring tests")?;
         ctx.vulkan("ring tests").is_ok().then_some(ctx)
     }
 

@@ -1,8 +1,10 @@
-//! Verification of a load: every tensor read back in bounded chunks and compared with the
-//! file, and every heap's usage before and after compared with the plan.
+//! Verification of a load: every tensor compared with the file (read back in bounded chunks,
+//! or by checksum), and every heap's usage before and after compared with the plan.
 
 use super::timings::{Clock, Phase};
 use super::upload::BorrowedRing;
+use super::verify_method::VerifyMethod;
+use crate::checksum;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::placement::proof::usage_tolerance;
@@ -29,10 +31,11 @@ pub(crate) fn chunks(len: u64) -> impl Iterator<Item = (u64, u64)> {
 /// comparison rarely waits for a copy that queued behind the upload's. 128 MiB of host memory.
 pub(crate) const LOAD_READBACK_SLOTS: usize = 4;
 
-/// Reads tensors back and compares them with the file, on a thread of its own while later
-/// tensors upload.
+/// Compares tensors with the file, on a thread of its own while later tensors upload.
 ///
-/// A tensor whose bytes were written into a host-cached mapping is compared straight from that
+/// By [`VerifyMethod::Checksum`], the GPU computes a checksum of each part where it lies and
+/// the CPU the same checksum of the file's bytes ([`crate::checksum`]). By
+/// [`VerifyMethod::Bytes`], a tensor whose bytes were written into a host-cached mapping is compared straight from that
 /// mapping. Every other tensor is read back by the GPU into the read-back ring
 /// ([`LOAD_READBACK_SLOTS`]: the GPU copies the next chunks while the CPU compares one), in the
 /// same queue as its upload, so the read-back sees the uploaded bytes. Comparisons are split
@@ -54,16 +57,17 @@ impl<'c> Verifier<'c> {
         Self { ctx, clock, ring }
     }
 
-    /// Compares `placed` with `data` (the file's bytes). `staged` says the bytes went through
-    /// the staging ring (then they are read back the same way, by the GPU). Calls `on_chunk`
-    /// with the bytes of each chunk compared, and may stop it by returning an error (a
-    /// cancellation). Stops comparing at the first difference (the rest is reported to
-    /// `on_chunk` at once).
+    /// Compares `placed` with `data` (the file's bytes) by `method` (`Bytes` or `Checksum`,
+    /// from [`VerifyMethod::for_tensor`]). `staged` says the bytes went through the staging
+    /// ring (then `Bytes` reads them back the same way, by the GPU). Calls `on_chunk` with the
+    /// bytes of each chunk compared, and may stop it by returning an error (a cancellation).
+    /// Stops comparing at the first difference (the rest is reported to `on_chunk` at once).
     pub(crate) fn matches_file<E: From<Error>>(
         &mut self,
         placed: &PlacedTensor,
         data: &[u8],
         staged: bool,
+        method: VerifyMethod,
         mut on_chunk: impl FnMut(u64) -> Result<(), E>,
     ) -> Result<bool, E> {
         let mut at = 0usize;
@@ -73,12 +77,13 @@ impl<'c> Verifier<'c> {
                 .get(at..at + part.bytes() as usize)
                 .ok_or_else(|| Error::InvalidArgument("a part beyond the file's bytes".into()))?;
             let same = match part.mapping() {
-                Some(mapping)
-                    if !staged
-                        && part
-                            .flags()
-                            .is_some_and(|f| f.contains(MemoryFlags::HOST_CACHED)) =>
-                {
+                _ if method == VerifyMethod::Checksum => {
+                    let same = self.compare_checksum(part, file)?;
+                    compared += file.len() as u64;
+                    on_chunk(file.len() as u64)?;
+                    same
+                }
+                Some(mapping) if !staged && host_cached(part) => {
                     self.compare_mapped(mapping, file, &mut compared, &mut on_chunk)?
                 }
                 _ => self.compare_read_back(part, file, &mut compared, &mut on_chunk)?,
@@ -90,6 +95,24 @@ impl<'c> Verifier<'c> {
             at += part.bytes() as usize;
         }
         Ok(compared == data.len() as u64)
+    }
+
+    /// Compares the checksum the GPU computes of `part` with the one the CPU computes of
+    /// `file`, both at once (the GPU's on a thread of its own, which mostly waits).
+    fn compare_checksum(&self, part: &PlacedBuffer, file: &[u8]) -> Result<bool> {
+        let (ctx, clock) = (self.ctx, self.clock);
+        std::thread::scope(|scope| {
+            let on_gpu = scope.spawn(|| {
+                clock.time(Phase::VerifyReadback, || {
+                    ctx.checksum(part.buffer(), 0, file.len() as u64)
+                })
+            });
+            let on_cpu = clock.time(Phase::VerifyCompare, || checksum::of_bytes(file));
+            let on_gpu = on_gpu
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            Ok(on_gpu == on_cpu)
+        })
     }
 
     /// Compares a host-cached mapping with `file`, chunk by chunk.
@@ -192,6 +215,14 @@ impl<'c> Verifier<'c> {
         // waited for when next taken.
         Ok(same)
     }
+}
+
+/// Whether `part`'s memory is host-visible and host-cached.
+pub(crate) fn host_cached(part: &PlacedBuffer) -> bool {
+    part.mapping().is_some()
+        && part
+            .flags()
+            .is_some_and(|f| f.contains(MemoryFlags::HOST_CACHED))
 }
 
 /// `true` when the mapping's bytes from `offset` equal `expected`, compared in pieces across
@@ -309,7 +340,10 @@ mod tests {
     #[test]
     fn mapped_bytes_compare_in_place_and_through_a_copy_alike() {
         use crate::placement::{Placement, Usage};
-        let Ok(ctx) = Context::new() else { return };
+        let test = "mapped_bytes_compare_in_place_and_through_a_copy_alike";
+        let Some(ctx) = crate::test_context::gpu(test) else {
+            return;
+        };
         let len = 3 * COMPARE_PIECE + 12;
         let Ok(buffer) = ctx.place(len as u64, Placement::Auto(Usage::Readback)) else {
             return;
@@ -353,6 +387,46 @@ mod tests {
             mapping.same_as(0, &bytes[..4]),
             Err(strata_vk::VkError::Destroyed { .. })
         ));
+    }
+
+    #[test]
+    fn every_method_finds_a_changed_byte_and_passes_equal_bytes() {
+        use crate::placement::{PlaceOptions, Placement, Usage};
+        let test = "every_method_finds_a_changed_byte_and_passes_equal_bytes";
+        let Some(ctx) = crate::test_context::gpu(test) else {
+            return;
+        };
+        let clock = Clock::default();
+        let len = 2 * LOAD_CHUNK as usize + 4096 * 3 + 5;
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 + i / 4099) as u8).collect();
+        let options = PlaceOptions::new(Placement::Auto(Usage::Weights));
+        let (placed, _) = ctx.place_tensor(len as u64, 1, &options).unwrap();
+        ctx.write_tensor(&placed, &data).unwrap();
+        let mut verifier = Verifier::new(&ctx, &clock, None);
+        for method in [VerifyMethod::Bytes, VerifyMethod::Checksum] {
+            for staged in [false, true] {
+                let label = format!("{method} staged={staged}");
+                let mut reported = 0u64;
+                let same = verifier
+                    .matches_file(&placed, &data, staged, method, |bytes| {
+                        reported += bytes;
+                        Ok::<(), Error>(())
+                    })
+                    .unwrap();
+                assert!(same, "{label}");
+                assert_eq!(reported, len as u64, "{label}");
+                for at in [0, LOAD_CHUNK as usize + 17, len - 1] {
+                    let mut file = data.clone();
+                    file[at] ^= 0x01;
+                    let same = verifier
+                        .matches_file(&placed, &file, staged, method, |_| Ok::<(), Error>(()))
+                        .unwrap();
+                    assert!(!same, "{label}: a change at {at} passed");
+                }
+            }
+        }
+        let phases = clock.phases(0.0);
+        assert!(phases.verify_readback > 0.0 && phases.verify_compare > 0.0);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!
 //! ```json
 //! {"tensors":[{"name","dtype","shape","bytes","placement","memory_type","heap","verified",
-//!              "tier","explanation"}],
+//!              "verified_by","host_imported","tier","explanation"}],
 //!  "heaps":[{"index","size","budget","planned_bytes","headroom","usage_before","usage_after"}],
 //!  "seconds","gb_per_s"}
 //! ```
@@ -40,6 +40,10 @@ pub struct TensorReport {
     /// (always in a plan).
     #[serde(default)]
     pub verified: Option<bool>,
+    /// How it was verified: `bytes` (compared byte for byte) or `checksum` (block checksums
+    /// by the GPU and the CPU, see [`crate::load::VerifyMethod`]); `null` when not verified.
+    #[serde(default)]
+    pub verified_by: Option<String>,
     /// Whether every part of it is bound to host pages the driver imported
     /// ([`crate::HostMemory`]) rather than memory the driver allocated, in the same memory type;
     /// `null` in a plan and for an empty tensor.
@@ -111,6 +115,7 @@ impl Plan {
                     memory_type: t.memory_type,
                     heap: t.heap,
                     verified: None,
+                    verified_by: None,
                     host_imported: None,
                     tier: t.tier,
                     explanation: t.explanation.clone(),
