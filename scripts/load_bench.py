@@ -257,7 +257,10 @@ def summary(directory):
         heaps = [(h["index"], h.get("verification")) for h in doc["heaps"] if h.get("verification")]
         if any(v is not None for v in verified) or heaps:
             ok = all(v is True for v in verified)
-            print(f"{'':34} verified: {'every tensor' if ok else 'NOT every tensor'}; heaps: {heaps}")
+            methods = [x.get("verified_by") for x in doc["tensors"] if x.get("verified_by")]
+            by = ", ".join(f"{m} {methods.count(m)}" for m in sorted(set(methods)))
+            print(f"{'':34} verified: {'every tensor' if ok else 'NOT every tensor'}"
+                  f" (by {by or 'nothing'}); heaps: {heaps}")
 
 
 def parse_size(text):
