@@ -3,7 +3,12 @@
 //
 // The range is cut into blocks of BLOCK_BYTES (the last may be shorter). Each thread takes one
 // block and computes its CRC-32 (IEEE 802.3, reflected, as zlib and `crc32fast` do) by
-// slicing-by-4 over the block's words, then its tail bytes one at a time. The block's CRC is
+// slicing-by-4 over the block's words, then its tail bytes one at a time. The words reach it
+// through shared memory, CHUNK words of each of the workgroup's blocks at a time: the
+// workgroup loads a tile (CHUNK words of every block, 32 threads reading one block's 128
+// contiguous bytes, every thread CHUNK loads in flight), then each thread runs its CRC over
+// its row of the tile. Read straight from the buffer, one thread a block, every load would
+// wait for the one before, at the memory's latency. The block's CRC is
 // mixed with its index in the whole range (`first_block` + its index here, so a range can be
 // checked in several dispatches) by two different mixers, and the two results are summed
 // (mod 2^32) over every block: a block that moved, or a block whose bytes changed, changes both
@@ -13,9 +18,11 @@
 // The four CRC tables (1 KiB each) are made in shared memory by each workgroup: a few hundred
 // shifts, against the 64 blocks of 4 KiB each workgroup reads.
 //
-// Bounds: `blocks` = ceil(len / BLOCK_BYTES); a thread past the last block reads nothing; a
-// block reads words below ceil(len / 4), which the binding holds (its size is len rounded up
-// to 4 bytes). The host keeps `len` below 2^31 so that no index arithmetic wraps.
+// Bounds: `blocks` = ceil(len / BLOCK_BYTES); tile loads read only words below
+// ceil(len / 4), which the binding holds (its size is len rounded up to 4 bytes), and a thread
+// past the last block adds nothing. Every workgroup runs the same number of tile steps, so its
+// barriers are in uniform control flow. The host keeps `len` below 2^31 so that no index
+// arithmetic wraps.
 
 struct Params {
     // Bytes in this dispatch's range.
@@ -33,9 +40,15 @@ struct Params {
 
 const WG: u32 = 64u;
 const BLOCK_BYTES: u32 = 4096u;
+const BLOCK_WORDS: u32 = 1024u;
+// Words of each block in one tile, and a tile row's stride (one more, so that the threads'
+// rows start in different shared-memory banks).
+const CHUNK: u32 = 32u;
+const ROW: u32 = 33u;
 const POLY: u32 = 0xedb88320u;
 
 var<workgroup> table: array<u32, 1024>;
+var<workgroup> tile: array<u32, 2112>; // WG * ROW
 var<workgroup> partial: array<vec2<u32>, WG>;
 
 // A 32-bit integer mixer (every input bit reaches every output bit); the CPU half has the same.
@@ -72,26 +85,49 @@ fn main(
         workgroupBarrier();
     }
 
-    let block = wid.x * WG + lid.x;
-    var mixed = vec2<u32>(0u, 0u);
+    let first_block = wid.x * WG;
+    let block = first_block + lid.x;
+    let total_words = params.len / 4u + select(0u, 1u, params.len % 4u != 0u);
+    // This thread's block: its whole words, and the bytes after them.
+    var bytes = 0u;
     if (block < params.blocks) {
-        let start = block * BLOCK_BYTES;
-        let bytes = min(BLOCK_BYTES, params.len - start);
-        let first = start / 4u;
-        let words = bytes / 4u;
-        var crc = 0xffffffffu;
-        for (var i = 0u; i < words; i++) {
-            let c = crc ^ data[first + i];
+        bytes = min(BLOCK_BYTES, params.len - block * BLOCK_BYTES);
+    }
+    let words = bytes / 4u;
+    var crc = 0xffffffffu;
+    for (var step = 0u; step < BLOCK_WORDS / CHUNK; step++) {
+        // Load: word w of the chunk of block b, for the WG * CHUNK (b, w) pairs, 32 threads
+        // (one warp or two half-waves) on each block's CHUNK contiguous words.
+        for (var j = 0u; j < CHUNK; j++) {
+            let k = j * WG + lid.x;
+            let b = k / CHUNK;
+            let w = k % CHUNK;
+            let at = (first_block + b) * BLOCK_WORDS + step * CHUNK + w;
+            var word = 0u;
+            if (first_block + b < params.blocks && at < total_words) {
+                word = data[at];
+            }
+            tile[b * ROW + w] = word;
+        }
+        workgroupBarrier();
+        let done = step * CHUNK;
+        let here = min(CHUNK, words - min(words, done));
+        for (var w = 0u; w < here; w++) {
+            let c = crc ^ tile[lid.x * ROW + w];
             crc = table[768u + (c & 0xffu)] ^ table[512u + ((c >> 8u) & 0xffu)]
                 ^ table[256u + ((c >> 16u) & 0xffu)] ^ table[c >> 24u];
         }
-        let tail = bytes % 4u;
-        if (tail > 0u) {
-            let word = data[first + words];
-            for (var b = 0u; b < tail; b++) {
-                crc = table[(crc ^ (word >> (8u * b))) & 0xffu] ^ (crc >> 8u);
-            }
+        workgroupBarrier();
+    }
+    let tail = bytes % 4u;
+    if (tail > 0u) {
+        let word = data[block * BLOCK_WORDS + words];
+        for (var b = 0u; b < tail; b++) {
+            crc = table[(crc ^ (word >> (8u * b))) & 0xffu] ^ (crc >> 8u);
         }
+    }
+    var mixed = vec2<u32>(0u, 0u);
+    if (block < params.blocks) {
         crc ^= 0xffffffffu;
         let at = params.first_block + block;
         mixed = vec2<u32>(mix32(crc ^ mix32(at)), mix32(crc + mix32(at ^ 0x9e3779b9u)));

@@ -245,7 +245,8 @@ mod tests {
         let Some(ctx) = crate::test_context::gpu("the_gpu_computes_the_cpus_checksum") else {
             return;
         };
-        let data = bytes(9 * BLOCK_BYTES + 4096 + 7);
+        // Over one workgroup's 64 blocks, ending in a partial block and a partial word.
+        let data = bytes(70 * BLOCK_BYTES + 1000 + 7);
         let buffer = ctx
             .create_storage_buffer(data.len() as u64 + 1024, "checksum test")
             .unwrap();
@@ -254,16 +255,19 @@ mod tests {
         ctx.gpu
             .queue
             .write_buffer(&buffer, 256, &padded[..padded.len() - 256]);
-        for len in [
+        let lengths = [
             1,
             3,
             4,
             5,
-            BLOCK_BYTES - 1,
-            BLOCK_BYTES,
-            BLOCK_BYTES + 1,
+            4095,
+            4096,
+            4097,
+            64 * 4096,
+            64 * 4096 + 130,
             data.len(),
-        ] {
+        ];
+        for len in lengths {
             let expected = of_bytes(&data[..len]);
             assert_eq!(
                 ctx.checksum(&buffer, 256, len as u64).unwrap(),
