@@ -559,7 +559,8 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
                     && part
                         .flags()
                         .is_some_and(|f| f.contains(MemoryFlags::HOST_CACHED));
-                let used = method.for_tensor(path == UploadPath::Staging, cached, true);
+                let staged = path == UploadPath::Staging;
+                let used = method.for_tensor(tensor.bytes, staged, cached, true);
                 assert_eq!(tensor.verified_by, Some(used), "{label}: {}", tensor.name);
                 assert!(
                     timings
@@ -574,6 +575,13 @@ fn every_way_of_loading_gives_the_files_bytes_and_says_where_the_time_went() {
         }
         let staged = timings.paths.iter().any(|u| u.path == UploadPath::Staging);
         assert_eq!(p.submit > 0.0, staged, "{label}: {p:?}");
+        // Staged, the model's tensors over one slot are checksummed by auto, the rest compared.
+        let used: Vec<_> = loaded.tensors().iter().map(|t| t.verified_by).collect();
+        if method == Auto && upload_path == UploadChoice::Staging {
+            for by in [Bytes, Checksum] {
+                assert!(used.contains(&Some(by)), "{label}: none by {by}: {used:?}");
+            }
+        }
         assert_eq!(
             timings.paths.iter().map(|u| u.bytes).sum::<u64>(),
             model.total_bytes()

@@ -22,8 +22,8 @@ pub struct Args {
     /// heap's usage moved as planned; exit non-zero on any mismatch.
     #[arg(long)]
     verify: bool,
-    /// How --verify compares: auto (checksum where reading back would cross the bus: staged or
-    /// uncached memory; bytes for host-cached memory), bytes (read back and compared byte for
+    /// How --verify compares: auto (checksum for tensors over 32 MiB where reading back would
+    /// cross the bus: staged or uncached memory; bytes for the others), bytes (read back and compared byte for
     /// byte) or checksum (the GPU checksums each buffer where it lies, the CPU the file's
     /// bytes: CRC-32 of every 4 KiB block, mixed with its position).
     #[arg(long, value_name = "HOW", default_value = "auto")]

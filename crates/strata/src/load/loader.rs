@@ -149,7 +149,10 @@ impl Context {
                 let cached = flags_of(step).contains(MemoryFlags::HOST_CACHED);
                 step.info.bytes > 0
                     && (staged || !cached)
-                    && options.verify_method.for_tensor(staged, cached, true) == VerifyMethod::Bytes
+                    && options
+                        .verify_method
+                        .for_tensor(step.info.bytes, staged, cached, true)
+                        == VerifyMethod::Bytes
             });
         let started = Instant::now();
         let shared = Shared {
@@ -438,6 +441,7 @@ impl Shared<'_> {
             let method = tensor.placed.as_ref().map(|placed| {
                 let parts = placed.parts();
                 self.options.verify_method.for_tensor(
+                    placed.bytes(),
                     staged,
                     parts.iter().all(verify::host_cached),
                     parts

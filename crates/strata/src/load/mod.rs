@@ -52,4 +52,4 @@ pub use options::{
 };
 pub use timings::{LoadTimings, PathUse, PhaseTimes};
 pub use verify::LOAD_CHUNK;
-pub use verify_method::{UnknownVerifyMethod, VerifyMethod};
+pub use verify_method::{CHECKSUM_FROM, UnknownVerifyMethod, VerifyMethod};

@@ -160,8 +160,8 @@ pub struct LoadOptions {
     /// `verified`. Also compares each heap's usage before and after with the plan, where the
     /// device reports usage.
     pub verify: bool,
-    /// How [`LoadOptions::verify`] checks a tensor: by checksum where reading the bytes back
-    /// would cross the bus, byte for byte elsewhere ([`VerifyMethod::Auto`], the default).
+    /// How [`LoadOptions::verify`] checks a tensor: by checksum where reading a large tensor
+    /// back would cross the bus, byte for byte elsewhere ([`VerifyMethod::Auto`], the default).
     pub verify_method: VerifyMethod,
     /// Called as bytes are written (and read back); see [`ProgressFn`].
     pub progress: Option<ProgressFn>,

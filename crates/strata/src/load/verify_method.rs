@@ -6,10 +6,11 @@ use std::str::FromStr;
 /// How [`LoadOptions::verify`](super::LoadOptions::verify) checks each tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum VerifyMethod {
-    /// `checksum` where comparing bytes would cost a read across the bus (bytes that went
-    /// through the staging ring, memory the CPU reads uncached: device-local memory, a BAR
-    /// window, write-combined system memory); `bytes` for host-cached mappings, which the CPU
-    /// compares in place at memory speed.
+    /// `checksum` for a tensor larger than [`CHECKSUM_FROM`] whose bytes a comparison would
+    /// read across the bus (bytes that went through the staging ring, memory the CPU reads
+    /// uncached: device-local memory, a BAR window, write-combined system memory); `bytes`
+    /// for host-cached mappings, which the CPU compares in place at memory speed, and for
+    /// smaller tensors, read back in one copy for less than a checksum's round trip costs.
     #[default]
     Auto,
     /// Every byte compared with the file: read straight from a host-cached mapping, otherwise
@@ -23,17 +24,27 @@ pub enum VerifyMethod {
     Checksum,
 }
 
+/// Tensors of more bytes than this are checksummed under [`VerifyMethod::Auto`]: one read-back
+/// slot. A checksum costs a GPU round trip of about 0.8 ms a tensor on the H200 (run 23), the
+/// time the bus takes to carry 40 MB: smaller tensors are read back sooner (BENCHMARKS.md).
+pub const CHECKSUM_FROM: u64 = super::LOAD_CHUNK;
+
 impl VerifyMethod {
-    /// The method used for a tensor: `Bytes` or `Checksum`, never `Auto`. `staged` says its
-    /// bytes went through the staging ring; `host_cached` that its memory is host-visible and
-    /// host-cached; `storage` that its buffers can be bound for a kernel (a checksum needs it).
-    pub fn for_tensor(self, staged: bool, host_cached: bool, storage: bool) -> VerifyMethod {
+    /// The method used for a tensor of `bytes`: `Bytes` or `Checksum`, never `Auto`. `staged`
+    /// says its bytes went through the staging ring; `host_cached` that its memory is
+    /// host-visible and host-cached; `storage` that its buffers can be bound for a kernel (a
+    /// checksum needs it).
+    pub fn for_tensor(
+        self,
+        bytes: u64,
+        staged: bool,
+        host_cached: bool,
+        storage: bool,
+    ) -> VerifyMethod {
+        let far = staged || !host_cached;
         match self {
-            VerifyMethod::Checksum | VerifyMethod::Auto
-                if storage && (self == VerifyMethod::Checksum || staged || !host_cached) =>
-            {
-                VerifyMethod::Checksum
-            }
+            VerifyMethod::Checksum if storage => VerifyMethod::Checksum,
+            VerifyMethod::Auto if storage && far && bytes > CHECKSUM_FROM => VerifyMethod::Checksum,
             _ => VerifyMethod::Bytes,
         }
     }
@@ -73,22 +84,25 @@ mod tests {
     #[test]
     fn auto_checksums_what_the_cpu_reads_slowly() {
         use VerifyMethod::*;
-        // (method, staged, host_cached, storage) -> used
-        for (method, staged, cached, storage, used) in [
-            (Auto, true, false, true, Checksum),
-            (Auto, true, true, true, Checksum),
-            (Auto, false, false, true, Checksum),
-            (Auto, false, true, true, Bytes),
-            (Auto, true, false, false, Bytes),
-            (Checksum, false, true, true, Checksum),
-            (Checksum, true, false, false, Bytes),
-            (Bytes, true, false, true, Bytes),
-            (Bytes, false, true, true, Bytes),
+        let big = CHECKSUM_FROM + 1;
+        // (method, bytes, staged, host_cached, storage) -> used
+        for (method, bytes, staged, cached, storage, used) in [
+            (Auto, big, true, false, true, Checksum),
+            (Auto, big, true, true, true, Checksum),
+            (Auto, big, false, false, true, Checksum),
+            (Auto, big, false, true, true, Bytes),
+            (Auto, big, true, false, false, Bytes),
+            (Auto, CHECKSUM_FROM, true, false, true, Bytes),
+            (Auto, 4, false, false, true, Bytes),
+            (Checksum, 4, false, true, true, Checksum),
+            (Checksum, big, true, false, false, Bytes),
+            (Bytes, big, true, false, true, Bytes),
+            (Bytes, big, false, true, true, Bytes),
         ] {
             assert_eq!(
-                method.for_tensor(staged, cached, storage),
+                method.for_tensor(bytes, staged, cached, storage),
                 used,
-                "{method} staged={staged} cached={cached} storage={storage}"
+                "{method} {bytes} bytes staged={staged} cached={cached} storage={storage}"
             );
         }
     }
