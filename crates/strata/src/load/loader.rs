@@ -254,6 +254,7 @@ impl Context {
             &after,
             upload_seconds,
             options.verify,
+            self.staging.footprint().1 + WGPU_BLOCKS,
         );
         let by_name: HashMap<String, usize> = tensors
             .iter()
@@ -497,6 +498,11 @@ fn path_uses(steps: &[Step<'_>], paths: &[UploadPath]) -> Vec<PathUse> {
     uses
 }
 
+/// Host-visible memory wgpu may allocate for a load's own small buffers (a checksum's result
+/// and read-back buffers, uniforms): its allocator takes memory in blocks of up to 64 MiB, and
+/// a heap may see one for the read-back buffers and one for the rest.
+const WGPU_BLOCKS: u64 = 128 << 20;
+
 /// The plan's report, filled with what the load measured.
 fn report(
     plan: &Plan,
@@ -505,6 +511,7 @@ fn report(
     after: &MemoryTable,
     seconds: f64,
     verified: bool,
+    own: u64,
 ) -> LoadReport {
     let mut report = plan.to_report();
     for (row, tensor) in report.tensors.iter_mut().zip(tensors) {
@@ -539,6 +546,7 @@ fn report(
                 heap.index,
                 load,
                 all_dedicated,
+                own,
                 (heap.usage_before, heap.usage_after),
             );
             heap.verification = verdict.as_ref().map(|v| v.word().to_string());

@@ -289,12 +289,14 @@ pub(crate) struct HeapLoad {
 ///   already existed);
 /// - usage grew by at least the dedicated bytes (less a tolerance): verified; otherwise a
 ///   mismatch;
-/// - a heap with nothing planned that grew by half the load's dedicated bytes or more (and more
-///   than the staging rings take): a mismatch.
+/// - a heap with nothing planned that grew by half the load's dedicated bytes or more, and by
+///   more than `own` (the memory the load takes for itself: its staging and read-back rings, and
+///   the blocks wgpu allocates for a verification's small buffers): a mismatch.
 pub(crate) fn heap_verdict(
     heap: u32,
     load: HeapLoad,
     all_dedicated: u64,
+    own: u64,
     usage: (Option<u64>, Option<u64>),
 ) -> Option<Verification> {
     let (Some(before), Some(after)) = usage else {
@@ -304,7 +306,7 @@ pub(crate) fn heap_verdict(
     };
     let growth = after.saturating_sub(before);
     if load.planned == 0 {
-        let suspicious = all_dedicated > 0 && growth >= (all_dedicated / 2).max(256 << 20);
+        let suspicious = all_dedicated > 0 && growth > (all_dedicated / 2).max(own);
         return suspicious.then(|| Verification::Mismatch {
             detail: format!(
                 "heap {heap} grew by {} although nothing was planned on it",
@@ -336,6 +338,7 @@ mod tests {
     use super::*;
 
     const GIB: u64 = 1 << 30;
+    const OWN: u64 = 256 << 20;
 
     #[test]
     fn mapped_bytes_compare_in_place_and_through_a_copy_alike() {
@@ -452,15 +455,21 @@ mod tests {
         };
         let word = |v: Option<Verification>| v.map(|v| v.word());
         assert_eq!(
-            word(heap_verdict(0, load, 2 * GIB, (Some(GIB), Some(3 * GIB)))),
+            word(heap_verdict(
+                0,
+                load,
+                2 * GIB,
+                OWN,
+                (Some(GIB), Some(3 * GIB))
+            )),
             Some("verified")
         );
         assert_eq!(
-            word(heap_verdict(0, load, 2 * GIB, (Some(GIB), Some(GIB)))),
+            word(heap_verdict(0, load, 2 * GIB, OWN, (Some(GIB), Some(GIB)))),
             Some("mismatch")
         );
         assert_eq!(
-            word(heap_verdict(0, load, 2 * GIB, (None, None))),
+            word(heap_verdict(0, load, 2 * GIB, OWN, (None, None))),
             Some("unverifiable")
         );
         let small = HeapLoad {
@@ -468,18 +477,38 @@ mod tests {
             dedicated: 0,
         };
         assert_eq!(
-            word(heap_verdict(0, small, 0, (Some(0), Some(0)))),
+            word(heap_verdict(0, small, 0, OWN, (Some(0), Some(0)))),
             Some("unverifiable")
         );
         let empty = HeapLoad::default();
         assert_eq!(
-            word(heap_verdict(1, empty, 2 * GIB, (Some(0), Some(0)))),
+            word(heap_verdict(1, empty, 2 * GIB, OWN, (Some(0), Some(0)))),
             None
         );
         assert_eq!(
-            word(heap_verdict(1, empty, 2 * GIB, (Some(0), Some(2 * GIB)))),
+            word(heap_verdict(
+                1,
+                empty,
+                2 * GIB,
+                OWN,
+                (Some(0), Some(2 * GIB))
+            )),
             Some("mismatch")
         );
-        assert_eq!(word(heap_verdict(1, empty, 2 * GIB, (None, None))), None);
+        assert_eq!(
+            word(heap_verdict(1, empty, 2 * GIB, OWN, (None, None))),
+            None
+        );
+        // What the load takes for itself does not count against a heap with nothing planned.
+        let small_load = 400 << 20;
+        let grown = (Some(0), Some(300 << 20));
+        assert_eq!(
+            word(heap_verdict(1, empty, small_load, OWN, grown)),
+            Some("mismatch")
+        );
+        assert_eq!(
+            word(heap_verdict(1, empty, small_load, 320 << 20, grown)),
+            None
+        );
     }
 }
