@@ -93,7 +93,7 @@ impl Context {
     /// the buffer. Runs after everything submitted before it on the context's queue, and waits.
     pub fn checksum(&self, buffer: &wgpu::Buffer, offset: u64, len: u64) -> Result<Checksum> {
         // Each dispatch binds at most what a storage binding may hold, in whole blocks.
-        let binding = u64::from(self.device_limits().max_storage_buffer_binding_size);
+        let binding = self.device_limits().max_storage_buffer_binding_size;
         let per_dispatch = MAX_DISPATCH_BYTES
             .min(binding / BLOCK_BYTES as u64 * BLOCK_BYTES as u64)
             .max(BLOCK_BYTES as u64);
